@@ -1,0 +1,104 @@
+package dev.ppsd.engine;
+
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.Scheduler;
+import dev.ppsd.engine.decode.Sequence;
+import dev.ppsd.engine.decode.StopCriteria;
+import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.schedule.ArScheduler;
+import dev.ppsd.engine.tokenizer.TextTokenizer;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * The engine's entry point: a model folder (weights + tokenizer) and a scheduler. {@link #generate} takes
+ * prompts and returns one result per prompt, in order; a bad prompt gets an error in its own result and
+ * never stops the others. Thread-safe: calls are serialised.
+ *
+ * <pre>{@code
+ * try (GenerationEngine engine = GenerationEngine.open(EngineOptions.defaults(Path.of("models/kjv-mini")))) {
+ *     GenerationResult r = engine.generate(List.of(
+ *             new GenerationRequest("1", "In the beginning", SamplingParams.greedy(32)))).get(0);
+ *     System.out.println(r.text());
+ * }
+ * }</pre>
+ */
+public final class GenerationEngine implements AutoCloseable {
+    private final EngineOptions options;
+    private final LlamaModel model;
+    private final TextTokenizer tokenizer;
+    private final Scheduler scheduler;
+    private final StopCriteria stop;
+
+    private GenerationEngine(EngineOptions options, LlamaModel model, TextTokenizer tokenizer, Scheduler scheduler) {
+        this.options = options;
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.scheduler = scheduler;
+        Set<Integer> eos = new HashSet<>(model.config().eosTokenIds());
+        this.stop = new StopCriteria(eos, tokenizer);
+    }
+
+    /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
+    public static GenerationEngine open(EngineOptions options) {
+        LlamaModel model = LlamaModel.load(options.modelDir());
+        try {
+            TextTokenizer tok = TextTokenizer.load(options.modelDir());
+            return new GenerationEngine(options, model, tok, new ArScheduler(model, options.batchSize()));
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    public EngineOptions options() {
+        return options;
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    public TextTokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    /** Decodes every request; results come back in request order. */
+    public synchronized List<GenerationResult> generate(List<GenerationRequest> requests) {
+        List<Sequence> seqs = new ArrayList<>();
+        GenerationResult[] out = new GenerationResult[requests.size()];
+        Sequence[] byIndex = new Sequence[requests.size()];
+        for (int i = 0; i < requests.size(); i++) {
+            GenerationRequest r = requests.get(i);
+            try {
+                Sequence s = new Sequence(r, tokenizer.encode(r.prompt()), model.config().maxPositionEmbeddings());
+                byIndex[i] = s;
+                seqs.add(s);
+            } catch (IllegalArgumentException e) {
+                out[i] = GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage());
+            }
+        }
+        scheduler.run(seqs, stop);
+        for (int i = 0; i < out.length; i++) {
+            Sequence s = byIndex[i];
+            if (s != null) {
+                int[] gen = s.generated();
+                String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
+                out[i] = new GenerationResult(s.request().id(), text, gen, s.promptIds(), s.finishReason(),
+                        s.wallMs(), scheduler.mode(), s.spec(), null);
+            }
+        }
+        return List.of(out);
+    }
+
+    @Override
+    public void close() {
+        scheduler.close();
+        tokenizer.close();
+        model.close();
+    }
+}

@@ -1,0 +1,48 @@
+package dev.ppsd.engine.cli;
+
+import dev.ppsd.engine.model.ModelLoadException;
+
+import java.io.PrintStream;
+
+/**
+ * The {@code bin/ppsd} command line: {@code generate} and the model tools. Bad arguments or files end with a
+ * one-line {@code ppsd: error: ...} on stderr and exit code 2.
+ */
+public final class Main {
+    private Main() {
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
+    /** Runs one subcommand; returns the process exit code. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
+            out.print(usage());
+            return args.length == 0 ? 2 : 0;
+        }
+        try {
+            switch (args[0]) {
+                case "generate" -> GenerateCommand.run(args, out);
+                case "train" -> TrainCommand.run(args, out);
+                default -> throw new IllegalArgumentException("unknown command '" + args[0] + "'\n" + usage());
+            }
+            return 0;
+        } catch (IllegalArgumentException | ModelLoadException e) {
+            err.println("ppsd: error: " + e.getMessage());
+            return 2;
+        } catch (Exception e) {
+            err.println("ppsd: error: " + e);
+            e.printStackTrace(err);
+            return 1;
+        }
+    }
+
+    static String usage() {
+        return "usage: ppsd <command> [options]\ncommands:\n"
+                + "  generate            complete prompts with a model\n"
+                + "  train               train a Llama-architecture model from scratch\n\n"
+                + GenerateCommand.USAGE + "\n" + TrainCommand.USAGE;
+    }
+}

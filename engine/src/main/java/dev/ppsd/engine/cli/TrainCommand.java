@@ -1,0 +1,63 @@
+package dev.ppsd.engine.cli;
+
+import dev.ppsd.engine.model.LlamaConfig;
+import dev.ppsd.engine.train.TrainOptions;
+import dev.ppsd.engine.train.Trainer;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+
+/** {@code ppsd train}: trains a Llama-architecture model from scratch (see {@link Trainer}). */
+final class TrainCommand {
+    static final String USAGE = """
+            usage: ppsd train --corpus FILE [--corpus FILE]... --tokenizer tokenizer.json --out DIR [options]
+              model:    --layers 8 --hidden 256 --intermediate 704 --heads 8 --kv-heads 4 --vocab 4096
+                        --max-pos 512 --tie (tie embeddings; default untied) --rope-theta 10000
+              schedule: --steps 3000 --batch 16 --seq-len 128 --lr 3e-3 --min-lr 3e-4 --warmup 100
+                        --weight-decay 0.1 --clip 1.0 --seed 1 --checkpoint-every 100
+                        --time-limit-min 1e9 (stop, checkpoint and write the model after this many minutes)
+              early-exit loss (LayerSkip style, shared LM head): --early-exit-layers 2,4 --early-exit-weight 0.3
+            Re-running with the same --out resumes from out/checkpoint (a killed run loses at most the steps
+            since its last checkpoint).
+            """;
+
+    private TrainCommand() {
+    }
+
+    static void run(String[] argv, PrintStream out) throws IOException {
+        Args a = new Args(argv, 1, Set.of("tie"));
+        int layers = a.integer("layers", 8);
+        int hidden = a.integer("hidden", 256);
+        int heads = a.integer("heads", 8);
+        LlamaConfig cfg = new LlamaConfig(hidden, a.integer("intermediate", 704), layers, heads,
+                a.integer("kv-heads", 4), hidden / heads, 1e-5f, a.number("rope-theta", 10000f),
+                a.integer("vocab", 4096), a.integer("max-pos", 512), a.flag("tie"), 0, List.of(1));
+        String exits = a.string("early-exit-layers", "");
+        List<Integer> exitLayers = exits.isBlank() ? List.of()
+                : Arrays.stream(exits.split(",")).map(String::trim).map(Integer::parseInt).toList();
+        TrainOptions o = new TrainOptions(
+                a.all("corpus").stream().map(Path::of).toList(),
+                Path.of(a.required("tokenizer")),
+                Path.of(a.required("out")),
+                cfg,
+                a.integer("steps", 3000),
+                a.integer("batch", 16),
+                a.integer("seq-len", 128),
+                a.number("lr", 3e-3f),
+                a.number("min-lr", 3e-4f),
+                a.integer("warmup", 100),
+                a.number("weight-decay", 0.1f),
+                a.number("clip", 1.0f),
+                a.longValue("seed", 1),
+                a.integer("checkpoint-every", 100),
+                a.number("early-exit-weight", 0.3f),
+                exitLayers,
+                Double.parseDouble(a.string("time-limit-min", "1e9")));
+        a.rejectUnknown();
+        Trainer.run(o, out);
+    }
+}

@@ -1,0 +1,135 @@
+package dev.ppsd.engine.decode;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+
+/**
+ * The per-sequence decoding state every scheduler shares: prompt ids, committed tokens, the seeded random
+ * stream, the token budget (clamped to the context) and, once done, the finish reason. Schedulers only
+ * {@link #commit} tokens; stopping rules live in {@link StopCriteria}.
+ */
+public final class Sequence {
+    private final GenerationRequest request;
+    private final int[] promptIds;
+    private final int budget;
+    private final SplittableRandom rng;
+    private int[] tokens = new int[16];
+    private int length;
+    private FinishReason finish;
+    private String stopText;
+    private long startNanos;
+    private long endNanos;
+    private SpecMetrics spec = SpecMetrics.NONE;
+
+    public Sequence(GenerationRequest request, int[] promptIds, int contextLength) {
+        if (promptIds.length == 0) {
+            throw new IllegalArgumentException("prompt of request " + request.id() + " encodes to no tokens");
+        }
+        if (promptIds.length >= contextLength) {
+            throw new IllegalArgumentException("prompt of request " + request.id() + " has " + promptIds.length
+                    + " tokens but the model's context is " + contextLength + " (max_position_embeddings)");
+        }
+        this.request = request;
+        this.promptIds = promptIds;
+        this.budget = Math.min(request.params().maxNewTokens(), contextLength - promptIds.length);
+        this.rng = new SplittableRandom(request.params().seed());
+        if (budget == 0) {
+            finish = FinishReason.LENGTH;
+        }
+    }
+
+    public GenerationRequest request() {
+        return request;
+    }
+
+    public SamplingParams params() {
+        return request.params();
+    }
+
+    public int[] promptIds() {
+        return promptIds;
+    }
+
+    /** The sequence's own random stream (seeded from its params). */
+    public SplittableRandom rng() {
+        return rng;
+    }
+
+    public int generatedCount() {
+        return length;
+    }
+
+    /** Committed (generated) tokens so far. */
+    public int[] generated() {
+        return Arrays.copyOf(tokens, length);
+    }
+
+    /** Total committed length: prompt + generated. */
+    public int totalLength() {
+        return promptIds.length + length;
+    }
+
+    /** The token at absolute position {@code pos} (prompt or generated). */
+    public int tokenAt(int pos) {
+        return pos < promptIds.length ? promptIds[pos] : tokens[pos - promptIds.length];
+    }
+
+    public boolean finished() {
+        return finish != null;
+    }
+
+    public FinishReason finishReason() {
+        return finish;
+    }
+
+    /** The text cut before the stop string that ended the sequence, or null. */
+    public String stopText() {
+        return stopText;
+    }
+
+    public void markStarted() {
+        if (startNanos == 0) {
+            startNanos = System.nanoTime();
+        }
+    }
+
+    public double wallMs() {
+        return ((endNanos == 0 ? System.nanoTime() : endNanos) - startNanos) / 1e6;
+    }
+
+    public SpecMetrics spec() {
+        return spec;
+    }
+
+    public void setSpec(SpecMetrics spec) {
+        this.spec = spec;
+    }
+
+    /** Appends a committed token and applies the stopping rules; returns true when the sequence is done. */
+    public boolean commit(int token, StopCriteria stop) {
+        if (finish != null) {
+            throw new IllegalStateException("sequence " + request.id() + " already finished");
+        }
+        if (length == tokens.length) {
+            tokens = Arrays.copyOf(tokens, tokens.length * 2);
+        }
+        tokens[length++] = token;
+        FinishReason r = stop.check(this, token);
+        if (r == null && length >= budget) {
+            r = FinishReason.LENGTH;
+        }
+        if (r != null) {
+            finish(r);
+        }
+        return finish != null;
+    }
+
+    void setStopText(String text) {
+        this.stopText = text;
+    }
+
+    private void finish(FinishReason r) {
+        finish = r;
+        endNanos = System.nanoTime();
+    }
+}

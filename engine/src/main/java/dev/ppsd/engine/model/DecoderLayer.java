@@ -1,0 +1,67 @@
+package dev.ppsd.engine.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Linear;
+
+/**
+ * The one Llama decoder layer every scheduler, the exit head and the trainer run: pre-norm RMSNorm,
+ * grouped-query attention with RoPE and an optional KV cache, and a SwiGLU MLP. Pure functions over
+ * DJL NDArrays (differentiable when no cache is used).
+ */
+public final class DecoderLayer {
+    private DecoderLayer() {
+    }
+
+    /** RMSNorm over the last axis: {@code x / sqrt(mean(x^2) + eps) * w}. */
+    public static NDArray rmsNorm(NDArray x, NDArray w, float eps) {
+        NDArray rms = x.square().mean(new int[] {-1}, true).add(eps).sqrt();
+        return x.div(rms).mul(w);
+    }
+
+    /**
+     * One decoder layer on {@code x [B, T, D]}; with {@code cache != null} it writes this layer's K/V for the
+     * new positions into {@code cache} (layer index {@code cacheLayer}) and attends over the cached prefix.
+     */
+    public static NDArray forward(LlamaConfig c, LayerWeights w, NDArray x, AttentionBatch a, KvCache cache,
+            int cacheLayer) {
+        long b = x.getShape().get(0);
+        long t = x.getShape().get(1);
+        int h = c.numAttentionHeads();
+        int kvh = c.numKeyValueHeads();
+        int hd = c.headDim();
+
+        // attention block: h = x + o(attn(norm(x)))
+        NDArray n = rmsNorm(x, w.inputNorm(), c.rmsNormEps());
+        // [B, T, H*hd] -> [B, T, H, hd] -> [B, H, T, hd]
+        NDArray q = Linear.linear(n, w.q()).head().reshape(b, t, h, hd).transpose(0, 2, 1, 3);
+        NDArray k = Linear.linear(n, w.k()).head().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
+        NDArray v = Linear.linear(n, w.v()).head().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
+        q = Rope.rotate(q, a.cosSin);
+        k = Rope.rotate(k, a.cosSin);
+        if (cache != null) {
+            // [B, KV, T, hd] new -> [B, KV, L, hd] cached prefix including the new positions
+            NDArray[] kv = cache.appendAndRead(cacheLayer, k, v, a.start, a.slots, a.slotIndex);
+            k = kv[0];
+            v = kv[1];
+        }
+        long l = k.getShape().get(2);
+        // grouped-query attention without copying K/V: query head h uses kv head h / G
+        // q [B, H, T, hd] -> [B, KV, G, T, hd]; k, v [B, KV, L, hd] -> [B, KV, 1, L, hd]
+        NDArray qg = q.reshape(b, kvh, h / kvh, t, hd);
+        NDArray kg = k.expandDims(2);
+        NDArray vg = v.expandDims(2);
+        // scores [B, KV, G, T, L]
+        NDArray scores = qg.matMul(kg.transpose(0, 1, 2, 4, 3)).mul(1.0f / (float) Math.sqrt(hd)).add(a.mask);
+        NDArray attn = scores.softmax(-1).matMul(vg); // [B, KV, G, T, hd]
+        // [B, KV, G, T, hd] -> [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd]
+        NDArray merged = attn.reshape(b, h, t, hd).transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
+        NDArray hidden = x.add(Linear.linear(merged, w.o()).head());
+
+        // MLP block: out = h + down(silu(gate(norm(h))) * up(norm(h)))
+        NDArray m = rmsNorm(hidden, w.postAttentionNorm(), c.rmsNormEps());
+        NDArray gate = Linear.linear(m, w.gate()).head();
+        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(Linear.linear(m, w.up()).head());
+        return hidden.add(Linear.linear(act, w.down()).head());
+    }
+}

@@ -1,0 +1,192 @@
+package dev.ppsd.engine.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The early-exit drafter after layer E: maps the layer-E hidden state to next-token logits.
+ * <ul>
+ *   <li>{@code shared} (LayerSkip style): the model's final norm and LM head on {@code h_E}; no weights.</li>
+ *   <li>{@code trained} (EESD / PPSD style): RMSNorm, one decoder layer with its own KV cache, RMSNorm,
+ *       and the model's LM head; trained by self-distillation. Stored in the HF layout in {@code exit_head/}:
+ *       {@code config.json} (the base config with one layer plus {@code exit_layer}) and
+ *       {@code model.safetensors} ({@code model.exit_norm.weight}, {@code model.layers.0.*},
+ *       {@code model.norm.weight}).</li>
+ * </ul>
+ */
+public final class ExitHead {
+    public static final String EXIT_NORM = "model.exit_norm.weight";
+
+    private final int exitLayer;
+    private final LlamaConfig config;
+    private final NDArray exitNorm; // [D], null for shared
+    private final LayerWeights layer; // null for shared
+    private final NDArray norm; // [D]
+    private final NDArray lmHead; // [V, D]
+
+    private ExitHead(int exitLayer, LlamaConfig config, NDArray exitNorm, LayerWeights layer, NDArray norm,
+            NDArray lmHead) {
+        this.exitLayer = exitLayer;
+        this.config = config;
+        this.exitNorm = exitNorm;
+        this.layer = layer;
+        this.norm = norm;
+        this.lmHead = lmHead;
+    }
+
+    public int exitLayer() {
+        return exitLayer;
+    }
+
+    public boolean trained() {
+        return layer != null;
+    }
+
+    /** "shared" or "trained". */
+    public String kind() {
+        return trained() ? "trained" : "shared";
+    }
+
+    /** The shared-LM-head drafter at {@code exitLayer} (no weights of its own). */
+    public static ExitHead shared(LlamaModel model, int exitLayer) {
+        checkExitLayer(model.config(), exitLayer);
+        LlamaWeights w = model.weights();
+        return new ExitHead(exitLayer, model.config(), null, null, w.finalNorm(), w.lmHead());
+    }
+
+    /** A new trained-kind head initialised from the base model's layer {@code exitLayer} and final norm. */
+    public static ExitHead initTrained(LlamaModel model, int exitLayer, NDManager manager) {
+        checkExitLayer(model.config(), exitLayer);
+        LlamaWeights w = model.weights();
+        LayerWeights copy = LayerWeights.of(w.layer(exitLayer).all().stream().map(a -> {
+            NDArray c = a.duplicate();
+            c.attach(manager);
+            return c;
+        }).toList());
+        NDArray exitNorm = manager.ones(new Shape(model.config().hiddenSize()));
+        NDArray norm = w.finalNorm().duplicate();
+        norm.attach(manager);
+        return new ExitHead(exitLayer, model.config(), exitNorm, copy, norm, w.lmHead());
+    }
+
+    /** Validates the exit layer against the model: 1 <= E < N. */
+    public static void checkExitLayer(LlamaConfig c, int exitLayer) {
+        if (exitLayer < 1 || exitLayer >= c.numHiddenLayers()) {
+            throw new IllegalArgumentException("exitLayer must be in [1, " + c.numHiddenLayers() + ") but was "
+                    + exitLayer);
+        }
+    }
+
+    /** The trainable tensors of a trained head by HF name (empty for shared). */
+    public Map<String, NDArray> named() {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        if (trained()) {
+            out.put(EXIT_NORM, exitNorm);
+            for (int j = 0; j < LayerWeights.NAMES.size(); j++) {
+                out.put(LlamaWeights.layerName("model.", 0, LayerWeights.NAMES.get(j)), layer.all().get(j));
+            }
+            out.put(LlamaWeights.NORM, norm);
+        }
+        return out;
+    }
+
+    /** A one-layer stack for the head's own decoder layer (its KV cache holds one layer). */
+    public LayerStack stack(Rope rope) {
+        if (!trained()) {
+            throw new IllegalStateException("a shared exit head has no layer");
+        }
+        return new LayerStack(config, new LayerWeights[] {layer}, 0, rope.device(), rope);
+    }
+
+    /**
+     * Draft logits from the layer-E hidden state {@code hE [B, T, D] -> [B, T, V]}. A trained head runs its
+     * layer with {@code cache} (may be null for uncached training).
+     */
+    public NDArray logits(NDArray hE, AttentionBatch a, KvCache cache) {
+        NDArray h = hE;
+        if (trained()) {
+            h = DecoderLayer.rmsNorm(h, exitNorm, config.rmsNormEps());
+            h = DecoderLayer.forward(config, layer, h, a, cache, 0);
+        }
+        return Linear.linear(DecoderLayer.rmsNorm(h, norm, config.rmsNormEps()), lmHead).head();
+    }
+
+    /** Writes a trained head to {@code dir} (config.json + model.safetensors). */
+    public void save(Path dir) throws IOException {
+        if (!trained()) {
+            throw new IllegalStateException("a shared exit head has nothing to save");
+        }
+        Files.createDirectories(dir);
+        JsonObject cfg = config.withLayers(1).toJson();
+        cfg.addProperty("exit_layer", exitLayer);
+        cfg.addProperty("base_num_hidden_layers", config.numHiddenLayers());
+        cfg.addProperty("shared_lm_head", true);
+        Files.writeString(dir.resolve("config.json"),
+                new GsonBuilder().setPrettyPrinting().create().toJson(cfg) + "\n", StandardCharsets.UTF_8);
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
+        named().forEach((k, v) -> t.put(k, new Safetensors.Tensor(v.toFloatArray(), v.getShape().getShape())));
+        Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+    }
+
+    /** Loads a trained head from {@code dir}, checking it was built for {@code model}. */
+    public static ExitHead load(Path dir, LlamaModel model, NDManager manager) {
+        Path cfgFile = dir.resolve("config.json");
+        JsonObject o;
+        try {
+            o = JsonParser.parseString(Files.readString(cfgFile)).getAsJsonObject();
+        } catch (NoSuchFileException e) {
+            throw new ModelLoadException(cfgFile, "missing file (an exit head folder needs config.json)");
+        } catch (IOException | RuntimeException e) {
+            throw new ModelLoadException(cfgFile, "cannot read: " + e.getMessage(), e);
+        }
+        LlamaConfig base = model.config();
+        if (!o.has("exit_layer")) {
+            throw new ModelLoadException(cfgFile, "missing field exit_layer (not an exit head)");
+        }
+        int e = o.get("exit_layer").getAsInt();
+        LlamaConfig head;
+        try {
+            head = LlamaConfig.fromJson(o);
+        } catch (IllegalArgumentException ex) {
+            throw new ModelLoadException(cfgFile, ex.getMessage(), ex);
+        }
+        int baseLayers = o.has("base_num_hidden_layers") ? o.get("base_num_hidden_layers").getAsInt()
+                : base.numHiddenLayers();
+        if (head.hiddenSize() != base.hiddenSize() || head.vocabSize() != base.vocabSize()
+                || head.numAttentionHeads() != base.numAttentionHeads()
+                || head.numKeyValueHeads() != base.numKeyValueHeads() || baseLayers != base.numHiddenLayers()) {
+            throw new ModelLoadException(cfgFile, "exit head was built for another model (hidden_size "
+                    + head.hiddenSize() + ", vocab_size " + head.vocabSize() + ", " + baseLayers
+                    + " layers) but the model has hidden_size " + base.hiddenSize() + ", vocab_size "
+                    + base.vocabSize() + ", " + base.numHiddenLayers() + " layers");
+        }
+        try {
+            checkExitLayer(base, e);
+        } catch (IllegalArgumentException ex) {
+            throw new ModelLoadException(cfgFile, ex.getMessage());
+        }
+        try (LlamaWeights.TensorSource src = LlamaWeights.TensorSource.open(dir)) {
+            long d = base.hiddenSize();
+            long[][] shapes = LayerWeights.shapes(base);
+            java.util.List<NDArray> t = new java.util.ArrayList<>();
+            for (int j = 0; j < shapes.length; j++) {
+                t.add(src.load(manager, LlamaWeights.layerName("model.", 0, LayerWeights.NAMES.get(j)), shapes[j]));
+            }
+            return new ExitHead(e, base, src.load(manager, EXIT_NORM, d), LayerWeights.of(t),
+                    src.load(manager, LlamaWeights.NORM, d), model.weights().lmHead());
+        }
+    }
+}

@@ -1,0 +1,68 @@
+package dev.ppsd.engine.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+/**
+ * A contiguous range of decoder layers {@code [from, to)} with its weights on one device: a whole model,
+ * one PPSD pipeline stage, or the exit head's single layer. Each stack has its own {@link KvCache}.
+ */
+public final class LayerStack {
+    private final LlamaConfig config;
+    private final LayerWeights[] layers;
+    private final int from;
+    private final Device device;
+    private final Rope rope;
+
+    public LayerStack(LlamaConfig config, LayerWeights[] layers, int from, Device device, Rope rope) {
+        this.config = config;
+        this.layers = layers;
+        this.from = from;
+        this.device = device;
+        this.rope = rope;
+    }
+
+    public int from() {
+        return from;
+    }
+
+    public int to() {
+        return from + layers.length;
+    }
+
+    public int size() {
+        return layers.length;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public Rope rope() {
+        return rope;
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    /** A cache for this stack's layers: {@code slots} sequences of up to {@code maxLen} positions. */
+    public KvCache newCache(NDManager parent, int slots, int maxLen) {
+        return new KvCache(config, layers.length, slots, maxLen, parent, device);
+    }
+
+    /** Runs every layer of the stack on {@code x [B, T, D]} (cached when {@code cache != null}). */
+    public NDArray forward(NDArray x, AttentionBatch a, KvCache cache) {
+        NDArray h = x;
+        for (int i = 0; i < layers.length; i++) {
+            h = DecoderLayer.forward(config, layers[i], h, a, cache, i);
+        }
+        return h;
+    }
+
+    /** The attention inputs for a cached forward of {@code t} tokens per row on this stack's device. */
+    public AttentionBatch batch(NDManager m, int[] start, int[] slots, int t) {
+        return AttentionBatch.cached(m, rope, start, slots, t);
+    }
+}

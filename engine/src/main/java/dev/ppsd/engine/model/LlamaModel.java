@@ -1,0 +1,169 @@
+package dev.ppsd.engine.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
+import dev.ppsd.engine.runtime.DjlRuntime;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * A loaded Llama-family decoder: config, weights in one long-lived manager, RoPE tables, on one device.
+ * Exposes the pieces the schedulers compose: {@link #embed}, {@link #stack} (any layer range) and
+ * {@link #logits} (final norm + LM head).
+ */
+public final class LlamaModel implements AutoCloseable {
+    private final LlamaConfig config;
+    private final NDManager manager;
+    private final LlamaWeights weights;
+    private final Rope rope;
+    private final Device device;
+    private final Path dir;
+
+    private LlamaModel(Path dir, LlamaConfig config, NDManager manager, LlamaWeights weights, Device device) {
+        this.dir = dir;
+        this.config = config;
+        this.manager = manager;
+        this.weights = weights;
+        this.device = device;
+        this.rope = new Rope(config, manager);
+    }
+
+    /** Loads {@code dir} (config.json + model.safetensors) onto the CPU. */
+    public static LlamaModel load(Path dir) {
+        return load(dir, Device.cpu());
+    }
+
+    /** Loads {@code dir} (config.json + model.safetensors or sharded) onto {@code device}. */
+    public static LlamaModel load(Path dir, Device device) {
+        DjlRuntime.init();
+        LlamaConfig c = LlamaConfig.load(dir);
+        NDManager m = NDManager.newBaseManager(device);
+        try {
+            return new LlamaModel(dir, c, m, LlamaWeights.load(dir, c, m), device);
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
+    }
+
+    /** Wraps freshly made weights (trainer, tests); takes ownership of {@code manager}. */
+    public static LlamaModel of(LlamaConfig c, NDManager manager, LlamaWeights weights) {
+        return new LlamaModel(null, c, manager, weights, manager.getDevice());
+    }
+
+    public LlamaConfig config() {
+        return config;
+    }
+
+    public LlamaWeights weights() {
+        return weights;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public Rope rope() {
+        return rope;
+    }
+
+    /** The folder the model was loaded from, or null for an in-memory model. */
+    public Path dir() {
+        return dir;
+    }
+
+    /** Token embeddings: ids {@code [B, T] -> [B, T, D]}. */
+    public NDArray embed(NDManager m, int[][] tokens) {
+        int b = tokens.length;
+        int t = tokens[0].length;
+        long[] flat = new long[b * t];
+        for (int r = 0; r < b; r++) {
+            if (tokens[r].length != t) {
+                throw new IllegalArgumentException("all rows of a batch need the same length");
+            }
+            for (int i = 0; i < t; i++) {
+                int id = tokens[r][i];
+                if (id < 0 || id >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " outside vocab [0, " + config.vocabSize() + ")");
+                }
+                flat[r * t + i] = id;
+            }
+        }
+        return weights.embed().get(m.create(flat, new Shape(b, t)));
+    }
+
+    /** Layers {@code [from, to)} sharing this model's weights and device. */
+    public LayerStack stack(int from, int to) {
+        checkRange(from, to);
+        LayerWeights[] ls = new LayerWeights[to - from];
+        for (int i = from; i < to; i++) {
+            ls[i - from] = weights.layer(i);
+        }
+        return new LayerStack(config, ls, from, device, rope);
+    }
+
+    /** Layers {@code [from, to)} copied onto {@code target}, owned by {@code owner} (a PPSD stage's device). */
+    public LayerStack stackOn(int from, int to, Device target, NDManager owner) {
+        checkRange(from, to);
+        if (target.equals(device)) {
+            return stack(from, to);
+        }
+        LayerWeights[] ls = new LayerWeights[to - from];
+        for (int i = from; i < to; i++) {
+            ls[i - from] = weights.layer(i).copyTo(owner, target);
+        }
+        return new LayerStack(config, ls, from, target, new Rope(config, owner));
+    }
+
+    private void checkRange(int from, int to) {
+        if (from < 0 || to > config.numHiddenLayers() || from >= to) {
+            throw new IllegalArgumentException("layer range [" + from + ", " + to + ") must be inside [0, "
+                    + config.numHiddenLayers() + ") and non-empty");
+        }
+    }
+
+    /** Final RMSNorm + LM head: {@code [B, T, D] -> [B, T, V]}. */
+    public NDArray logits(NDArray hidden) {
+        return Linear.linear(DecoderLayer.rmsNorm(hidden, weights.finalNorm(), config.rmsNormEps()),
+                weights.lmHead()).head();
+    }
+
+    /**
+     * Convenience for tests and tools: runs {@code tokens} of one sequence in {@code slot} starting at
+     * {@code start} through all layers with {@code cache} and returns the logits of every position
+     * {@code [T][V]}.
+     */
+    public float[][] forwardLogits(KvCache cache, int slot, int[] tokens, int start) {
+        try (NDScope ignored = new NDScope()) {
+            LayerStack all = stack(0, config.numHiddenLayers());
+            AttentionBatch a = all.batch(manager, new int[] {start}, new int[] {slot}, tokens.length);
+            NDArray h = all.forward(embed(manager, new int[][] {tokens}), a, cache);
+            float[] flat = logits(h).toFloatArray();
+            float[][] out = new float[tokens.length][];
+            int v = config.vocabSize();
+            for (int i = 0; i < tokens.length; i++) {
+                out[i] = Arrays.copyOfRange(flat, i * v, (i + 1) * v);
+            }
+            return out;
+        }
+    }
+
+    /** A KV cache for all layers of this model. */
+    public KvCache newCache(int slots, int maxLen) {
+        return new KvCache(config, config.numHiddenLayers(), slots, maxLen, manager, device);
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

@@ -1,0 +1,252 @@
+package dev.ppsd.engine.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * All weights of a Llama decoder, owned by one long-lived {@link NDManager}: token embedding, the layers,
+ * the final norm and the LM head (the embedding itself when {@code tie_word_embeddings}).
+ */
+public final class LlamaWeights {
+    public static final String EMBED = "model.embed_tokens.weight";
+    public static final String NORM = "model.norm.weight";
+    public static final String LM_HEAD = "lm_head.weight";
+
+    private final NDArray embed; // [V, D]
+    private final LayerWeights[] layers;
+    private final NDArray finalNorm; // [D]
+    private final NDArray lmHead; // [V, D]
+
+    public LlamaWeights(NDArray embed, LayerWeights[] layers, NDArray finalNorm, NDArray lmHead) {
+        this.embed = embed;
+        this.layers = layers;
+        this.finalNorm = finalNorm;
+        this.lmHead = lmHead;
+    }
+
+    public NDArray embed() {
+        return embed;
+    }
+
+    public LayerWeights layer(int i) {
+        return layers[i];
+    }
+
+    public int numLayers() {
+        return layers.length;
+    }
+
+    public NDArray finalNorm() {
+        return finalNorm;
+    }
+
+    public NDArray lmHead() {
+        return lmHead;
+    }
+
+    /** HF name of tensor {@code suffix} of layer {@code i}, under {@code prefix} ("model." for the base model). */
+    public static String layerName(String prefix, int i, String suffix) {
+        return prefix + "layers." + i + "." + suffix;
+    }
+
+    /**
+     * Loads {@code model.safetensors} (or the shards listed in {@code model.safetensors.index.json}) from
+     * {@code dir}, checking every tensor's shape against {@code c}.
+     */
+    public static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager) {
+        try (TensorSource src = TensorSource.open(dir)) {
+            // Qwen2 checkpoints carry q/k/v biases whatever config.json says; dropping them silently is wrong
+            for (String name : src.byName.keySet()) {
+                if (name.endsWith(".bias")) {
+                    throw new ModelLoadException(src.byName.get(name).file(), "tensor " + name
+                            + ": bias tensors are not supported (the Llama layout has none)");
+                }
+            }
+            NDArray embed = src.load(manager, EMBED, c.vocabSize(), c.hiddenSize());
+            LayerWeights[] layers = new LayerWeights[c.numHiddenLayers()];
+            long[][] shapes = LayerWeights.shapes(c);
+            for (int i = 0; i < layers.length; i++) {
+                List<NDArray> t = new ArrayList<>();
+                for (int j = 0; j < shapes.length; j++) {
+                    t.add(src.load(manager, layerName("model.", i, LayerWeights.NAMES.get(j)), shapes[j]));
+                }
+                layers[i] = LayerWeights.of(t);
+            }
+            NDArray norm = src.load(manager, NORM, c.hiddenSize());
+            NDArray head;
+            if (c.tieWordEmbeddings()) {
+                head = embed;
+            } else if (src.has(LM_HEAD)) {
+                head = src.load(manager, LM_HEAD, c.vocabSize(), c.hiddenSize());
+            } else {
+                throw new ModelLoadException(src.describe(), "tensor " + LM_HEAD
+                        + " not found and config.json has tie_word_embeddings=false");
+            }
+            return new LlamaWeights(embed, layers, norm, head);
+        }
+    }
+
+    /** Random initialisation (normal, std 0.02; norms 1; residual projections scaled by 1/sqrt(2N)). */
+    public static LlamaWeights random(LlamaConfig c, NDManager manager, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed);
+        float std = 0.02f;
+        float residualStd = (float) (std / Math.sqrt(2.0 * c.numHiddenLayers()));
+        NDArray embed = normal(manager, rnd, std, c.vocabSize(), c.hiddenSize());
+        LayerWeights[] layers = new LayerWeights[c.numHiddenLayers()];
+        long[][] shapes = LayerWeights.shapes(c);
+        for (int i = 0; i < layers.length; i++) {
+            List<NDArray> t = new ArrayList<>();
+            for (int j = 0; j < shapes.length; j++) {
+                String name = LayerWeights.NAMES.get(j);
+                if (shapes[j].length == 1) {
+                    t.add(manager.ones(new Shape(shapes[j])));
+                } else {
+                    boolean residual = name.contains("o_proj") || name.contains("down_proj");
+                    t.add(normal(manager, rnd, residual ? residualStd : std, shapes[j]));
+                }
+            }
+            layers[i] = LayerWeights.of(t);
+        }
+        NDArray head = c.tieWordEmbeddings() ? embed : normal(manager, rnd, std, c.vocabSize(), c.hiddenSize());
+        return new LlamaWeights(embed, layers, manager.ones(new Shape(c.hiddenSize())), head);
+    }
+
+    private static NDArray normal(NDManager m, SplittableRandom rnd, float std, long... shape) {
+        int n = (int) Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+        float[] v = new float[n];
+        for (int i = 0; i < n; i++) {
+            // Box-Muller from the seeded generator, so the same seed gives the same model everywhere
+            double u1 = 1.0 - rnd.nextDouble();
+            double u2 = rnd.nextDouble();
+            v[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+        }
+        return m.create(v, new Shape(shape));
+    }
+
+    /** Every tensor by HF name (the LM head only when untied), for saving. */
+    public Map<String, NDArray> named(boolean tied) {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        out.put(EMBED, embed);
+        for (int i = 0; i < layers.length; i++) {
+            List<NDArray> all = layers[i].all();
+            for (int j = 0; j < all.size(); j++) {
+                out.put(layerName("model.", i, LayerWeights.NAMES.get(j)), all.get(j));
+            }
+        }
+        out.put(NORM, finalNorm);
+        if (!tied) {
+            out.put(LM_HEAD, lmHead);
+        }
+        return out;
+    }
+
+    /** Writes {@code dir/model.safetensors} in the given dtype (F32, F16 or BF16). */
+    public void save(Path dir, boolean tied, String dtype) throws IOException {
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
+        for (Map.Entry<String, NDArray> e : named(tied).entrySet()) {
+            t.put(e.getKey(), new Safetensors.Tensor(e.getValue().toFloatArray(), e.getValue().getShape().getShape()));
+        }
+        Safetensors.write(dir.resolve("model.safetensors"), t, dtype);
+    }
+
+    /** One safetensors file or a sharded set, looked up by tensor name. */
+    static final class TensorSource implements AutoCloseable {
+        private final Path describe;
+        private final Map<String, Safetensors.Reader> byName = new HashMap<>();
+        private final List<Safetensors.Reader> readers = new ArrayList<>();
+
+        private TensorSource(Path describe) {
+            this.describe = describe;
+        }
+
+        static TensorSource open(Path dir) {
+            Path single = dir.resolve("model.safetensors");
+            Path index = dir.resolve("model.safetensors.index.json");
+            if (Files.exists(single)) {
+                TensorSource s = new TensorSource(single);
+                s.add(Safetensors.open(single));
+                return s;
+            }
+            if (!Files.exists(index)) {
+                throw new ModelLoadException(single, "missing file (a model folder needs model.safetensors or"
+                        + " model.safetensors.index.json)");
+            }
+            TensorSource s = new TensorSource(index);
+            try {
+                JsonObject map = JsonParser.parseString(Files.readString(index)).getAsJsonObject()
+                        .getAsJsonObject("weight_map");
+                if (map == null) {
+                    throw new ModelLoadException(index, "no weight_map object");
+                }
+                Map<String, Safetensors.Reader> shards = new HashMap<>();
+                for (Map.Entry<String, JsonElement> e : map.entrySet()) {
+                    String shard = e.getValue().getAsString();
+                    Safetensors.Reader r = shards.get(shard);
+                    if (r == null) {
+                        r = Safetensors.open(dir.resolve(shard));
+                        shards.put(shard, r);
+                        s.readers.add(r);
+                    }
+                    if (!r.tensors().containsKey(e.getKey())) {
+                        throw new ModelLoadException(r.file(), "tensor " + e.getKey() + " listed in " + index
+                                .getFileName() + " is not in this shard");
+                    }
+                    s.byName.put(e.getKey(), r);
+                }
+            } catch (IOException | RuntimeException e) {
+                s.close();
+                if (e instanceof ModelLoadException m) {
+                    throw m;
+                }
+                throw new ModelLoadException(index, "cannot read shard index: " + e.getMessage(), e);
+            }
+            return s;
+        }
+
+        private void add(Safetensors.Reader r) {
+            readers.add(r);
+            r.tensors().keySet().forEach(n -> byName.put(n, r));
+        }
+
+        Path describe() {
+            return describe;
+        }
+
+        boolean has(String name) {
+            return byName.containsKey(name);
+        }
+
+        NDArray load(NDManager m, String name, long... expected) {
+            Safetensors.Reader r = byName.get(name);
+            if (r == null) {
+                throw new ModelLoadException(describe, "tensor " + name + " not found");
+            }
+            Safetensors.TensorInfo info = r.tensors().get(name);
+            if (!Arrays.equals(info.shape(), expected)) {
+                throw new ModelLoadException(r.file(), "tensor " + name + " has shape " + info.shapeString()
+                        + " but config.json implies " + Arrays.toString(expected));
+            }
+            return m.create(r.readFloats(name), new Shape(expected));
+        }
+
+        @Override
+        public void close() {
+            readers.forEach(Safetensors.Reader::close);
+        }
+    }
+}

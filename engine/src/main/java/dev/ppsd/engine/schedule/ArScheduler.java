@@ -1,0 +1,135 @@
+package dev.ppsd.engine.schedule;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import dev.ppsd.engine.decode.Sampler;
+import dev.ppsd.engine.decode.Scheduler;
+import dev.ppsd.engine.decode.Sequence;
+import dev.ppsd.engine.decode.StopCriteria;
+import dev.ppsd.engine.model.AttentionBatch;
+import dev.ppsd.engine.model.KvCache;
+import dev.ppsd.engine.model.LayerStack;
+import dev.ppsd.engine.model.LlamaModel;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+
+/**
+ * Plain autoregressive decoding, the oracle the speculative schedulers must match. Continuous batching:
+ * up to {@code maxBatch} sequences decode one token per step together; a finished sequence's cache slot is
+ * taken by the next waiting one (after a one-pass prefill of its prompt).
+ */
+public final class ArScheduler implements Scheduler {
+    private final LlamaModel model;
+    private final int maxBatch;
+
+    public ArScheduler(LlamaModel model, int maxBatch) {
+        if (maxBatch < 1) {
+            throw new IllegalArgumentException("batch size must be >= 1 but was " + maxBatch);
+        }
+        this.model = model;
+        this.maxBatch = maxBatch;
+    }
+
+    @Override
+    public String mode() {
+        return "ar";
+    }
+
+    @Override
+    public void run(List<Sequence> sequences, StopCriteria stop) {
+        Deque<Sequence> waiting = new ArrayDeque<>();
+        int maxLen = 1;
+        for (Sequence s : sequences) {
+            if (!s.finished()) {
+                waiting.add(s);
+                maxLen = Math.max(maxLen, s.promptIds().length + s.params().maxNewTokens());
+            }
+        }
+        maxLen = Math.min(maxLen, model.config().maxPositionEmbeddings());
+        int slots = Math.min(maxBatch, Math.max(1, waiting.size()));
+        LayerStack all = model.stack(0, model.config().numHiddenLayers());
+        NDManager m = model.manager();
+        try (KvCache cache = all.newCache(m, slots, maxLen)) {
+            Sequence[] active = new Sequence[slots];
+            int[] next = new int[slots]; // token to feed at the next step
+            while (true) {
+                // admit waiting sequences into free slots: prefill the prompt, sample the first token
+                for (int slot = 0; slot < slots; slot++) {
+                    while (active[slot] == null && !waiting.isEmpty()) {
+                        Sequence s = waiting.poll();
+                        s.markStarted();
+                        cache.reset(slot);
+                        float[] logits = prefill(all, cache, slot, s.promptIds());
+                        int tok = Sampler.sample(logits, s.params(), s.rng());
+                        if (!s.commit(tok, stop)) {
+                            active[slot] = s;
+                            next[slot] = tok;
+                        }
+                    }
+                }
+                List<Integer> rows = new ArrayList<>();
+                for (int slot = 0; slot < slots; slot++) {
+                    if (active[slot] != null) {
+                        rows.add(slot);
+                    }
+                }
+                if (rows.isEmpty()) {
+                    return;
+                }
+                // decode: one token for every active sequence in one forward
+                int b = rows.size();
+                int[] start = new int[b];
+                int[] slotIds = new int[b];
+                int[][] tokens = new int[b][1];
+                for (int r = 0; r < b; r++) {
+                    int slot = rows.get(r);
+                    slotIds[r] = slot;
+                    start[r] = active[slot].totalLength() - 1;
+                    tokens[r][0] = next[slot];
+                }
+                float[][] logits = step(all, cache, start, slotIds, tokens);
+                for (int r = 0; r < b; r++) {
+                    int slot = slotIds[r];
+                    Sequence s = active[slot];
+                    int tok = Sampler.sample(logits[r], s.params(), s.rng());
+                    if (s.commit(tok, stop)) {
+                        active[slot] = null;
+                    } else {
+                        next[slot] = tok;
+                    }
+                }
+            }
+        }
+    }
+
+    /** Runs the whole prompt in one pass and returns the logits of its last position. */
+    private float[] prefill(LayerStack all, KvCache cache, int slot, int[] prompt) {
+        try (NDScope ignored = new NDScope()) {
+            NDManager m = model.manager();
+            AttentionBatch a = all.batch(m, new int[] {0}, new int[] {slot}, prompt.length);
+            NDArray h = all.forward(model.embed(m, new int[][] {prompt}), a, cache);
+            // [1, T, D] -> [1, 1, D]: only the last position needs the LM head
+            return model.logits(h.get(":, -1:, :")).toFloatArray();
+        }
+    }
+
+    /** One cached forward of one token per row; returns each row's next-token logits. */
+    private float[][] step(LayerStack all, KvCache cache, int[] start, int[] slots, int[][] tokens) {
+        try (NDScope ignored = new NDScope()) {
+            NDManager m = model.manager();
+            AttentionBatch a = all.batch(m, start, slots, 1);
+            NDArray logits = model.logits(all.forward(model.embed(m, tokens), a, cache)); // [B, 1, V]
+            float[] flat = logits.toFloatArray();
+            int v = model.config().vocabSize();
+            float[][] out = new float[tokens.length][];
+            for (int r = 0; r < tokens.length; r++) {
+                out[r] = java.util.Arrays.copyOfRange(flat, r * v, (r + 1) * v);
+            }
+            return out;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+package dev.ppsd.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.BaseNDManager;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.ppsd.engine.runtime.DjlRuntime;
+
+import java.io.IOException;
+import java.lang.reflect.Field;
+import java.nio.file.Path;
+import java.util.Map;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A long decode through {@link LlamaModel#forwardLogits} (which wraps each call in an {@code NDScope}) must not
+ * leave NDArrays attached to the model's manager tree: the live count at step 100 and at step 2000 is equal.
+ *
+ * <p>The count can fail: the same forward run without an {@code NDScope} (checked at the end of the test) leaves
+ * dozens of arrays per step behind in the model's manager, and the counter sees them.
+ */
+class KvCacheMemoryTest {
+    private static final int STEPS = 2000;
+    private static final int MAX_LEN = 2100;
+
+    @TempDir
+    Path dir;
+
+    @BeforeAll
+    static void init() {
+        DjlRuntime.init();
+    }
+
+    /** Live NDArrays owned by {@code m} and, recursively, by its sub-managers (which are entries of resources). */
+    static int liveArrays(NDManager m) {
+        try {
+            Field f = BaseNDManager.class.getDeclaredField("resources");
+            f.setAccessible(true);
+            @SuppressWarnings("unchecked")
+            Map<String, AutoCloseable> resources = (Map<String, AutoCloseable>) f.get(m);
+            int n = 0;
+            for (AutoCloseable r : resources.values()) {
+                if (r instanceof NDArray) {
+                    n++;
+                } else if (r instanceof NDManager sub) {
+                    n += liveArrays(sub);
+                }
+            }
+            return n;
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError("cannot read BaseNDManager.resources", e);
+        }
+    }
+
+    @Test
+    void decodeLoopDoesNotAccumulateArrays() throws IOException {
+        LlamaConfig cfg = ReferenceForwardTest.config(16, 32, 2, 2, 1, 8, 32, MAX_LEN, false);
+        ReferenceForwardTest.writeModel(dir, cfg, 41, "F32");
+        try (LlamaModel model = LlamaModel.load(dir); KvCache cache = model.newCache(1, MAX_LEN)) {
+            int weights = liveArrays(model.manager());
+            float[] last = model.forwardLogits(cache, 0, new int[] {2, 7, 1, 8}, 0)[3];
+            int pos = 4;
+            int atStep100 = -1;
+            for (int step = 1; step <= STEPS; step++) {
+                int tok = ReferenceForwardTest.argmax(last);
+                last = model.forwardLogits(cache, 0, new int[] {tok}, pos++)[0];
+                if (step == 100) {
+                    atStep100 = liveArrays(model.manager());
+                }
+            }
+            int atStep2000 = liveArrays(model.manager());
+            assertEquals(STEPS + 4, cache.length(0, 0));
+            assertEquals(STEPS + 4, cache.length(1, 0));
+            System.out.printf("[KvCacheMemoryTest] live NDArrays: %d after load, %d at step 100, %d at step %d%n",
+                    weights, atStep100, atStep2000, STEPS);
+            assertEquals(atStep100, atStep2000, "NDArrays accumulate in the model's manager during decoding");
+
+            // control: the same forward without an NDScope leaks, and the counter sees it
+            int before = liveArrays(model.manager());
+            for (int i = 0; i < 3; i++) {
+                LayerStack all = model.stack(0, cfg.numHiddenLayers());
+                AttentionBatch a = all.batch(model.manager(), new int[] {pos}, new int[] {0}, 1);
+                NDArray h = all.forward(model.embed(model.manager(), new int[][] {{5}}), a, cache);
+                model.logits(h).toFloatArray();
+                pos++;
+            }
+            int leaked = liveArrays(model.manager()) - before;
+            System.out.printf("[KvCacheMemoryTest] control: 3 unscoped steps leave %d arrays%n", leaked);
+            assertTrue(leaked >= 3 * 10, "the counter does not see unscoped arrays (" + leaked + ")");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+package dev.ppsd.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.ppsd.engine.runtime.DjlRuntime;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Bad model folders fail with a {@link ModelLoadException} naming the file and the problem; good variants load. */
+class ModelLoadingTest {
+    private static final LlamaConfig CFG = ReferenceForwardTest.config(32, 64, 2, 4, 2, 8, 40, 64, false);
+    private static final int[] PROMPT = {3, 14, 15, 9, 26, 5};
+
+    @TempDir
+    Path dir;
+
+    private Map<String, Safetensors.Tensor> tensors;
+
+    @BeforeAll
+    static void init() {
+        DjlRuntime.init();
+    }
+
+    @BeforeEach
+    void writeGoodModel() throws IOException {
+        tensors = ReferenceForwardTest.writeModel(dir, CFG, 7, "F32");
+    }
+
+    private Path st() {
+        return dir.resolve("model.safetensors");
+    }
+
+    private Path configFile() {
+        return dir.resolve("config.json");
+    }
+
+    /** Loading {@code d} fails; returns the message after checking it names {@code file} and each fragment. */
+    private static String loadFails(Path d, Path file, String... fragments) {
+        RuntimeException e = assertThrows(RuntimeException.class, () -> LlamaModel.load(d).close());
+        assertTrue(e instanceof ModelLoadException, "expected ModelLoadException but got " + e);
+        String msg = e.getMessage();
+        assertTrue(msg.contains(file.toString()), "message does not name " + file + ": " + msg);
+        for (String f : fragments) {
+            assertTrue(msg.contains(f), "message does not contain '" + f + "': " + msg);
+        }
+        return msg;
+    }
+
+    private void editConfig(Consumer<JsonObject> edit) throws IOException {
+        JsonObject o = JsonParser.parseString(Files.readString(configFile())).getAsJsonObject();
+        edit.accept(o);
+        Files.writeString(configFile(), o.toString());
+    }
+
+    /** Rewrites the JSON header of {@code file} keeping the data section byte for byte. */
+    private static void editHeader(Path file, Consumer<JsonObject> edit) throws IOException {
+        byte[] all = Files.readAllBytes(file);
+        long n = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+        JsonObject header = JsonParser.parseString(new String(all, 8, (int) n, StandardCharsets.UTF_8))
+                .getAsJsonObject();
+        edit.accept(header);
+        byte[] hb = header.toString().getBytes(StandardCharsets.UTF_8);
+        ByteBuffer out = ByteBuffer.allocate(8 + hb.length + all.length - 8 - (int) n).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(hb.length).put(hb).put(all, 8 + (int) n, all.length - 8 - (int) n);
+        Files.write(file, out.array());
+    }
+
+    private static float[] lastLogits(Path d) {
+        try (LlamaModel m = LlamaModel.load(d); KvCache c = m.newCache(1, 16)) {
+            float[][] l = m.forwardLogits(c, 0, PROMPT, 0);
+            return l[l.length - 1];
+        }
+    }
+
+    // ------------------------------------------------------------------ missing files
+
+    @Test
+    void missingConfig() throws IOException {
+        Files.delete(configFile());
+        loadFails(dir, configFile(), "missing file");
+    }
+
+    @Test
+    void missingSafetensors() throws IOException {
+        Files.delete(st());
+        loadFails(dir, st(), "missing file", "model.safetensors.index.json");
+    }
+
+    // ------------------------------------------------------------------ bad tensors
+
+    @Test
+    void wrongShape() throws IOException {
+        // k_proj stored transposed: [D, KV*hd] = [32, 16] instead of [16, 32]
+        String name = "model.layers.1.self_attn.k_proj.weight";
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
+        t.put(name, new Safetensors.Tensor(t.get(name).values(), 32, 16));
+        Safetensors.write(st(), t, "F32");
+        loadFails(dir, st(), name, "[32, 16]", "[16, 32]");
+    }
+
+    @Test
+    void unknownDtype() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).addProperty("dtype", "I8"));
+        loadFails(dir, st(), LlamaWeights.NORM, "unknown dtype I8");
+    }
+
+    @Test
+    void headerCutToFiveBytes() throws IOException {
+        byte[] all = Files.readAllBytes(st());
+        Files.write(st(), Arrays.copyOf(all, 5));
+        loadFails(dir, st(), "truncated safetensors header", "5 bytes");
+    }
+
+    @Test
+    void headerLengthLargerThanFile() throws IOException {
+        byte[] all = Files.readAllBytes(st());
+        ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN).putLong(0, all.length + 100L);
+        Files.write(st(), all);
+        loadFails(dir, st(), "header length " + (all.length + 100L), "file has " + all.length + " bytes");
+    }
+
+    @Test
+    void truncatedDataSection() throws IOException {
+        byte[] all = Files.readAllBytes(st());
+        Files.write(st(), Arrays.copyOf(all, all.length - 10));
+        // the last tensor written (untied model) is lm_head
+        loadFails(dir, st(), "truncated", LlamaWeights.LM_HEAD);
+    }
+
+    @Test
+    void byteLengthDisagreesWithShape() throws IOException {
+        // offsets cover 2 floats fewer than the shape needs (file itself is long enough)
+        editHeader(st(), h -> {
+            JsonArray offs = h.getAsJsonObject(LlamaWeights.NORM).getAsJsonArray("data_offsets");
+            offs.set(1, new com.google.gson.JsonPrimitive(offs.get(1).getAsLong() - 8));
+        });
+        loadFails(dir, st(), LlamaWeights.NORM, "bytes", "[32]");
+    }
+
+    @Test
+    void configSaysMoreLayersThanFile() throws IOException {
+        editConfig(o -> o.addProperty("num_hidden_layers", 3));
+        loadFails(dir, st(), "model.layers.2.", "not found");
+    }
+
+    @Test
+    void untiedConfigWithoutLmHead() throws IOException {
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
+        t.remove(LlamaWeights.LM_HEAD);
+        Safetensors.write(st(), t, "F32");
+        loadFails(dir, st(), LlamaWeights.LM_HEAD, "tie_word_embeddings");
+    }
+
+    // ------------------------------------------------------------------ config fields
+
+    @Test
+    void ropeScalingUnsupported() throws IOException {
+        editConfig(o -> {
+            JsonObject rs = new JsonObject();
+            rs.addProperty("type", "linear");
+            rs.addProperty("factor", 2.0);
+            o.add("rope_scaling", rs);
+        });
+        loadFails(dir, configFile(), "rope_scaling");
+    }
+
+    @Test
+    void ropeScalingNullIsFine() throws IOException {
+        float[] want = lastLogits(dir);
+        editConfig(o -> o.add("rope_scaling", JsonNull.INSTANCE));
+        assertArrayEquals(want, lastLogits(dir));
+    }
+
+    @Test
+    void unsupportedArchitecture() throws IOException {
+        editConfig(o -> {
+            JsonArray a = new JsonArray();
+            a.add("GPT2LMHeadModel");
+            o.add("architectures", a);
+        });
+        loadFails(dir, configFile(), "architecture", "GPT2LMHeadModel");
+    }
+
+    @Test
+    void unsupportedActivation() throws IOException {
+        editConfig(o -> o.addProperty("hidden_act", "gelu"));
+        loadFails(dir, configFile(), "hidden_act", "gelu");
+    }
+
+    @Test
+    void attentionBiasUnsupported() throws IOException {
+        editConfig(o -> o.addProperty("attention_bias", true));
+        loadFails(dir, configFile(), "bias");
+    }
+
+    @Test
+    void slidingWindowInUseUnsupported() throws IOException {
+        // Mistral-style: sliding_window set and no use_sliding_window=false
+        editConfig(o -> o.addProperty("sliding_window", 4096));
+        loadFails(dir, configFile(), "sliding_window");
+    }
+
+    @Test
+    void invalidKvHeadsFromConstructor() throws IOException {
+        // LlamaConfig's constructor throws IllegalArgumentException; load wraps it with the file name
+        editConfig(o -> o.addProperty("num_key_value_heads", 3));
+        loadFails(dir, configFile(), "num_key_value_heads", "3");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new LlamaConfig(32, 64, 2, 4, 3, 8, 1e-5f, 500f, 40, 64, false, 0, List.of(1)));
+        assertTrue(e.getMessage().contains("num_key_value_heads"), e.getMessage());
+    }
+
+    @Test
+    void missingRequiredField() throws IOException {
+        editConfig(o -> o.remove("intermediate_size"));
+        loadFails(dir, configFile(), "intermediate_size");
+    }
+
+    @Test
+    void configNotJson() throws IOException {
+        Files.writeString(configFile(), "{ not json");
+        loadFails(dir, configFile(), "JSON");
+    }
+
+    // ------------------------------------------------------------------ variants that must load
+
+    @Test
+    void qwen2StyleConfigWithHarmlessFieldsLoads() throws IOException {
+        float[] want = lastLogits(dir);
+        editConfig(o -> {
+            JsonArray a = new JsonArray();
+            a.add("Qwen2ForCausalLM");
+            o.add("architectures", a);
+            o.addProperty("model_type", "qwen2");
+            o.addProperty("use_sliding_window", false);
+            o.addProperty("sliding_window", 4096);
+            o.addProperty("max_window_layers", 2);
+            o.addProperty("use_cache", true);
+            o.addProperty("torch_dtype", "bfloat16");
+            o.addProperty("transformers_version", "4.44.0");
+        });
+        assertArrayEquals(want, lastLogits(dir));
+    }
+
+    @Test
+    void mistralStyleConfigWithNullSlidingWindowLoads() throws IOException {
+        float[] want = lastLogits(dir);
+        editConfig(o -> {
+            JsonArray a = new JsonArray();
+            a.add("MistralForCausalLM");
+            o.add("architectures", a);
+            o.addProperty("model_type", "mistral");
+            o.add("sliding_window", JsonNull.INSTANCE);
+        });
+        assertArrayEquals(want, lastLogits(dir));
+    }
+
+    @Test
+    void qwen2CheckpointWithQkvBiasIsRejected() throws IOException {
+        // Real Qwen2 checkpoints carry q/k/v biases regardless of config.json; silently dropping them would give
+        // wrong logits, so loading must refuse
+        String name = "model.layers.0.self_attn.q_proj.bias";
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
+        t.put(name, new Safetensors.Tensor(new float[32], 32));
+        Safetensors.write(st(), t, "F32");
+        editConfig(o -> {
+            JsonArray a = new JsonArray();
+            a.add("Qwen2ForCausalLM");
+            o.add("architectures", a);
+            o.addProperty("model_type", "qwen2");
+        });
+        loadFails(dir, st(), name, "bias");
+    }
+
+    @Test
+    void shardedCheckpointGivesIdenticalLogits() throws IOException {
+        float[] want = lastLogits(dir);
+        Files.delete(st());
+        Map<String, Safetensors.Tensor> a = new LinkedHashMap<>();
+        Map<String, Safetensors.Tensor> b = new LinkedHashMap<>();
+        JsonObject weightMap = new JsonObject();
+        for (Map.Entry<String, Safetensors.Tensor> e : tensors.entrySet()) {
+            boolean first = e.getKey().equals(LlamaWeights.EMBED) || e.getKey().startsWith("model.layers.0.");
+            (first ? a : b).put(e.getKey(), e.getValue());
+            weightMap.addProperty(e.getKey(), first ? "model-00001-of-00002.safetensors"
+                    : "model-00002-of-00002.safetensors");
+        }
+        Safetensors.write(dir.resolve("model-00001-of-00002.safetensors"), a, "F32");
+        Safetensors.write(dir.resolve("model-00002-of-00002.safetensors"), b, "F32");
+        JsonObject index = new JsonObject();
+        JsonObject meta = new JsonObject();
+        meta.addProperty("total_size", 0);
+        index.add("metadata", meta);
+        index.add("weight_map", weightMap);
+        Files.writeString(dir.resolve("model.safetensors.index.json"), index.toString());
+
+        assertArrayEquals(want, lastLogits(dir));
+        // the oracle reads the shards too and agrees
+        ReferenceLlama ref = ReferenceLlama.load(dir);
+        float[][] r = ref.prefill(PROMPT);
+        assertTrue(ReferenceForwardTest.maxAbsDiff(r[r.length - 1], want) <= ReferenceForwardTest.TOL);
+    }
+
+    @Test
+    void shardIndexPointingAtWrongShard() throws IOException {
+        Files.delete(st());
+        Safetensors.write(dir.resolve("shard-a.safetensors"), tensors, "F32");
+        Safetensors.write(dir.resolve("shard-b.safetensors"),
+                Map.of(LlamaWeights.NORM, tensors.get(LlamaWeights.NORM)), "F32");
+        JsonObject weightMap = new JsonObject();
+        for (String name : tensors.keySet()) {
+            weightMap.addProperty(name, name.equals(LlamaWeights.EMBED) ? "shard-b.safetensors"
+                    : "shard-a.safetensors");
+        }
+        JsonObject index = new JsonObject();
+        index.add("weight_map", weightMap);
+        Files.writeString(dir.resolve("model.safetensors.index.json"), index.toString());
+        loadFails(dir, dir.resolve("shard-b.safetensors"), LlamaWeights.EMBED, "not in this shard");
+    }
+
+    @Test
+    void missingShardFile() throws IOException {
+        Files.delete(st());
+        JsonObject weightMap = new JsonObject();
+        for (String name : tensors.keySet()) {
+            weightMap.addProperty(name, "gone.safetensors");
+        }
+        JsonObject index = new JsonObject();
+        index.add("weight_map", weightMap);
+        Files.writeString(dir.resolve("model.safetensors.index.json"), index.toString());
+        loadFails(dir, dir.resolve("gone.safetensors"), "missing file");
+    }
+}

@@ -1,0 +1,417 @@
+package dev.ppsd.engine.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import dev.ppsd.engine.runtime.DjlRuntime;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Compares the DJL decoder ({@link LlamaModel}, {@link LayerStack}, {@link KvCache}) with the scalar oracle
+ * {@link ReferenceLlama} on small random models, at every prompt position and every decode step.
+ */
+class ReferenceForwardTest {
+    /**
+     * Max abs logit difference allowed. The DJL path computes in float32 (matmuls accumulate ~64-128 products,
+     * a few layers, logits of magnitude ~10), the reference accumulates in double from the same float weights;
+     * float32 rounding gives differences of order 1e-6 relative, i.e. ~1e-5 absolute on these logits. 1e-4
+     * leaves headroom while any convention error (RoPE layout, GQA mapping, norm weights, masking, cache
+     * offsets) moves logits by > 1e-2 (checked below for each case via {@link ReferenceLlama.Variant}).
+     */
+    static final double TOL = 1e-4;
+    static final int PROMPT = 7;
+    static final int DECODE = 50;
+
+    @TempDir
+    Path tmp;
+
+    @BeforeAll
+    static void init() {
+        DjlRuntime.init();
+    }
+
+    // ------------------------------------------------------------------ model files
+
+    /** A config with rms eps 1e-5, a short-period RoPE base (theta 500, so positions matter), bos 0, eos [1]. */
+    static LlamaConfig config(int hidden, int inter, int layers, int heads, int kvHeads, int headDim, int vocab,
+            int maxPos, boolean tied) {
+        return new LlamaConfig(hidden, inter, layers, heads, kvHeads, headDim, 1e-5f, 500f, vocab, maxPos, tied, 0,
+                List.of(1));
+    }
+
+    /**
+     * Random weights by HF name. Starts from {@link LlamaWeights#random} (names, shapes, seeding) and rescales:
+     * its std 0.02 and all-ones norms give near-uniform attention and flat logits, where a wrong RoPE layout or
+     * ignored norm weight would hardly show. Here q/k give attention scores of order 1, every other projection
+     * keeps unit variance, and norm weights are 1 + N(0, 0.3^2).
+     */
+    static Map<String, Safetensors.Tensor> randomTensors(LlamaConfig cfg, long seed) {
+        SplittableRandom rnd = new SplittableRandom(seed ^ 0x5DEECE66DL);
+        Map<String, Safetensors.Tensor> out = new LinkedHashMap<>();
+        try (NDManager m = NDManager.newBaseManager()) {
+            LlamaWeights w = LlamaWeights.random(cfg, m, seed);
+            for (Map.Entry<String, NDArray> e : w.named(cfg.tieWordEmbeddings()).entrySet()) {
+                String name = e.getKey();
+                long[] shape = e.getValue().getShape().getShape();
+                float[] v = e.getValue().toFloatArray();
+                if (shape.length == 1) { // a norm weight
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] = (float) (1.0 + 0.3 * gaussian(rnd));
+                    }
+                } else {
+                    double in = shape[1];
+                    double target;
+                    if (name.equals(LlamaWeights.EMBED)) {
+                        target = 0.5;
+                    } else if (name.equals(LlamaWeights.LM_HEAD)) {
+                        target = 3.0 / Math.sqrt(in);
+                    } else if (name.endsWith("q_proj.weight") || name.endsWith("k_proj.weight")) {
+                        target = Math.sqrt(1.5 / in) * Math.pow(in / cfg.headDim(), 0.25);
+                    } else {
+                        target = 1.0 / Math.sqrt(in);
+                    }
+                    scaleToStd(v, target);
+                }
+                out.put(name, new Safetensors.Tensor(v, shape));
+            }
+        }
+        return out;
+    }
+
+    /** Writes config.json and model.safetensors (in {@code dtype}) for random weights. */
+    static Map<String, Safetensors.Tensor> writeModel(Path dir, LlamaConfig cfg, long seed, String dtype)
+            throws IOException {
+        Map<String, Safetensors.Tensor> t = randomTensors(cfg, seed);
+        cfg.save(dir);
+        Safetensors.write(dir.resolve("model.safetensors"), t, dtype);
+        return t;
+    }
+
+    private static void scaleToStd(float[] v, double target) {
+        double ss = 0;
+        for (float x : v) {
+            ss += (double) x * x;
+        }
+        double f = target / Math.sqrt(ss / v.length);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) (v[i] * f);
+        }
+    }
+
+    private static double gaussian(SplittableRandom r) {
+        return Math.sqrt(-2 * Math.log(1.0 - r.nextDouble())) * Math.cos(2 * Math.PI * r.nextDouble());
+    }
+
+    static int[] randomTokens(int n, int vocab, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = r.nextInt(vocab);
+        }
+        return t;
+    }
+
+    static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) {
+            if (v[i] > v[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    static double maxAbsDiff(float[] a, float[] b) {
+        assertEquals(a.length, b.length, "logit vector lengths");
+        double m = 0;
+        for (int i = 0; i < a.length; i++) {
+            m = Math.max(m, Math.abs((double) a[i] - b[i]));
+        }
+        return m;
+    }
+
+    // ------------------------------------------------------------------ prompt + greedy decode
+
+    /** Result of one prompt + decode comparison: the fed tokens and the largest difference seen. */
+    record Run(int[] tokens, double maxDiff, List<float[]> refLogits) {
+    }
+
+    /**
+     * Prefills a {@link #PROMPT}-token prompt in one DJL call, then decodes {@link #DECODE} greedy tokens one call
+     * each; the reference runs the same tokens. Both are fed the reference's argmax, so a near-tie cannot make
+     * them diverge; the DJL argmax must agree unless the top two logits are within tolerance.
+     */
+    private Run promptAndDecode(Path dir, long seed, String label) throws IOException {
+        ReferenceLlama ref = ReferenceLlama.load(dir);
+        List<float[]> refLogits = new ArrayList<>();
+        List<Integer> fed = new ArrayList<>();
+        double worst = 0;
+        try (LlamaModel model = LlamaModel.load(dir); KvCache cache = model.newCache(1, 128)) {
+            int[] prompt = randomTokens(PROMPT, ref.vocab, seed);
+            float[][] got = model.forwardLogits(cache, 0, prompt, 0);
+            float[][] want = ref.prefill(prompt);
+            for (int i = 0; i < PROMPT; i++) {
+                fed.add(prompt[i]);
+                worst = Math.max(worst, compare(label + " prompt pos " + i, want[i], got[i]));
+                refLogits.add(want[i]);
+            }
+            float[] last = want[PROMPT - 1];
+            float[] lastGot = got[PROMPT - 1];
+            for (int s = 0; s < DECODE; s++) {
+                int tok = argmax(last);
+                checkArgmax(label + " step " + s, last, argmax(lastGot));
+                int pos = PROMPT + s;
+                lastGot = model.forwardLogits(cache, 0, new int[] {tok}, pos)[0];
+                last = ref.step(tok);
+                fed.add(tok);
+                refLogits.add(last);
+                worst = Math.max(worst, compare(label + " decode pos " + pos, last, lastGot));
+            }
+            assertEquals(PROMPT + DECODE, cache.length(0, 0), "cache length after decoding");
+        }
+        System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e over %d positions%n", label, worst,
+                PROMPT + DECODE);
+        return new Run(fed.stream().mapToInt(Integer::intValue).toArray(), worst, refLogits);
+    }
+
+    private static double compare(String where, float[] want, float[] got) {
+        double d = maxAbsDiff(want, got);
+        assertTrue(d <= TOL, where + ": max |logit diff| " + d + " > " + TOL);
+        return d;
+    }
+
+    private static void checkArgmax(String where, float[] ref, int gotArgmax) {
+        int want = argmax(ref);
+        if (gotArgmax != want) {
+            assertTrue(ref[want] - ref[gotArgmax] <= 2 * TOL,
+                    where + ": DJL argmax " + gotArgmax + " but reference argmax " + want + " (gap "
+                            + (ref[want] - ref[gotArgmax]) + ")");
+        }
+    }
+
+    /**
+     * Shows the comparison can fail: the logits vary along the run by far more than the tolerance, and each
+     * deliberate convention error in the reference moves them by more than 100x the tolerance on the same tokens.
+     */
+    private static void assertSensitive(Path dir, Run run, ReferenceLlama.Variant... variants) throws IOException {
+        double spread = 0;
+        for (float[] l : run.refLogits()) {
+            spread = Math.max(spread, maxAbsDiff(l, run.refLogits().get(0)));
+        }
+        assertTrue(spread > 100 * TOL, "logits hardly vary across positions: " + spread);
+        StringBuilder sens = new StringBuilder();
+        for (ReferenceLlama.Variant v : variants) {
+            ReferenceLlama wrong = ReferenceLlama.load(dir, v);
+            double d = 0;
+            for (int i = 0; i < run.tokens().length; i++) {
+                d = Math.max(d, maxAbsDiff(run.refLogits().get(i), wrong.step(run.tokens()[i])));
+            }
+            assertTrue(d > 100 * TOL, "variant " + v + " differs by only " + d + ": the test could not catch it");
+            sens.append(String.format(" %s=%.2f", v, d));
+        }
+        System.out.printf("[ReferenceForwardTest]   logit spread %.2f; deliberate bugs move logits by:%s%n", spread,
+                sens);
+    }
+
+    private static final ReferenceLlama.Variant[] COMMON = {ReferenceLlama.Variant.NO_ROPE,
+            ReferenceLlama.Variant.INTERLEAVED_ROPE, ReferenceLlama.Variant.NORM_WEIGHTS_IGNORED};
+
+    // ------------------------------------------------------------------ cases
+
+    @Test
+    void mhaUntied() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 4, 16, 96, 128, false);
+        writeModel(tmp, cfg, 11, "F32");
+        Run run = promptAndDecode(tmp, 101, "MHA untied F32");
+        assertSensitive(tmp, run, COMMON);
+    }
+
+    @Test
+    void gqaTwoKvHeadsTied() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, true);
+        writeModel(tmp, cfg, 12, "F32");
+        Run run = promptAndDecode(tmp, 102, "GQA 4q/2kv tied F32");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_ROPE, ReferenceLlama.Variant.INTERLEAVED_ROPE,
+                ReferenceLlama.Variant.NORM_WEIGHTS_IGNORED, ReferenceLlama.Variant.GQA_MODULO);
+    }
+
+    @Test
+    void gqaOneKvHeadTied() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 1, 16, 96, 128, true);
+        writeModel(tmp, cfg, 13, "F32");
+        Run run = promptAndDecode(tmp, 103, "MQA 4q/1kv tied F32");
+        assertSensitive(tmp, run, COMMON);
+    }
+
+    @Test
+    void explicitHeadDimDifferentFromHiddenOverHeads() throws IOException {
+        // head_dim 16 while hidden/heads = 48/4 = 12: q is [64, 48], o is [48, 64]
+        LlamaConfig cfg = config(48, 96, 2, 4, 2, 16, 80, 128, false);
+        writeModel(tmp, cfg, 14, "F32");
+        Run run = promptAndDecode(tmp, 104, "head_dim 16 != 48/4");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_ROPE, ReferenceLlama.Variant.INTERLEAVED_ROPE,
+                ReferenceLlama.Variant.GQA_MODULO);
+    }
+
+    @Test
+    void f16File() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false);
+        writeModel(tmp, cfg, 15, "F16");
+        try (Safetensors.Reader r = Safetensors.open(tmp.resolve("model.safetensors"))) {
+            assertEquals("F16", r.tensors().get(LlamaWeights.EMBED).dtype());
+        }
+        Run run = promptAndDecode(tmp, 105, "GQA untied F16 file");
+        assertSensitive(tmp, run, COMMON);
+    }
+
+    @Test
+    void bf16File() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, true);
+        writeModel(tmp, cfg, 16, "BF16");
+        Run run = promptAndDecode(tmp, 106, "GQA tied BF16 file");
+        assertSensitive(tmp, run, COMMON);
+    }
+
+    // ------------------------------------------------------------------ batched slots
+
+    /** Runs {@code tokens[b]} at {@code start[b]} of {@code slots[b]} in one batched call; logits {@code [B][T][V]}. */
+    private static float[][][] batched(LlamaModel model, KvCache cache, int[][] tokens, int[] start, int[] slots) {
+        int b = tokens.length;
+        int t = tokens[0].length;
+        int v = model.config().vocabSize();
+        try (NDScope ignored = new NDScope()) {
+            LayerStack all = model.stack(0, model.config().numHiddenLayers());
+            AttentionBatch a = all.batch(model.manager(), start, slots, t);
+            NDArray h = all.forward(model.embed(model.manager(), tokens), a, cache);
+            NDArray logits = model.logits(h);
+            assertEquals(new ai.djl.ndarray.types.Shape(b, t, v), logits.getShape());
+            float[] flat = logits.toFloatArray();
+            float[][][] out = new float[b][t][];
+            for (int r = 0; r < b; r++) {
+                for (int i = 0; i < t; i++) {
+                    out[r][i] = Arrays.copyOfRange(flat, (r * t + i) * v, (r * t + i + 1) * v);
+                }
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Two sequences with different prompt lengths in slots {@code slots} of one cache of {@code cacheSlots}
+     * slots: prefilled separately, then one batched 3-token chunk (different start per row), then batched
+     * single-token decode steps; each row is checked against its own reference run.
+     */
+    private double batchedCase(int cacheSlots, int[] slots, String label) throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false);
+        writeModel(tmp, cfg, 21, "F32");
+        ReferenceLlama[] ref = {ReferenceLlama.load(tmp), ReferenceLlama.load(tmp)};
+        int[][] prompts = {randomTokens(7, 96, 201), randomTokens(4, 96, 202)};
+        double worst = 0;
+        try (LlamaModel model = LlamaModel.load(tmp); KvCache cache = model.newCache(cacheSlots, 128)) {
+            float[][] last = new float[2][];
+            for (int r = 0; r < 2; r++) {
+                float[][] got = model.forwardLogits(cache, slots[r], prompts[r], 0);
+                float[][] want = ref[r].prefill(prompts[r]);
+                for (int i = 0; i < got.length; i++) {
+                    worst = Math.max(worst, compare(label + " prefill row " + r + " pos " + i, want[i], got[i]));
+                }
+                last[r] = want[want.length - 1];
+            }
+            // one batched multi-token chunk: rows at positions 7..9 and 4..6
+            int[][] chunk = {randomTokens(3, 96, 203), randomTokens(3, 96, 204)};
+            float[][][] got = batched(model, cache, chunk, new int[] {ref[0].position(), ref[1].position()}, slots);
+            for (int r = 0; r < 2; r++) {
+                for (int i = 0; i < 3; i++) {
+                    int pos = ref[r].position();
+                    last[r] = ref[r].step(chunk[r][i]);
+                    worst = Math.max(worst, compare(label + " chunk row " + r + " pos " + pos, last[r], got[r][i]));
+                }
+            }
+            // batched greedy decode, one token per row per call
+            for (int s = 0; s < 20; s++) {
+                int[][] toks = {{argmax(last[0])}, {argmax(last[1])}};
+                int[] start = {ref[0].position(), ref[1].position()};
+                got = batched(model, cache, toks, start, slots);
+                for (int r = 0; r < 2; r++) {
+                    last[r] = ref[r].step(toks[r][0]);
+                    worst = Math.max(worst, compare(label + " decode row " + r + " pos " + start[r], last[r],
+                            got[r][0]));
+                }
+            }
+            assertEquals(ref[0].position(), cache.length(0, slots[0]));
+            assertEquals(ref[1].position(), cache.length(cfg.numHiddenLayers() - 1, slots[1]));
+        }
+        System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e%n", label, worst);
+        return worst;
+    }
+
+    @Test
+    void batchedTwoSlotsDifferentLengths() throws IOException {
+        batchedCase(2, new int[] {0, 1}, "batched slots {0,1}");
+    }
+
+    @Test
+    void batchedNonContiguousSlots() throws IOException {
+        // slots {2, 0} of a 3-slot cache: the gather path of KvCache.appendAndRead
+        batchedCase(3, new int[] {2, 0}, "batched slots {2,0} of 3");
+    }
+
+    // ------------------------------------------------------------------ truncate
+
+    @Test
+    void truncateAndRedecode() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false);
+        writeModel(tmp, cfg, 31, "F32");
+        int[] prompt = randomTokens(PROMPT, 96, 301);
+        double worst = 0;
+        try (LlamaModel model = LlamaModel.load(tmp); KvCache cache = model.newCache(1, 128)) {
+            List<Integer> seq = new ArrayList<>();
+            float[] last = model.forwardLogits(cache, 0, prompt, 0)[PROMPT - 1];
+            for (int t : prompt) {
+                seq.add(t);
+            }
+            for (int s = 0; s < 5; s++) { // decode 5 tokens
+                int tok = argmax(last);
+                last = model.forwardLogits(cache, 0, new int[] {tok}, seq.size())[0];
+                seq.add(tok);
+            }
+            int len = seq.size();
+            assertEquals(len, cache.length(0, 0));
+            cache.truncate(0, len - 3);
+            assertEquals(len - 3, cache.length(0, 0));
+            assertEquals(len - 3, cache.length(1, 0));
+            List<Integer> kept = new ArrayList<>(seq.subList(0, len - 3));
+            // the dropped tokens' K/V stay in the buffer; re-decode tokens that differ from them
+            int[] replacement = new int[8];
+            for (int i = 0; i < replacement.length; i++) {
+                int old = i < 3 ? seq.get(len - 3 + i) : -1;
+                replacement[i] = (old + 17 + 5 * i) % 96;
+                assertTrue(replacement[i] != old);
+            }
+            ReferenceLlama fresh = ReferenceLlama.load(tmp);
+            fresh.prefill(kept.stream().mapToInt(Integer::intValue).toArray());
+            for (int i = 0; i < replacement.length; i++) {
+                int pos = kept.size() + i;
+                float[] got = model.forwardLogits(cache, 0, new int[] {replacement[i]}, pos)[0];
+                float[] want = fresh.step(replacement[i]);
+                worst = Math.max(worst, compare("after truncate pos " + pos, want, got));
+            }
+        }
+        System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e%n", "truncate + re-decode", worst);
+    }
+}
