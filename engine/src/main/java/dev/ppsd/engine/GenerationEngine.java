@@ -6,7 +6,7 @@ import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.LlamaModel;
-import dev.ppsd.engine.schedule.ArScheduler;
+import dev.ppsd.engine.schedule.SchedulerFactory;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
 
 import java.util.ArrayList;
@@ -48,11 +48,16 @@ public final class GenerationEngine implements AutoCloseable {
         LlamaModel model = LlamaModel.load(options.modelDir());
         try {
             TextTokenizer tok = TextTokenizer.load(options.modelDir());
-            return new GenerationEngine(options, model, tok, new ArScheduler(model, options.batchSize()));
+            return new GenerationEngine(options, model, tok, SchedulerFactory.create(model, options));
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
+    }
+
+    /** The scheduler this engine decodes with. */
+    public Scheduler scheduler() {
+        return scheduler;
     }
 
     public EngineOptions options() {

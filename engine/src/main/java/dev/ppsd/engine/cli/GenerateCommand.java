@@ -34,8 +34,12 @@ final class GenerateCommand {
               --top-p P            in (0, 1], 1 = off (default 1)
               --seed S             random seed (default 0); with --prompts, line i uses seed S + i
               --stop STR           stop string (repeatable)
-              --mode ar            decoding mode (default ar)
+              --mode M             ar | ar-pipe | eesd | ppsd (default ar)
               --batch-size B       sequences decoded together (default 8)
+              --exit-layer E       exit layer of the drafter (default: the trained head's, else N/2)
+              --stages D,D         one device per pipeline stage: cpu or gpuN (default cpu,cpu)
+              --gamma G|ts         EESD draft length, or ts for Thompson sampling (default ts)
+              --exit-head H        auto | shared | DIR (default auto: MODEL/exit_head if present, else shared)
             """;
 
     private GenerateCommand() {
@@ -53,9 +57,7 @@ final class GenerateCommand {
                 a.number("top-p", 1f),
                 a.longValue("seed", 0L),
                 a.all("stop"));
-        EngineOptions opts = EngineOptions.defaults(model)
-                .withMode(a.string("mode", EngineOptions.DEFAULT_MODE))
-                .withBatchSize(a.integer("batch-size", EngineOptions.DEFAULT_BATCH_SIZE));
+        EngineOptions opts = engineOptions(a, model);
         a.rejectUnknown();
         if ((prompt == null) == (prompts == null)) {
             throw new IllegalArgumentException("give exactly one of --prompt TEXT or --prompts FILE");
@@ -72,6 +74,18 @@ final class GenerateCommand {
                 out.println(gson.toJson(ResultJson.of(r)));
             }
         }
+    }
+
+    /** The engine options shared by generate and bench. */
+    static EngineOptions engineOptions(Args a, Path model) {
+        return EngineOptions.defaults(model)
+                .withMode(a.string("mode", EngineOptions.DEFAULT_MODE))
+                .withBatchSize(a.integer("batch-size", EngineOptions.DEFAULT_BATCH_SIZE))
+                .withExitLayer(a.integer("exit-layer", 0))
+                .withStages(java.util.Arrays.asList(a.string("stages", String.join(",",
+                        EngineOptions.DEFAULT_STAGES)).split(",")))
+                .withGamma(a.string("gamma", EngineOptions.DEFAULT_GAMMA))
+                .withExitHead(a.string("exit-head", EngineOptions.DEFAULT_EXIT_HEAD));
     }
 
     /** Reads {@code {"prompt": ...}} lines (optional "id"); a bad line is reported as FILE:LINE. */

@@ -19,6 +19,11 @@ public final class DecoderLayer {
         return x.div(rms).mul(w);
     }
 
+    /** Final RMSNorm + LM head: {@code [B, T, D] -> [B, T, V]}. */
+    public static NDArray lmHead(NDArray hidden, NDArray norm, NDArray head, float eps) {
+        return Linear.linear(rmsNorm(hidden, norm, eps), head).head();
+    }
+
     /**
      * One decoder layer on {@code x [B, T, D]}; with {@code cache != null} it writes this layer's K/V for the
      * new positions into {@code cache} (layer index {@code cacheLayer}) and attends over the cached prefix.

@@ -3,7 +3,6 @@ package dev.ppsd.engine.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -121,7 +120,24 @@ public final class ExitHead {
             h = DecoderLayer.rmsNorm(h, exitNorm, config.rmsNormEps());
             h = DecoderLayer.forward(config, layer, h, a, cache, 0);
         }
-        return Linear.linear(DecoderLayer.rmsNorm(h, norm, config.rmsNormEps()), lmHead).head();
+        return DecoderLayer.lmHead(h, norm, lmHead, config.rmsNormEps());
+    }
+
+    /** This head with its arrays on {@code device} (itself when already there), copies owned by {@code owner}. */
+    public ExitHead onDevice(ai.djl.Device device, NDManager owner) {
+        if (lmHead.getDevice().equals(device)) {
+            return this;
+        }
+        java.util.function.UnaryOperator<NDArray> copy = a -> {
+            if (a == null) {
+                return null;
+            }
+            NDArray c = a.toDevice(device, true);
+            c.attach(owner);
+            return c;
+        };
+        return new ExitHead(exitLayer, config, copy.apply(exitNorm), layer == null ? null : layer.copyTo(owner, device),
+                copy.apply(norm), copy.apply(lmHead));
     }
 
     /** Writes a trained head to {@code dir} (config.json + model.safetensors). */

@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
 import java.nio.file.Path;
@@ -83,6 +82,12 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Token embeddings: ids {@code [B, T] -> [B, T, D]}. */
     public NDArray embed(NDManager m, int[][] tokens) {
+        return embed(weights.embed(), m, tokens);
+    }
+
+    /** Looks up {@code tokens [B, T]} in the embedding table {@code table [V, D]} (on any device). */
+    public static NDArray embed(NDArray table, NDManager m, int[][] tokens) {
+        int vocab = (int) table.getShape().get(0);
         int b = tokens.length;
         int t = tokens[0].length;
         long[] flat = new long[b * t];
@@ -92,13 +97,13 @@ public final class LlamaModel implements AutoCloseable {
             }
             for (int i = 0; i < t; i++) {
                 int id = tokens[r][i];
-                if (id < 0 || id >= config.vocabSize()) {
-                    throw new IllegalArgumentException("token id " + id + " outside vocab [0, " + config.vocabSize() + ")");
+                if (id < 0 || id >= vocab) {
+                    throw new IllegalArgumentException("token id " + id + " outside vocab [0, " + vocab + ")");
                 }
                 flat[r * t + i] = id;
             }
         }
-        return weights.embed().get(m.create(flat, new Shape(b, t)));
+        return table.get(m.create(flat, new Shape(b, t)).toDevice(table.getDevice(), false));
     }
 
     /** Layers {@code [from, to)} sharing this model's weights and device. */
@@ -133,8 +138,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Final RMSNorm + LM head: {@code [B, T, D] -> [B, T, V]}. */
     public NDArray logits(NDArray hidden) {
-        return Linear.linear(DecoderLayer.rmsNorm(hidden, weights.finalNorm(), config.rmsNormEps()),
-                weights.lmHead()).head();
+        return DecoderLayer.lmHead(hidden, weights.finalNorm(), weights.lmHead(), config.rmsNormEps());
     }
 
     /**

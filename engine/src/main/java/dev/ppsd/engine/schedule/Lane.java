@@ -1,0 +1,41 @@
+package dev.ppsd.engine.schedule;
+
+import dev.ppsd.engine.decode.Sequence;
+
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * A sequence while it occupies a cache slot of the pipeline: its in-flight entries, oldest first, and its
+ * speculation counters.
+ */
+final class Lane {
+    final Sequence seq;
+    final int slot;
+    final Deque<InFlight> inFlight = new ArrayDeque<>();
+    long proposed;
+    long accepted;
+    long cycles;
+    long flushes;
+    final double[] busyMs;
+    final double[] idleMs;
+
+    Lane(Sequence seq, int slot, int stages) {
+        this.seq = seq;
+        this.slot = slot;
+        this.busyMs = new double[stages];
+        this.idleMs = new double[stages];
+    }
+
+    /** Drops every in-flight entry at or after {@code position} (a flush). */
+    void discardFrom(int position) {
+        while (!inFlight.isEmpty() && inFlight.peekLast().start >= position) {
+            inFlight.pollLast().release();
+        }
+    }
+
+    void discardAll() {
+        inFlight.forEach(InFlight::release);
+        inFlight.clear();
+    }
+}

@@ -1,0 +1,249 @@
+package dev.ppsd.engine.schedule;
+
+import ai.djl.Device;
+import dev.ppsd.engine.decode.Sampler;
+import dev.ppsd.engine.decode.Scheduler;
+import dev.ppsd.engine.decode.Sequence;
+import dev.ppsd.engine.decode.SpecMetrics;
+import dev.ppsd.engine.decode.StopCriteria;
+import dev.ppsd.engine.decode.Verifier;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.LlamaModel;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+
+/**
+ * PPSD: the layers split into k stages, one worker thread (and device) per stage, verifying the oldest
+ * in-flight token in the last stage while the first stage drafts the next one through the exit head
+ * (verify-while-draft). With {@code speculative == false} the same pipeline runs plain AR with the
+ * sequences as micro-batches ({@code ar-pipe}), the non-speculative comparison point.
+ *
+ * <p>Many sequences share the pipeline: in each cycle a stage runs, as one batch, the entry that every
+ * active sequence has at that stage, so one sequence's flush bubble is filled by the others' work.
+ */
+public final class PipelineScheduler implements Scheduler {
+    private final LlamaModel model;
+    private final PipelineSplit split;
+    private final List<PipelineStage> stages = new ArrayList<>();
+    private final boolean speculative;
+    private final int maxBatch;
+    private final ExitHead head;
+    private double handoffMs;
+
+    public PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
+            boolean speculative, int maxBatch) {
+        if (devices.size() != split.stages()) {
+            throw new IllegalArgumentException(split.stages() + " stages need " + split.stages()
+                    + " devices but got " + devices.size());
+        }
+        if (speculative && head == null) {
+            throw new IllegalArgumentException("ppsd needs an exit head");
+        }
+        if (speculative && split.stages() < 2) {
+            throw new IllegalArgumentException("ppsd needs at least 2 stages but got " + split.stages());
+        }
+        if (speculative && head.exitLayer() != split.to(0)) {
+            throw new IllegalArgumentException("the exit head sits after layer " + head.exitLayer()
+                    + " but stage 0 ends at layer " + split.to(0));
+        }
+        this.model = model;
+        this.split = split;
+        this.speculative = speculative;
+        this.maxBatch = maxBatch;
+        this.head = head;
+        for (int s = 0; s < split.stages(); s++) {
+            stages.add(new PipelineStage(model, s, split.stages(), split.from(s), split.to(s), devices.get(s),
+                    speculative ? head : null));
+        }
+    }
+
+    @Override
+    public String mode() {
+        return speculative ? "ppsd" : "ar-pipe";
+    }
+
+    public PipelineSplit split() {
+        return split;
+    }
+
+    /** Coordinator time between cycles (verification, bookkeeping, hand-off routing), ms, since creation. */
+    public double handoffMs() {
+        return handoffMs;
+    }
+
+    @Override
+    public void run(List<Sequence> sequences, StopCriteria stop) {
+        Deque<Sequence> waiting = new ArrayDeque<>();
+        int maxLen = 1;
+        for (Sequence s : sequences) {
+            if (!s.finished()) {
+                waiting.add(s);
+                maxLen = Math.max(maxLen, s.promptIds().length + s.params().maxNewTokens() + stages.size() + 1);
+            }
+        }
+        int context = model.config().maxPositionEmbeddings();
+        int cacheLen = Math.min(maxLen, context);
+        int slots = Math.min(maxBatch, Math.max(1, waiting.size()));
+        stages.forEach(st -> st.allocate(slots, cacheLen));
+        Lane[] lanes = new Lane[slots];
+        int k = stages.size();
+        while (true) {
+            long tBook = System.nanoTime();
+            // admit: a waiting sequence takes a free slot; its prompt enters stage 0 as one prefill entry
+            for (int slot = 0; slot < slots; slot++) {
+                if (lanes[slot] == null && !waiting.isEmpty()) {
+                    Sequence s = waiting.poll();
+                    s.markStarted();
+                    Lane lane = new Lane(s, slot, k);
+                    for (PipelineStage st : stages) {
+                        st.reset(slot);
+                    }
+                    lane.inFlight.add(new InFlight(lane, 0, s.promptIds(), false, null));
+                    lanes[slot] = lane;
+                }
+            }
+            // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
+            List<List<InFlight>> work = new ArrayList<>();
+            for (int b = 0; b < k; b++) {
+                work.add(new ArrayList<>());
+            }
+            boolean any = false;
+            for (Lane lane : lanes) {
+                if (lane != null) {
+                    lane.cycles++;
+                    for (InFlight e : lane.inFlight) {
+                        work.get(e.stage).add(e);
+                        any = true;
+                    }
+                }
+            }
+            if (!any) {
+                handoffMs += (System.nanoTime() - tBook) / 1e6;
+                return;
+            }
+            handoffMs += (System.nanoTime() - tBook) / 1e6;
+            long tCycle = System.nanoTime();
+            runCycle(work);
+            double cycleMs = (System.nanoTime() - tCycle) / 1e6;
+            tBook = System.nanoTime();
+            for (Lane lane : lanes) {
+                if (lane == null) {
+                    continue;
+                }
+                for (int b = 0; b < k; b++) {
+                    lane.busyMs[b] += stages.get(b).lastBusyMs;
+                    lane.idleMs[b] += cycleMs - stages.get(b).lastBusyMs;
+                }
+                lane.inFlight.forEach(e -> e.stage++);
+                if (advance(lane, stop, context)) {
+                    lanes[lane.slot] = null;
+                }
+            }
+            handoffMs += (System.nanoTime() - tBook) / 1e6;
+        }
+    }
+
+    /**
+     * After a cycle: verify the entry that left the last stage (accept / reject + flush), then draft from
+     * the entry that left stage 0. Returns true when the sequence finished and left the pipeline.
+     */
+    private boolean advance(Lane lane, StopCriteria stop, int context) {
+        Sequence seq = lane.seq;
+        int k = stages.size();
+        // verify: the oldest entry has left the last block; its logits are the target for position end()
+        InFlight oldest = lane.inFlight.peekFirst();
+        if (oldest.stage == k) {
+            lane.inFlight.pollFirst();
+            oldest.release();
+            float[] target = oldest.logits;
+            InFlight next = lane.inFlight.peekFirst(); // the draft for position oldest.end(), if any
+            int committed;
+            boolean flushed;
+            if (next != null && next.draft) {
+                lane.proposed++;
+                Verifier.Verdict v = Verifier.verify(next.tokens[0], target, next.q, seq.params(), seq.rng());
+                if (v.accepted()) {
+                    // accept: the draft is committed and keeps flowing
+                    lane.accepted++;
+                    next.draft = false;
+                    next.q = null;
+                    flushed = false;
+                } else {
+                    // reject: commit the correction, flush everything in flight from this position
+                    lane.flushes++;
+                    lane.discardFrom(oldest.end());
+                    flushed = true;
+                }
+                committed = v.token();
+            } else {
+                // no draft in flight (ar-pipe, or drafting was skipped): commit the target's own token
+                committed = Sampler.sample(target, seq.params(), seq.rng());
+                flushed = true;
+            }
+            if (seq.commit(committed, stop)) {
+                finish(lane);
+                return true;
+            }
+            if (flushed) {
+                // flush (truncate KV to p+1) and restart the pipeline with the committed token at block 1
+                for (PipelineStage st : stages) {
+                    st.truncate(lane.slot, oldest.end());
+                }
+                lane.inFlight.add(new InFlight(lane, oldest.end(), new int[] {committed}, false, null));
+                return false;
+            }
+        }
+        // draft: the newest entry has just left block 1; its exit-head logits give the next draft
+        InFlight newest = lane.inFlight.peekLast();
+        if (speculative && newest != null && newest.stage == 1 && newest.end() < context) {
+            float[] draftLogits = newest.logits;
+            float[] q = seq.params().isGreedy() ? null : dev.ppsd.engine.decode.Sampler.distribution(draftLogits,
+                    seq.params());
+            int d = Verifier.propose(draftLogits, q, seq.params(), seq.rng());
+            lane.inFlight.add(new InFlight(lane, newest.end(), new int[] {d}, true, q));
+        }
+        return false;
+    }
+
+    private void finish(Lane lane) {
+        lane.discardAll();
+        lane.seq.setSpec(new SpecMetrics(lane.proposed, lane.accepted, lane.cycles, lane.flushes, lane.busyMs,
+                lane.idleMs));
+    }
+
+    private void runCycle(List<List<InFlight>> work) {
+        List<Future<?>> futures = new ArrayList<>();
+        for (int b = 0; b < work.size(); b++) {
+            PipelineStage st = stages.get(b);
+            if (work.get(b).isEmpty()) {
+                st.lastBusyMs = 0;
+                futures.add(null);
+            } else {
+                futures.add(st.submit(work.get(b)));
+            }
+        }
+        for (Future<?> f : futures) {
+            if (f == null) {
+                continue;
+            }
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for a pipeline stage", e);
+            } catch (ExecutionException e) {
+                throw new IllegalStateException("pipeline stage failed: " + e.getCause(), e.getCause());
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        stages.forEach(PipelineStage::close);
+    }
+}

@@ -1,0 +1,195 @@
+package dev.ppsd.engine.schedule;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import dev.ppsd.engine.model.AttentionBatch;
+import dev.ppsd.engine.model.DecoderLayer;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.KvCache;
+import dev.ppsd.engine.model.LayerStack;
+import dev.ppsd.engine.model.LlamaModel;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * One pipeline stage: a block of layers with its KV cache on its own device, run by its own worker thread.
+ * Stage 0 also embeds tokens and runs the exit head (the drafter) with its own cache; the last stage also
+ * applies the final norm and LM head. {@link #submit} runs one cycle's entries; every NDArray created in a
+ * cycle lives in the cycle's {@link NDScope} except the hand-off states, which the next stage closes.
+ */
+final class PipelineStage implements AutoCloseable {
+    final int index;
+    final boolean first;
+    final boolean last;
+    private final LlamaModel model;
+    private final NDManager manager;
+    private final LayerStack layers;
+    private final NDArray embed; // stage 0 only
+    private final ExitHead head; // stage 0 only, null when not speculating
+    private final LayerStack headStack; // trained head's layer
+    private final NDArray finalNorm; // last stage only
+    private final NDArray lmHead; // last stage only
+    private final ExecutorService thread;
+    private KvCache cache;
+    private KvCache headCache;
+    /** Busy time of the last cycle, ms. */
+    double lastBusyMs;
+
+    PipelineStage(LlamaModel model, int index, int stages, int from, int to, Device device, ExitHead exitHead) {
+        this.index = index;
+        this.first = index == 0;
+        this.last = index == stages - 1;
+        this.model = model;
+        this.manager = model.manager().newSubManager(device);
+        this.layers = model.stackOn(from, to, device, manager);
+        this.embed = first ? copy(model.weights().embed(), device) : null;
+        this.head = first && exitHead != null ? exitHead.onDevice(device, manager) : null;
+        this.headStack = head != null && head.trained() ? head.stack(layers.rope()) : null;
+        this.finalNorm = last ? copy(model.weights().finalNorm(), device) : null;
+        this.lmHead = last ? copy(model.weights().lmHead(), device) : null;
+        this.thread = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "ppsd-stage-" + index);
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    private NDArray copy(NDArray a, Device device) {
+        if (a.getDevice().equals(device)) {
+            return a;
+        }
+        NDArray c = a.toDevice(device, true);
+        c.attach(manager);
+        return c;
+    }
+
+    LayerStack layers() {
+        return layers;
+    }
+
+    /** (Re)allocates this stage's caches for {@code slots} sequences of up to {@code maxLen} positions. */
+    void allocate(int slots, int maxLen) {
+        closeCaches();
+        cache = layers.newCache(manager, slots, maxLen);
+        headCache = headStack != null ? headStack.newCache(manager, slots, maxLen) : null;
+    }
+
+    /** Forgets positions {@code >= length} of {@code slot} in every cache of this stage. */
+    void truncate(int slot, int length) {
+        cache.truncate(slot, length);
+        if (headCache != null) {
+            headCache.truncate(slot, length);
+        }
+    }
+
+    void reset(int slot) {
+        cache.reset(slot);
+        if (headCache != null) {
+            headCache.reset(slot);
+        }
+    }
+
+    /** Runs this cycle's entries on the stage thread. */
+    Future<?> submit(List<InFlight> entries) {
+        return thread.submit(() -> {
+            long t0 = System.nanoTime();
+            try (NDScope ignored = new NDScope()) {
+                run(entries);
+            }
+            lastBusyMs = (System.nanoTime() - t0) / 1e6;
+            return null;
+        });
+    }
+
+    /** Single-token entries of different sequences run as one batch; a prefill runs alone. */
+    private void run(List<InFlight> entries) {
+        List<InFlight> singles = new ArrayList<>();
+        for (InFlight e : entries) {
+            if (e.tokens.length == 1) {
+                singles.add(e);
+            } else {
+                runGroup(List.of(e));
+            }
+        }
+        if (!singles.isEmpty()) {
+            runGroup(singles);
+        }
+    }
+
+    private void runGroup(List<InFlight> group) {
+        int b = group.size();
+        int t = group.get(0).tokens.length;
+        int[] start = new int[b];
+        int[] slots = new int[b];
+        for (int r = 0; r < b; r++) {
+            start[r] = group.get(r).start;
+            slots[r] = group.get(r).lane.slot;
+        }
+        NDArray x;
+        if (first) {
+            int[][] tokens = new int[b][];
+            for (int r = 0; r < b; r++) {
+                tokens[r] = group.get(r).tokens;
+            }
+            x = LlamaModel.embed(embed, manager, tokens); // [B, T, D]
+        } else {
+            NDList in = new NDList();
+            for (InFlight e : group) {
+                in.add(e.hidden.toDevice(layers.device(), false)); // [1, T, D] from the previous stage
+            }
+            x = b == 1 ? in.get(0) : ai.djl.ndarray.NDArrays.concat(in, 0); // [B, T, D]
+        }
+        AttentionBatch a = layers.batch(manager, start, slots, t);
+        NDArray h = layers.forward(x, a, cache);
+        group.forEach(InFlight::release); // the previous stage's hand-offs are consumed
+        // only the last position of each entry matters for drafting / verifying: [B, T, D] -> [B, 1, D]
+        NDArray lastPos = h.get(":, -1:, :");
+        if (first && head != null) {
+            NDArray draft = head.logits(headStack != null ? h : lastPos, a, headCache);
+            float[] flat = (headStack != null ? draft.get(":, -1:, :") : draft).toFloatArray();
+            split(group, flat);
+        }
+        if (last) {
+            float[] flat = DecoderLayer.lmHead(lastPos, finalNorm, lmHead, model.config().rmsNormEps()).toFloatArray();
+            split(group, flat);
+        } else {
+            for (int r = 0; r < b; r++) {
+                NDArray out = h.get("{}:{}", r, r + 1); // [1, T, D] hand-off, survives the cycle scope
+                NDScope.unregister(out);
+                group.get(r).hidden = out;
+            }
+        }
+    }
+
+    private void split(List<InFlight> group, float[] flat) {
+        int v = flat.length / group.size();
+        for (int r = 0; r < group.size(); r++) {
+            group.get(r).logits = java.util.Arrays.copyOfRange(flat, r * v, (r + 1) * v);
+        }
+    }
+
+    private void closeCaches() {
+        if (cache != null) {
+            cache.close();
+        }
+        if (headCache != null) {
+            headCache.close();
+        }
+        cache = null;
+        headCache = null;
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+        closeCaches();
+        manager.close();
+    }
+}

@@ -1,0 +1,63 @@
+package dev.ppsd.engine.schedule;
+
+import ai.djl.Device;
+import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.decode.Scheduler;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.LlamaModel;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Builds the scheduler an {@link EngineOptions} asks for, resolving the exit head ({@code auto}: the model
+ * folder's {@code exit_head/} when present, else the shared LM head) and the exit layer (default: the
+ * trained head's layer, else N/2). Every bad option fails here, before any work starts.
+ */
+public final class SchedulerFactory {
+    private SchedulerFactory() {
+    }
+
+    public static Scheduler create(LlamaModel model, EngineOptions o) {
+        if (o.mode().equals("ar")) {
+            return new ArScheduler(model, o.batchSize());
+        }
+        List<Device> devices = StageDevices.parse(o.stages());
+        ExitHead head = exitHead(model, o);
+        int exitLayer = head.exitLayer();
+        if (o.mode().equals("eesd")) {
+            return new EesdScheduler(model, head, o.gamma());
+        }
+        PipelineSplit split = PipelineSplit.of(model.config(), devices.size(), exitLayer);
+        return new PipelineScheduler(model, head, split, devices, o.mode().equals("ppsd"), o.batchSize());
+    }
+
+    /** The drafter the options ask for. */
+    public static ExitHead exitHead(LlamaModel model, EngineOptions o) {
+        int n = model.config().numHiddenLayers();
+        String h = o.exitHead();
+        Path dir = null;
+        if (h.equals("auto")) {
+            Path candidate = model.dir() == null ? null : model.dir().resolve("exit_head");
+            if (candidate != null && Files.isDirectory(candidate)) {
+                ExitHead trained = ExitHead.load(candidate, model, model.manager());
+                if (o.exitLayer() == 0 || o.exitLayer() == trained.exitLayer()) {
+                    return trained;
+                }
+                // an explicit other exit layer: fall back to the shared head there
+            }
+        } else if (!h.equals("shared")) {
+            dir = Path.of(h);
+            ExitHead trained = ExitHead.load(dir, model, model.manager());
+            if (o.exitLayer() != 0 && o.exitLayer() != trained.exitLayer()) {
+                throw new IllegalArgumentException("exitLayer " + o.exitLayer() + " does not match the exit head in "
+                        + dir + " (trained for layer " + trained.exitLayer() + ")");
+            }
+            return trained;
+        }
+        int e = o.exitLayer() == 0 ? n / 2 : o.exitLayer();
+        ExitHead.checkExitLayer(model.config(), e);
+        return ExitHead.shared(model, e);
+    }
+}

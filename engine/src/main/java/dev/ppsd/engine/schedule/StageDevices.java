@@ -1,0 +1,43 @@
+package dev.ppsd.engine.schedule;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Parses the device of each pipeline stage: {@code cpu}, or {@code gpuN} / {@code cuda:N} for GPU N. A GPU
+ * that this machine does not have is an error before any work starts.
+ */
+public final class StageDevices {
+    private StageDevices() {
+    }
+
+    public static List<Device> parse(List<String> names) {
+        List<Device> out = new ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            out.add(parse(names.get(i).trim().toLowerCase(Locale.ROOT), i));
+        }
+        return out;
+    }
+
+    private static Device parse(String name, int stage) {
+        if (name.equals("cpu")) {
+            return Device.cpu();
+        }
+        String num = name.startsWith("gpu") ? name.substring(3) : name.startsWith("cuda:") ? name.substring(5) : null;
+        if (num == null || num.isEmpty() || !num.chars().allMatch(Character::isDigit)) {
+            throw new IllegalArgumentException("unknown device '" + name + "' for stage " + stage
+                    + " (use cpu, gpuN or cuda:N)");
+        }
+        int id = Integer.parseInt(num);
+        int gpus = Engine.getInstance().getGpuCount();
+        if (id >= gpus) {
+            throw new IllegalArgumentException("stage " + stage + " asks for " + name + " but this machine has "
+                    + gpus + " GPU" + (gpus == 1 ? "" : "s"));
+        }
+        return Device.gpu(id);
+    }
+}
