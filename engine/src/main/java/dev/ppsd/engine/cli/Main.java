@@ -26,6 +26,10 @@ public final class Main {
             switch (args[0]) {
                 case "generate" -> GenerateCommand.run(args, out);
                 case "train" -> TrainCommand.run(args, out);
+                case "train-tokenizer" -> ModelToolCommands.trainTokenizer(args, out);
+                case "distill-exit-head" -> ModelToolCommands.distill(args, out);
+                case "eval" -> ModelToolCommands.eval(args, out);
+                case "bench" -> BenchCommand.run(args, out);
                 default -> throw new IllegalArgumentException("unknown command '" + args[0] + "'\n" + usage());
             }
             return 0;
@@ -42,7 +46,12 @@ public final class Main {
     static String usage() {
         return "usage: ppsd <command> [options]\ncommands:\n"
                 + "  generate            complete prompts with a model\n"
-                + "  train               train a Llama-architecture model from scratch\n\n"
-                + GenerateCommand.USAGE + "\n" + TrainCommand.USAGE;
+                + "  train               train a Llama-architecture model from scratch\n"
+                + "  train-tokenizer     train a byte-level BPE tokenizer.json\n"
+                + "  distill-exit-head   train an early-exit head by self-distillation\n"
+                + "  eval                perplexity and exit-head agreement (alpha) on held-out text\n"
+                + "  bench               compare decoding modes on a prompt set\n\n"
+                + GenerateCommand.USAGE + "\n" + TrainCommand.USAGE + "\n" + ModelToolCommands.USAGE + "\n"
+                + BenchCommand.USAGE;
     }
 }

@@ -2,6 +2,7 @@ package dev.ppsd.engine.cli;
 
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.train.TrainOptions;
+import dev.ppsd.engine.train.TrainingSettings;
 import dev.ppsd.engine.train.Trainer;
 
 import java.io.IOException;
@@ -28,6 +29,21 @@ final class TrainCommand {
     private TrainCommand() {
     }
 
+    /** The shared optimisation flags with per-command defaults. */
+    static TrainingSettings settings(Args a, int steps, float lr, float minLr, int warmup, float weightDecay) {
+        String limit = a.string("time-limit-min", "1e9");
+        double minutes;
+        try {
+            minutes = Double.parseDouble(limit);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--time-limit-min must be a number but was '" + limit + "'");
+        }
+        return new TrainingSettings(a.integer("steps", steps), a.integer("batch", 16), a.integer("seq-len", 128),
+                a.number("lr", lr), a.number("min-lr", minLr), a.integer("warmup", warmup),
+                a.number("weight-decay", weightDecay), a.number("clip", 1.0f), a.longValue("seed", 1),
+                a.integer("checkpoint-every", 100), minutes);
+    }
+
     static void run(String[] argv, PrintStream out) throws IOException {
         Args a = new Args(argv, 1, Set.of("tie"));
         int layers = a.integer("layers", 8);
@@ -44,19 +60,9 @@ final class TrainCommand {
                 Path.of(a.required("tokenizer")),
                 Path.of(a.required("out")),
                 cfg,
-                a.integer("steps", 3000),
-                a.integer("batch", 16),
-                a.integer("seq-len", 128),
-                a.number("lr", 3e-3f),
-                a.number("min-lr", 3e-4f),
-                a.integer("warmup", 100),
-                a.number("weight-decay", 0.1f),
-                a.number("clip", 1.0f),
-                a.longValue("seed", 1),
-                a.integer("checkpoint-every", 100),
+                settings(a, 3000, 3e-3f, 3e-4f, 100, 0.1f),
                 a.number("early-exit-weight", 0.3f),
-                exitLayers,
-                Double.parseDouble(a.string("time-limit-min", "1e9")));
+                exitLayers);
         a.rejectUnknown();
         Trainer.run(o, out);
     }

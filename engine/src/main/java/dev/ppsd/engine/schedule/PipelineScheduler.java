@@ -76,6 +76,23 @@ public final class PipelineScheduler implements Scheduler {
         return handoffMs;
     }
 
+    /** Per-stage decode cost so far: ms per single-token entry and ms per cycle with work (both since creation). */
+    public StageCosts stageCosts() {
+        int k = stages.size();
+        double[] perToken = new double[k];
+        double[] perCycle = new double[k];
+        for (int b = 0; b < k; b++) {
+            PipelineStage st = stages.get(b);
+            perToken[b] = st.decodeTokens == 0 ? Double.NaN : st.decodeBusyMs / st.decodeTokens;
+            perCycle[b] = st.decodeCycles == 0 ? Double.NaN : st.decodeBusyMs / st.decodeCycles;
+        }
+        return new StageCosts(perToken, perCycle, handoffMs);
+    }
+
+    /** Measured stage costs (exit head included in stage 0, hand-offs excluded) and coordinator time. */
+    public record StageCosts(double[] msPerToken, double[] msPerCycle, double handoffMs) {
+    }
+
     @Override
     public void run(List<Sequence> sequences, StopCriteria stop) {
         Deque<Sequence> waiting = new ArrayDeque<>();

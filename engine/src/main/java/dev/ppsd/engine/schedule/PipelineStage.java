@@ -41,6 +41,10 @@ final class PipelineStage implements AutoCloseable {
     private KvCache headCache;
     /** Busy time of the last cycle, ms. */
     double lastBusyMs;
+    /** Busy time and tokens of cycles that ran only single-token (decode) entries: the per-token cost. */
+    double decodeBusyMs;
+    long decodeTokens;
+    long decodeCycles;
 
     PipelineStage(LlamaModel model, int index, int stages, int from, int to, Device device, ExitHead exitHead) {
         this.index = index;
@@ -104,6 +108,11 @@ final class PipelineStage implements AutoCloseable {
                 run(entries);
             }
             lastBusyMs = (System.nanoTime() - t0) / 1e6;
+            if (entries.stream().allMatch(e -> e.tokens.length == 1)) {
+                decodeBusyMs += lastBusyMs;
+                decodeTokens += entries.size();
+                decodeCycles++;
+            }
             return null;
         });
     }

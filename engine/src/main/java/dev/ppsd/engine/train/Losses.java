@@ -28,7 +28,8 @@ final class Losses {
     static NDArray kl(NDArray teacherLogits, NDArray studentLogits) {
         NDArray logP = teacherLogits.stopGradient().logSoftmax(-1);
         NDArray logQ = studentLogits.logSoftmax(-1);
-        long positions = teacherLogits.getShape().size() / teacherLogits.getShape().get(-1);
+        Shape shape = teacherLogits.getShape();
+        long positions = shape.size() / shape.get(shape.dimension() - 1);
         return logP.exp().mul(logP.sub(logQ)).sum().div(positions);
     }
 

@@ -23,6 +23,13 @@ final class TokenStream {
         this.tokens = tokens;
     }
 
+    /** Tokenizes {@code files} with {@code modelDir/tokenizer.json}, ending each line with the config's EOS. */
+    static TokenStream load(List<Path> files, Path modelDir, dev.ppsd.engine.model.LlamaConfig c) throws IOException {
+        try (TextTokenizer tok = TextTokenizer.load(modelDir)) {
+            return load(files, tok, c.eosTokenIds().isEmpty() ? 1 : c.eosTokenIds().get(0));
+        }
+    }
+
     static TokenStream load(List<Path> files, TextTokenizer tokenizer, int eosId) throws IOException {
         int[] buf = new int[1 << 20];
         int n = 0;

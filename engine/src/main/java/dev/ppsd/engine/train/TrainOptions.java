@@ -14,33 +14,16 @@ public record TrainOptions(
         Path tokenizer,
         Path out,
         LlamaConfig model,
-        int steps,
-        int batch,
-        int seqLen,
-        float lr,
-        float minLr,
-        int warmup,
-        float weightDecay,
-        float clip,
-        long seed,
-        int checkpointEvery,
+        TrainingSettings settings,
         float earlyExitWeight,
-        List<Integer> earlyExitLayers,
-        double timeLimitMinutes) {
+        List<Integer> earlyExitLayers) {
 
     public TrainOptions {
         if (corpus.isEmpty()) {
             throw new IllegalArgumentException("--corpus: give at least one training text file");
         }
-        if (steps < 1) {
-            throw new IllegalArgumentException("--steps must be >= 1 but was " + steps);
-        }
-        if (batch < 1 || seqLen < 2) {
-            throw new IllegalArgumentException("--batch must be >= 1 and --seq-len >= 2 but were " + batch + ", "
-                    + seqLen);
-        }
-        if (seqLen > model.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("--seq-len " + seqLen + " exceeds --max-pos "
+        if (settings.seqLen() > model.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("--seq-len " + settings.seqLen() + " exceeds --max-pos "
                     + model.maxPositionEmbeddings());
         }
         for (int e : earlyExitLayers) {
@@ -51,14 +34,5 @@ public record TrainOptions(
         }
         corpus = List.copyOf(corpus);
         earlyExitLayers = List.copyOf(earlyExitLayers);
-    }
-
-    /** Cosine schedule with linear warm-up, from {@code lr} down to {@code minLr} at the last step. */
-    public float learningRate(int step) {
-        if (step <= warmup) {
-            return lr * step / Math.max(1, warmup);
-        }
-        double progress = (double) (step - warmup) / Math.max(1, steps - warmup);
-        return (float) (minLr + 0.5 * (lr - minLr) * (1 + Math.cos(Math.PI * Math.min(1, progress))));
     }
 }

@@ -1,0 +1,51 @@
+package dev.ppsd.udf;
+
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+
+import java.io.Serializable;
+import java.util.List;
+
+/**
+ * Names of the seven result columns, in output order: generated text, finish reason, prompt tokens, new tokens,
+ * acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded). The
+ * SQL function's struct uses {@link #DEFAULT}.
+ */
+public record OutputColumns(String generatedText, String finishReason, String promptTokens, String newTokens,
+        String acceptance, String tokensPerSecond, String error) implements Serializable {
+
+    /** generated_text, finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error. */
+    public static final OutputColumns DEFAULT = new OutputColumns(
+            (String) PpsdConf.defaultValue(PpsdConf.GENERATED_TEXT_COL),
+            (String) PpsdConf.defaultValue(PpsdConf.FINISH_REASON_COL),
+            (String) PpsdConf.defaultValue(PpsdConf.PROMPT_TOKENS_COL),
+            (String) PpsdConf.defaultValue(PpsdConf.NEW_TOKENS_COL),
+            (String) PpsdConf.defaultValue(PpsdConf.ACCEPTANCE_COL),
+            (String) PpsdConf.defaultValue(PpsdConf.TOKENS_PER_SECOND_COL),
+            (String) PpsdConf.defaultValue(PpsdConf.ERROR_COL));
+
+    private static final DataType[] TYPES = {DataTypes.StringType, DataTypes.StringType, DataTypes.IntegerType,
+            DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType, DataTypes.StringType};
+
+    /** The names in output order. */
+    public List<String> names() {
+        return List.of(generatedText, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error);
+    }
+
+    /** The seven (nullable) fields in output order. */
+    public StructField[] fields() {
+        List<String> n = names();
+        StructField[] f = new StructField[n.size()];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = DataTypes.createStructField(n.get(i), TYPES[i], true);
+        }
+        return f;
+    }
+
+    /** The result struct (the SQL function's return type). */
+    public StructType struct() {
+        return DataTypes.createStructType(fields());
+    }
+}
