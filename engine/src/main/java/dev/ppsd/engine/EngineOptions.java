@@ -16,15 +16,18 @@ import java.util.Set;
  * @param gamma     EESD draft length: a number, or {@code ts} for Thompson sampling
  * @param exitHead  {@code auto} (the model folder's {@code exit_head/} if present, else shared), {@code shared},
  *                  or a folder holding a trained head
+ * @param speculation for ppsd: {@code auto} (draft only while it is predicted to beat pipelined AR for the
+ *                  current number of sequences) or {@code always}
  */
 public record EngineOptions(Path modelDir, String mode, int batchSize, int exitLayer, List<String> stages,
-        String gamma, String exitHead) {
+        String gamma, String exitHead, String speculation) {
     public static final Set<String> MODES = Set.of("ar", "ar-pipe", "eesd", "ppsd");
     public static final String DEFAULT_MODE = "ar";
     public static final int DEFAULT_BATCH_SIZE = 8;
     public static final List<String> DEFAULT_STAGES = List.of("cpu", "cpu");
     public static final String DEFAULT_GAMMA = "ts";
     public static final String DEFAULT_EXIT_HEAD = "auto";
+    public static final String DEFAULT_SPECULATION = "auto";
 
     public EngineOptions {
         if (modelDir == null) {
@@ -55,34 +58,41 @@ public record EngineOptions(Path modelDir, String mode, int batchSize, int exitL
         if (exitHead == null || exitHead.isBlank()) {
             throw new IllegalArgumentException("exitHead must be auto, shared or a folder");
         }
+        if (!"auto".equals(speculation) && !"always".equals(speculation)) {
+            throw new IllegalArgumentException("speculation must be auto or always but was " + speculation);
+        }
     }
 
     public static EngineOptions defaults(Path modelDir) {
         return new EngineOptions(modelDir, DEFAULT_MODE, DEFAULT_BATCH_SIZE, 0, DEFAULT_STAGES, DEFAULT_GAMMA,
-                DEFAULT_EXIT_HEAD);
+                DEFAULT_EXIT_HEAD, DEFAULT_SPECULATION);
     }
 
     public EngineOptions withMode(String m) {
-        return new EngineOptions(modelDir, m, batchSize, exitLayer, stages, gamma, exitHead);
+        return new EngineOptions(modelDir, m, batchSize, exitLayer, stages, gamma, exitHead, speculation);
     }
 
     public EngineOptions withBatchSize(int b) {
-        return new EngineOptions(modelDir, mode, b, exitLayer, stages, gamma, exitHead);
+        return new EngineOptions(modelDir, mode, b, exitLayer, stages, gamma, exitHead, speculation);
     }
 
     public EngineOptions withExitLayer(int e) {
-        return new EngineOptions(modelDir, mode, batchSize, e, stages, gamma, exitHead);
+        return new EngineOptions(modelDir, mode, batchSize, e, stages, gamma, exitHead, speculation);
     }
 
     public EngineOptions withStages(List<String> s) {
-        return new EngineOptions(modelDir, mode, batchSize, exitLayer, s, gamma, exitHead);
+        return new EngineOptions(modelDir, mode, batchSize, exitLayer, s, gamma, exitHead, speculation);
     }
 
     public EngineOptions withGamma(String g) {
-        return new EngineOptions(modelDir, mode, batchSize, exitLayer, stages, g, exitHead);
+        return new EngineOptions(modelDir, mode, batchSize, exitLayer, stages, g, exitHead, speculation);
+    }
+
+    public EngineOptions withSpeculation(String sp) {
+        return new EngineOptions(modelDir, mode, batchSize, exitLayer, stages, gamma, exitHead, sp);
     }
 
     public EngineOptions withExitHead(String h) {
-        return new EngineOptions(modelDir, mode, batchSize, exitLayer, stages, gamma, h);
+        return new EngineOptions(modelDir, mode, batchSize, exitLayer, stages, gamma, h, speculation);
     }
 }

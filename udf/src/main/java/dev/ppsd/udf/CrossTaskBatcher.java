@@ -86,6 +86,13 @@ final class CrossTaskBatcher implements AutoCloseable {
         return batches.get();
     }
 
+    /** Rows waiting in the queue. */
+    int queued() {
+        synchronized (lock) {
+            return queue.size();
+        }
+    }
+
     /** Rows generated so far. */
     long rows() {
         return rows.get();

@@ -21,9 +21,10 @@ import java.util.List;
  * @param stages    {@code auto} or a comma-separated device list
  * @param numStages number of stages when {@code stages} is {@code auto}
  * @param gamma     EESD draft length, or {@code ts}
+ * @param speculation for ppsd: {@code auto} or {@code always}
  */
 public record EngineHandle(String model, String exitHead, String mode, int batchSize, int exitLayer, String stages,
-        int numStages, String gamma) implements Serializable {
+        int numStages, String gamma, String speculation) implements Serializable {
 
     /** Checks on the driver, before any data moves, that these settings make valid engine options. */
     public void validate() {
@@ -31,14 +32,20 @@ public record EngineHandle(String model, String exitHead, String mode, int batch
             throw new IllegalArgumentException("model is not set: call setModel(path) or set --conf "
                     + PpsdConf.PREFIX + PpsdConf.MODEL + "=PATH");
         }
-        new EngineOptions(Path.of("."), mode, batchSize, exitLayer, stageList(null), gamma, exitHead);
+        build(Path.of("."), stageList(null), exitHead);
     }
 
     /** The engine options of this handle for the task {@code ctx} (null outside a task), paths made local. */
     public EngineOptions options(TaskContext ctx) {
         String head = exitHead.equals("auto") || exitHead.equals("shared")
                 ? exitHead : ModelPaths.localize(exitHead).toString();
-        return new EngineOptions(ModelPaths.localize(model), mode, batchSize, exitLayer, stageList(ctx), gamma, head);
+        return build(ModelPaths.localize(model), stageList(ctx), head);
+    }
+
+    /** Starts from the engine's defaults so options the engine adds later keep their default here. */
+    private EngineOptions build(Path dir, List<String> devices, String head) {
+        return EngineOptions.defaults(dir).withMode(mode).withBatchSize(batchSize).withExitLayer(exitLayer)
+                .withStages(devices).withGamma(gamma).withExitHead(head).withSpeculation(speculation);
     }
 
     /** Leases the executor's shared engine for these settings (built on first use); close the lease when done. */
@@ -48,12 +55,12 @@ public record EngineHandle(String model, String exitHead, String mode, int batch
 
     /** The same handle with another decoding mode. */
     public EngineHandle withMode(String m) {
-        return new EngineHandle(model, exitHead, m, batchSize, exitLayer, stages, numStages, gamma);
+        return new EngineHandle(model, exitHead, m, batchSize, exitLayer, stages, numStages, gamma, speculation);
     }
 
     /** The same handle with another exit layer. */
     public EngineHandle withExitLayer(int e) {
-        return new EngineHandle(model, exitHead, mode, batchSize, e, stages, numStages, gamma);
+        return new EngineHandle(model, exitHead, mode, batchSize, e, stages, numStages, gamma, speculation);
     }
 
     private List<String> stageList(TaskContext ctx) {

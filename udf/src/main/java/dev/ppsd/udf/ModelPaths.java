@@ -24,8 +24,9 @@ import java.util.stream.Stream;
  * Turns the {@code model} setting into a local folder on this executor. Weights are read from where every
  * executor can see them, never broadcast or serialised:
  * <ul>
- *   <li>a bare name (no {@code /}, no scheme) of a folder shipped with {@code SparkContext.addFile(dir, true)},
- *       {@code --files} or {@code --archives}: {@code SparkFiles.get(name)}, when it exists there;</li>
+ *   <li>a bare name (no {@code /}, no scheme) of a folder shipped with {@code SparkContext.addFile(dir, true)}
+ *       or {@code --archives model.tgz#name}: {@code SparkFiles.get(name)} when it exists there, else the name
+ *       relative to the working directory (where YARN unpacks archives);</li>
  *   <li>a local path or {@code file:} URI: used in place (it must exist on every executor, e.g. a shared mount);</li>
  *   <li>any other Hadoop FileSystem URI ({@code hdfs://}, {@code s3a://}, {@code abfs://}, ...): copied once per
  *       JVM into a temp folder (deleted when the JVM exits); {@code spark.hadoop.*} confs configure the FS.</li>

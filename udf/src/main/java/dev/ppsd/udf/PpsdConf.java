@@ -44,6 +44,7 @@ public final class PpsdConf {
     public static final String STAGES = "stages";
     public static final String NUM_STAGES = "numStages";
     public static final String GAMMA = "gamma";
+    public static final String SPECULATION = "speculation";
     public static final String BATCH_SIZE = "batchSize";
     public static final String FAIL_ON_ERROR = "failOnError";
     public static final String PROMPT_TOO_LONG = "promptTooLong";
@@ -68,8 +69,10 @@ public final class PpsdConf {
         add(FINISH_REASON_COL, String.class, "finish_reason", "output column: eos, stop or length");
         add(PROMPT_TOKENS_COL, String.class, "prompt_tokens", "output column: prompt tokens as fed to the model");
         add(NEW_TOKENS_COL, String.class, "new_tokens", "output column: generated tokens");
-        add(ACCEPTANCE_COL, String.class, "acceptance", "output column: drafts accepted / proposed (null without drafts)");
-        add(TOKENS_PER_SECOND_COL, String.class, "tokens_per_s", "output column: generated tokens per second of the row");
+        add(ACCEPTANCE_COL, String.class, "acceptance",
+                "output column: drafts accepted / proposed (null without drafts)");
+        add(TOKENS_PER_SECOND_COL, String.class, "tokens_per_s",
+                "output column: generated tokens per second of the row");
         add(ERROR_COL, String.class, "error", "output column: why the row failed (null when it succeeded)");
         add(MAX_NEW_TOKENS, Integer.class, SamplingParams.DEFAULT_MAX_NEW_TOKENS, "token budget per row (>= 0);"
                 + " per-row column max_new_tokens");
@@ -81,7 +84,7 @@ public final class PpsdConf {
                 + " As a Spark conf: a JSON array, or one stop string");
         add(MODEL, String.class, null, "model folder every executor can read: a local path, a Hadoop URI"
                 + " (hdfs://, s3a://, ...; copied to local disk once per executor) or the name of a folder shipped"
-                + " with SparkContext.addFile / --files / --archives");
+                + " with SparkContext.addFile(dir, true) or --archives");
         add(EXIT_HEAD, String.class, EngineOptions.DEFAULT_EXIT_HEAD, "auto, shared, or a folder (same forms as model)"
                 + " holding a trained exit head");
         add(MODE, String.class, EngineOptions.DEFAULT_MODE, "decoding mode: one of " + sorted(EngineOptions.MODES));
@@ -90,6 +93,8 @@ public final class PpsdConf {
                 + " or auto: numStages stages on the task's GPUs, else on the CPU");
         add(NUM_STAGES, Integer.class, EngineOptions.DEFAULT_STAGES.size(), "number of stages when stages=auto");
         add(GAMMA, String.class, EngineOptions.DEFAULT_GAMMA, "EESD draft length: a number, or ts (Thompson sampling)");
+        add(SPECULATION, String.class, EngineOptions.DEFAULT_SPECULATION, "ppsd: auto (draft only while predicted to"
+                + " beat pipelined AR) or always");
         add(BATCH_SIZE, Integer.class, EngineOptions.DEFAULT_BATCH_SIZE, "rows per Arrow batch and per engine call"
                 + " (rows of concurrent tasks of an executor are batched together)");
         add(FAIL_ON_ERROR, Boolean.class, false, "true: the first bad row fails the job (naming its id);"
@@ -202,7 +207,8 @@ public final class PpsdConf {
             case TEMPERATURE -> require((Double) value >= 0 && !((Double) value).isInfinite(),
                     name + " must be >= 0 but was " + value);
             case TOP_K -> require((Integer) value >= 0, name + " must be >= 0 (0 = off) but was " + value);
-            case TOP_P -> require((Double) value > 0 && (Double) value <= 1, name + " must be in (0, 1] but was " + value);
+            case TOP_P -> require((Double) value > 0 && (Double) value <= 1,
+                    name + " must be in (0, 1] but was " + value);
             case STOP -> {
                 for (String x : (String[]) value) {
                     require(x != null && !x.isEmpty(), name + " strings must not be null or empty");
@@ -212,12 +218,15 @@ public final class PpsdConf {
             case EXIT_HEAD -> require(!((String) value).isBlank(), "exitHead must be auto, shared or a folder");
             case MODE -> require(EngineOptions.MODES.contains(value),
                     "mode must be one of " + sorted(EngineOptions.MODES) + " but was " + value);
-            case EXIT_LAYER -> require((Integer) value >= 0, name + " must be >= 1 (or 0 for the default) but was " + value);
+            case EXIT_LAYER -> require((Integer) value >= 0,
+                    name + " must be >= 1 (or 0 for the default) but was " + value);
             case STAGES -> require(!((String) value).isBlank() && stageList((String) value, 1).size() >= 1,
                     "stages must be auto or a comma-separated device list such as cpu,cpu but was '" + value + "'");
             case NUM_STAGES -> require((Integer) value >= 1, name + " must be >= 1 but was " + value);
             case GAMMA -> require(value.equals("ts") || isPositiveInt((String) value),
                     "gamma must be a positive integer or 'ts' but was " + value);
+            case SPECULATION -> require(value.equals("auto") || value.equals("always"),
+                    "speculation must be auto or always but was " + value);
             case BATCH_SIZE -> require((Integer) value >= 1, name + " must be >= 1 but was " + value);
             case PROMPT_TOO_LONG -> require(value.equals(TRUNCATE) || value.equals(ERROR),
                     "promptTooLong must be truncate or error but was " + value);

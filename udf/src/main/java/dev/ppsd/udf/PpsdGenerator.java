@@ -43,19 +43,27 @@ import java.util.function.Function;
  *
  * <pre>{@code
  * Dataset<Row> prompts = spark.createDataFrame(List.of(
- *         RowFactory.create(1, "In the beginning"), RowFactory.create(2, null)),
- *         new StructType().add("id", "int").add("prompt", "string"));
- * PpsdGenerator gen = new PpsdGenerator().setModel("hdfs:///models/ppsd-mini").setMaxNewTokens(8);
- * gen.transform(prompts).select("id", "generated_text", "finish_reason", "error").show(false);
- * // +---+-------------------------------+-------------+--------------+
- * // |id |generated_text                 |finish_reason|error         |
- * // +---+-------------------------------+-------------+--------------+
- * // |1  | God created the heaven and the|length       |null          |
- * // |2  |null                           |null         |prompt is null|
- * // +---+-------------------------------+-------------+--------------+
+ *         RowFactory.create(1, "In the beginning"),
+ *         RowFactory.create(2, "public static int"),
+ *         RowFactory.create(3, null)), new StructType().add("id", "int").add("prompt", "string"));
+ * PpsdGenerator gen = new PpsdGenerator().setModel(model).setMaxNewTokens(8).setBatchSize(8);
+ * gen.transform(prompts).select("id", "generated_text", "finish_reason", "new_tokens", "error").show(false);
+ * System.out.println("metrics: " + gen.metrics());
  * }</pre>
+ * prints, with the tiny random test model ({@code TinyModels}, so the text is noise):
+ * <pre>
+ * +---+--------------+-------------+----------+--------------+
+ * |id |generated_text|finish_reason|new_tokens|error         |
+ * +---+--------------+-------------+----------+--------------+
+ * |1  |];�G~ earth];�|length       |8         |NULL          |
+ * |2  |��І j]       |length       |8         |NULL          |
+ * |3  |NULL          |NULL         |NULL      |prompt is null|
+ * +---+--------------+-------------+----------+--------------+
+ * metrics: rows=3 errors=1 new_tokens=16 drafts=0/0
+ * </pre>
+ * (the runnable version is {@code ReadmeExample} in the tests; see {@code udf/README.md}).
  *
- * Every param can also come from a Spark conf {@code spark.ppsd.<param>} (e.g. {@code spark.ppsd.model}); a
+ * <p>Every param can also come from a Spark conf {@code spark.ppsd.<param>} (e.g. {@code spark.ppsd.model}); a
  * setter wins over the conf, the conf over the default. Defaults, docs and legal values: {@link PpsdConf}.
  * Optional per-row columns override the sampling settings: {@code max_new_tokens}, {@code temperature},
  * {@code top_k}, {@code top_p}, {@code seed} (used as is, instead of the derived seed), {@code stop}.
@@ -89,6 +97,7 @@ public class PpsdGenerator extends Transformer {
     private final Param<String> stages;
     private final IntParam numStages;
     private final Param<String> gamma;
+    private final Param<String> speculation;
     private final IntParam batchSize;
     private final BooleanParam failOnError;
     private final Param<String> promptTooLong;
@@ -124,6 +133,7 @@ public class PpsdGenerator extends Transformer {
         stages = string(PpsdConf.STAGES);
         numStages = register(new IntParam(this, PpsdConf.NUM_STAGES, doc(PpsdConf.NUM_STAGES)));
         gamma = string(PpsdConf.GAMMA);
+        speculation = string(PpsdConf.SPECULATION);
         batchSize = register(new IntParam(this, PpsdConf.BATCH_SIZE, doc(PpsdConf.BATCH_SIZE)));
         failOnError = register(new BooleanParam(this, PpsdConf.FAIL_ON_ERROR, doc(PpsdConf.FAIL_ON_ERROR)));
         promptTooLong = string(PpsdConf.PROMPT_TOO_LONG);
@@ -267,6 +277,11 @@ public class PpsdGenerator extends Transformer {
         return gamma;
     }
 
+    /** Param: ppsd speculation policy (auto or always). */
+    public Param<String> speculation() {
+        return speculation;
+    }
+
     /** Param: rows per batch. */
     public IntParam batchSize() {
         return batchSize;
@@ -402,6 +417,11 @@ public class PpsdGenerator extends Transformer {
         return put(PpsdConf.GAMMA, v);
     }
 
+    /** Sets the ppsd speculation policy: auto or always. */
+    public PpsdGenerator setSpeculation(String v) {
+        return put(PpsdConf.SPECULATION, v);
+    }
+
     /** Sets the rows per Arrow batch and per engine call. */
     public PpsdGenerator setBatchSize(int v) {
         return put(PpsdConf.BATCH_SIZE, v);
@@ -514,8 +534,9 @@ public class PpsdGenerator extends Transformer {
         int st = column(schema, RowRequests.STOP, false);
         if (st >= 0) {
             DataType t = schema.fields()[st].dataType();
-            requireType(schema, st, DataTypes.StringType.equals(t)
-                    || t instanceof ArrayType a && DataTypes.StringType.equals(a.elementType()), "array<string> or string");
+            boolean strings = DataTypes.StringType.equals(t)
+                    || t instanceof ArrayType a && DataTypes.StringType.equals(a.elementType());
+            requireType(schema, st, strings, "array<string> or string");
         }
         return new PartitionGenerator.Layout(schema.fields().length, prompt, id, maxNew, temp, k, p, sd, st);
     }

@@ -64,9 +64,10 @@ public record PpsdSettings(String promptCol, String idCol, OutputColumns output,
         OutputColumns out = new OutputColumns(str(v, PpsdConf.GENERATED_TEXT_COL), str(v, PpsdConf.FINISH_REASON_COL),
                 str(v, PpsdConf.PROMPT_TOKENS_COL), str(v, PpsdConf.NEW_TOKENS_COL), str(v, PpsdConf.ACCEPTANCE_COL),
                 str(v, PpsdConf.TOKENS_PER_SECOND_COL), str(v, PpsdConf.ERROR_COL));
-        EngineHandle engine = new EngineHandle(str(v, PpsdConf.MODEL), str(v, PpsdConf.EXIT_HEAD), str(v, PpsdConf.MODE),
+        EngineHandle engine = new EngineHandle(str(v, PpsdConf.MODEL), str(v, PpsdConf.EXIT_HEAD),
+                str(v, PpsdConf.MODE),
                 (Integer) v.get(PpsdConf.BATCH_SIZE), (Integer) v.get(PpsdConf.EXIT_LAYER), str(v, PpsdConf.STAGES),
-                (Integer) v.get(PpsdConf.NUM_STAGES), str(v, PpsdConf.GAMMA));
+                (Integer) v.get(PpsdConf.NUM_STAGES), str(v, PpsdConf.GAMMA), str(v, PpsdConf.SPECULATION));
         return new PpsdSettings(str(v, PpsdConf.PROMPT_COL), str(v, PpsdConf.ID_COL), out,
                 (Integer) v.get(PpsdConf.MAX_NEW_TOKENS), (Double) v.get(PpsdConf.TEMPERATURE),
                 (Integer) v.get(PpsdConf.TOP_K), (Double) v.get(PpsdConf.TOP_P), (Long) v.get(PpsdConf.SEED),

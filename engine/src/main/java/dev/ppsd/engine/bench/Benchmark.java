@@ -13,7 +13,8 @@ import java.util.List;
 /**
  * Runs decoding modes on the same prompts in one process, one after another, each after a short warm-up,
  * and measures what {@link ModeRun} reports. A mode is {@code ar}, {@code ar-pipe}, {@code ppsd},
- * {@code eesd} (γ from the options) or {@code eesd:G} / {@code eesd:ts} for a given draft length.
+ * {@code eesd} (γ from the options) or {@code eesd:G} / {@code eesd:ts} for a given draft length, and
+ * {@code ppsd:always} / {@code ppsd:auto} for the speculation policy.
  */
 public final class Benchmark {
     private Benchmark() {
@@ -24,10 +25,14 @@ public final class Benchmark {
         String[] p = spec.split(":", 2);
         EngineOptions o = base.withMode(p[0]);
         if (p.length == 2) {
-            if (!p[0].equals("eesd")) {
-                throw new IllegalArgumentException("only eesd takes a draft length (eesd:G or eesd:ts) but got " + spec);
+            if (p[0].equals("eesd")) {
+                o = o.withGamma(p[1]);
+            } else if (p[0].equals("ppsd")) {
+                o = o.withSpeculation(p[1]);
+            } else {
+                throw new IllegalArgumentException("a suffix is only for eesd:G|ts and ppsd:auto|always but got "
+                        + spec);
             }
-            o = o.withGamma(p[1]);
         }
         return o;
     }

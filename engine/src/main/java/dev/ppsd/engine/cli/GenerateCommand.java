@@ -40,6 +40,7 @@ final class GenerateCommand {
               --stages D,D         one device per pipeline stage: cpu or gpuN (default cpu,cpu)
               --gamma G|ts         EESD draft length, or ts for Thompson sampling (default ts)
               --exit-head H        auto | shared | DIR (default auto: MODEL/exit_head if present, else shared)
+              --speculation S      ppsd: auto (draft only while faster than pipelined AR) | always (default auto)
             """;
 
     private GenerateCommand() {
@@ -68,7 +69,9 @@ final class GenerateCommand {
         } else {
             requests.addAll(readPrompts(Path.of(prompts), base));
         }
-        Gson gson = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create();
+        // serializeNulls: "acceptance" is null (not absent) when nothing was drafted, as documented
+        Gson gson = new GsonBuilder().disableHtmlEscaping().serializeNulls().serializeSpecialFloatingPointValues()
+                .create();
         try (GenerationEngine engine = GenerationEngine.open(opts)) {
             for (GenerationResult r : engine.generate(requests)) {
                 out.println(gson.toJson(ResultJson.of(r)));
@@ -85,7 +88,8 @@ final class GenerateCommand {
                 .withStages(java.util.Arrays.asList(a.string("stages", String.join(",",
                         EngineOptions.DEFAULT_STAGES)).split(",")))
                 .withGamma(a.string("gamma", EngineOptions.DEFAULT_GAMMA))
-                .withExitHead(a.string("exit-head", EngineOptions.DEFAULT_EXIT_HEAD));
+                .withExitHead(a.string("exit-head", EngineOptions.DEFAULT_EXIT_HEAD))
+                .withSpeculation(a.string("speculation", EngineOptions.DEFAULT_SPECULATION));
     }
 
     /** Reads {@code {"prompt": ...}} lines (optional "id"); a bad line is reported as FILE:LINE. */

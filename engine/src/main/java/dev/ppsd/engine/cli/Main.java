@@ -22,6 +22,12 @@ public final class Main {
             out.print(usage());
             return args.length == 0 ? 2 : 0;
         }
+        String commandUsage = commandUsage(args[0]);
+        if (commandUsage != null && (args.length == 1 || java.util.Arrays.asList(args).contains("--help"))) {
+            // `ppsd CMD` alone or `ppsd CMD ... --help`: that command's usage (exit 2 when options are missing)
+            out.print(commandUsage);
+            return args.length == 1 ? 2 : 0;
+        }
         try {
             switch (args[0]) {
                 case "generate" -> GenerateCommand.run(args, out);
@@ -30,7 +36,8 @@ public final class Main {
                 case "distill-exit-head" -> ModelToolCommands.distill(args, out);
                 case "eval" -> ModelToolCommands.eval(args, out);
                 case "bench" -> BenchCommand.run(args, out);
-                default -> throw new IllegalArgumentException("unknown command '" + args[0] + "'\n" + usage());
+                default -> throw new IllegalArgumentException("unknown command '" + args[0] + "' (commands: "
+                        + "generate, train, train-tokenizer, distill-exit-head, eval, bench; see ppsd --help)");
             }
             return 0;
         } catch (IllegalArgumentException | ModelLoadException e) {
@@ -41,6 +48,17 @@ public final class Main {
             e.printStackTrace(err);
             return 1;
         }
+    }
+
+    /** The usage text of one command, or null for an unknown command. */
+    static String commandUsage(String command) {
+        return switch (command) {
+            case "generate" -> GenerateCommand.USAGE;
+            case "train" -> TrainCommand.USAGE;
+            case "train-tokenizer", "distill-exit-head", "eval" -> ModelToolCommands.USAGE;
+            case "bench" -> BenchCommand.USAGE;
+            default -> null;
+        };
     }
 
     static String usage() {

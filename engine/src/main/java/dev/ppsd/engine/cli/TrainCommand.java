@@ -53,8 +53,14 @@ final class TrainCommand {
                 a.integer("kv-heads", 4), hidden / heads, 1e-5f, a.number("rope-theta", 10000f),
                 a.integer("vocab", 4096), a.integer("max-pos", 512), a.flag("tie"), 0, List.of(1));
         String exits = a.string("early-exit-layers", "");
-        List<Integer> exitLayers = exits.isBlank() ? List.of()
-                : Arrays.stream(exits.split(",")).map(String::trim).map(Integer::parseInt).toList();
+        List<Integer> exitLayers;
+        try {
+            exitLayers = exits.isBlank() ? List.of()
+                    : Arrays.stream(exits.split(",")).map(String::trim).map(Integer::parseInt).toList();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("--early-exit-layers must be comma-separated integers but was '"
+                    + exits + "'");
+        }
         TrainOptions o = new TrainOptions(
                 a.all("corpus").stream().map(Path::of).toList(),
                 Path.of(a.required("tokenizer")),

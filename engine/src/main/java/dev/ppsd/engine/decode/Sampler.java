@@ -50,13 +50,19 @@ public final class Sampler {
             Arrays.sort(order, (a, b) -> e[b] != e[a] ? Double.compare(e[b], e[a]) : Integer.compare(a, b));
             int keep = p.topK() > 0 ? Math.min(p.topK(), order.length) : order.length;
             if (p.topP() < 1f) {
-                // keep the smallest prefix whose mass reaches top_p (at least one token)
+                // keep the smallest prefix whose mass reaches top_p (at least one token); the mass is measured
+                // on the distribution renormalised after top-k, as HF's TopPLogitsWarper takes the softmax of
+                // the top-k-masked logits
+                double topKMass = 0;
+                for (int i = 0; i < keep; i++) {
+                    topKMass += e[order[i]];
+                }
                 double cum = 0;
                 int n = 0;
                 while (n < keep) {
                     cum += e[order[n]];
                     n++;
-                    if (cum >= p.topP()) {
+                    if (cum >= p.topP() * topKMass) {
                         break;
                     }
                 }

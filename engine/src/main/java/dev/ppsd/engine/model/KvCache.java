@@ -86,13 +86,15 @@ public final class KvCache implements AutoCloseable {
                 throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + slots[b] + ": writing at "
                         + start[b] + " but length is " + lengths[layer][slots[b]]);
             }
-            NDIndex at = new NDIndex("{}, :, {}:{}, :", slots[b], start[b], end);
-            keys[layer].set(at, k.get(b));
-            values[layer].set(at, v.get(b));
+            // [slot:slot+1, :, start:end, :] <- row b of k / v, [1, KV, T, hd]; built without string parsing
+            NDIndex at = new NDIndex().addSliceDim(slots[b], slots[b] + 1L).addAllDim()
+                    .addSliceDim(start[b], end).addAllDim();
+            keys[layer].set(at, slots.length == 1 ? k : k.get(new NDIndex().addSliceDim(b, b + 1L)));
+            values[layer].set(at, slots.length == 1 ? v : v.get(new NDIndex().addSliceDim(b, b + 1L)));
             lengths[layer][slots[b]] = end;
             attend = Math.max(attend, end);
         }
-        NDIndex upTo = new NDIndex(":, :, :{}, :", attend);
+        NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, attend).addAllDim();
         NDArray kk = keys[layer].get(upTo);
         NDArray vv = values[layer].get(upTo);
         if (slotIndex != null) { // slots are not 0..B-1: gather the rows

@@ -33,10 +33,18 @@ public final class PipelineScheduler implements Scheduler {
     private final boolean speculative;
     private final int maxBatch;
     private final ExitHead head;
+    private final boolean adaptive;
     private double handoffMs;
+    private SpeculationController controller;
+    private boolean draftThisCycle;
 
+    /**
+     * @param speculative draft (ppsd) or not (ar-pipe)
+     * @param adaptive    with speculation: let {@link SpeculationController} switch drafting off when pipelined
+     *                    AR is predicted to be faster for the current number of sequences
+     */
     public PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
-            boolean speculative, int maxBatch) {
+            boolean speculative, boolean adaptive, int maxBatch) {
         if (devices.size() != split.stages()) {
             throw new IllegalArgumentException(split.stages() + " stages need " + split.stages()
                     + " devices but got " + devices.size());
@@ -56,6 +64,8 @@ public final class PipelineScheduler implements Scheduler {
         this.speculative = speculative;
         this.maxBatch = maxBatch;
         this.head = head;
+        this.adaptive = adaptive;
+        this.controller = new SpeculationController(split.stages(), adaptive);
         for (int s = 0; s < split.stages(); s++) {
             stages.add(new PipelineStage(model, s, split.stages(), split.from(s), split.to(s), devices.get(s),
                     speculative ? head : null));
@@ -148,6 +158,17 @@ public final class PipelineScheduler implements Scheduler {
             runCycle(work);
             double cycleMs = (System.nanoTime() - tCycle) / 1e6;
             tBook = System.nanoTime();
+            int active = 0;
+            for (int b = 0; b < k; b++) {
+                List<InFlight> w = work.get(b);
+                if (!w.isEmpty() && w.stream().allMatch(e -> e.tokens.length == 1)) {
+                    controller.observeStage(b, w.size(), stages.get(b).lastBusyMs);
+                }
+            }
+            for (Lane lane : lanes) {
+                active += lane == null ? 0 : 1;
+            }
+            draftThisCycle = speculative && controller.draft(active);
             for (Lane lane : lanes) {
                 if (lane == null) {
                     continue;
@@ -184,6 +205,7 @@ public final class PipelineScheduler implements Scheduler {
             if (next != null && next.draft) {
                 lane.proposed++;
                 Verifier.Verdict v = Verifier.verify(next.tokens[0], target, next.q, seq.params(), seq.rng());
+                controller.observeVerdicts(1, v.accepted() ? 1 : 0);
                 if (v.accepted()) {
                     // accept: the draft is committed and keeps flowing
                     lane.accepted++;
@@ -217,7 +239,7 @@ public final class PipelineScheduler implements Scheduler {
         }
         // draft: the newest entry has just left block 1; its exit-head logits give the next draft
         InFlight newest = lane.inFlight.peekLast();
-        if (speculative && newest != null && newest.stage == 1 && newest.end() < context) {
+        if (draftThisCycle && newest != null && newest.stage == 1 && newest.end() < context) {
             float[] draftLogits = newest.logits;
             float[] q = seq.params().isGreedy() ? null : dev.ppsd.engine.decode.Sampler.distribution(draftLogits,
                     seq.params());

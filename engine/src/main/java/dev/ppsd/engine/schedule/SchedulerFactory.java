@@ -30,7 +30,8 @@ public final class SchedulerFactory {
             return new EesdScheduler(model, head, o.gamma());
         }
         PipelineSplit split = PipelineSplit.of(model.config(), devices.size(), exitLayer);
-        return new PipelineScheduler(model, head, split, devices, o.mode().equals("ppsd"), o.batchSize());
+        return new PipelineScheduler(model, head, split, devices, o.mode().equals("ppsd"),
+                o.speculation().equals("auto"), o.batchSize());
     }
 
     /** The drafter the options ask for. */

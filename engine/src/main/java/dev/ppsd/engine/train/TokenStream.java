@@ -25,9 +25,16 @@ final class TokenStream {
 
     /** Tokenizes {@code files} with {@code modelDir/tokenizer.json}, ending each line with the config's EOS. */
     static TokenStream load(List<Path> files, Path modelDir, dev.ppsd.engine.model.LlamaConfig c) throws IOException {
+        TokenStream s;
         try (TextTokenizer tok = TextTokenizer.load(modelDir)) {
-            return load(files, tok, c.eosTokenIds().isEmpty() ? 1 : c.eosTokenIds().get(0));
+            s = load(files, tok, c.eosTokenIds().isEmpty() ? 1 : c.eosTokenIds().get(0));
         }
+        int max = java.util.Arrays.stream(s.tokens).max().orElse(0);
+        if (max >= c.vocabSize()) {
+            throw new IllegalArgumentException(modelDir.resolve("tokenizer.json") + " produces token id " + max
+                    + " but the model's vocab_size is " + c.vocabSize() + " (use a larger --vocab)");
+        }
+        return s;
     }
 
     static TokenStream load(List<Path> files, TextTokenizer tokenizer, int eosId) throws IOException {

@@ -13,7 +13,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
@@ -49,9 +51,7 @@ final class TrainingLoop {
         }
         params.values().forEach(p -> p.setRequiresGradient(true));
         Path csv = out.resolve("train-log.csv");
-        if (!Files.exists(csv)) {
-            Files.writeString(csv, "step,loss,loss2,lr,grad_norm,tokens_per_s,elapsed_s\n");
-        }
+        Files.write(csv, logRowsUpTo(csv, step), StandardCharsets.UTF_8);
         long t0 = System.nanoTime();
         long windowStart = t0;
         int windowSteps = 0;
@@ -90,5 +90,28 @@ final class TrainingLoop {
             }
         }
         return step;
+    }
+
+    /**
+     * The loss log's header and its rows of steps {@code <= step}: a run resumed from an older checkpoint redoes
+     * (and re-logs) the steps after it, and a run without a checkpoint starts a new log, so no step is logged
+     * twice. Unparseable rows (a line cut off by a kill) are dropped.
+     */
+    private static List<String> logRowsUpTo(Path csv, int step) throws IOException {
+        List<String> rows = new ArrayList<>();
+        rows.add("step,loss,loss2,lr,grad_norm,tokens_per_s,elapsed_s");
+        if (Files.exists(csv)) {
+            for (String line : Files.readAllLines(csv, StandardCharsets.UTF_8)) {
+                String[] f = line.split(",");
+                try {
+                    if (f.length == 7 && Integer.parseInt(f[0]) <= step) {
+                        rows.add(line);
+                    }
+                } catch (NumberFormatException e) {
+                    // header or a truncated row
+                }
+            }
+        }
+        return rows;
     }
 }

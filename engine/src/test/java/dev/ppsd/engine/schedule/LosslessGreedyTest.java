@@ -1,0 +1,350 @@
+package dev.ppsd.engine.schedule;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.decode.FinishReason;
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.decode.SpecMetrics;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.KvCache;
+import dev.ppsd.engine.model.LlamaConfig;
+import dev.ppsd.engine.model.LlamaModel;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Lossless greedy decoding: AR is the oracle, and {@code ppsd} (k = 2, 3, 4 stages, several exit layers, batch
+ * 1 / 3 / 8) and {@code eesd} (gamma 1, 3, Thompson sampling) must commit exactly the same token ids, text and
+ * finish reason for every request: 50 plain prompts (EOS landing mid-pipeline for about half of them), token
+ * budgets 0, 1, 2, 3, 5 (ending while drafts are in flight) and stop strings. Two extremes: a random trained
+ * exit head (drafts all rejected) and a model whose layers after E add nothing (drafts all accepted).
+ *
+ * <p>Model: 6 layers, hidden 64, vocab 320, weights large enough that greedy argmaxes are well separated
+ * ({@link ControlledAcceptanceModel}), layers 1..5 scaled by {@link #LATE_SCALE} so the shared head's
+ * acceptance is mid-range at every exit layer. A prompt whose AR run meets a near-tie (top-2 logits within
+ * {@link #NEAR_TIE}) anywhere may be skipped; skips are counted and must be rare.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class LosslessGreedyTest {
+    static final int LAYERS = 6;
+    static final double LATE_SCALE = 0.35;
+    static final int PROMPTS = 50;
+    static final int MAX_NEW = 16;
+    static final int[] BUDGETS = {0, 1, 2, 3, 5};
+    static final int BUDGET_PROMPTS = 6;
+    static final int STOP_PROMPTS = 12;
+    /** Prompts used by the extreme-head cases (the first ones of the plain set). */
+    static final int EXTREME_PROMPTS = 30;
+    static final double NEAR_TIE = 1e-4;
+
+    @TempDir
+    static Path tmp;
+
+    private Path modelDir;
+    private List<String> prompts;
+    private int eos;
+    /** Requests: PROMPTS plain, then budgets, then stop strings; index -> prompt index. */
+    private final List<GenerationRequest> requests = new ArrayList<>();
+    private final List<Integer> promptOf = new ArrayList<>();
+    private List<GenerationResult> oracle;
+    private final Set<Integer> skip = new HashSet<>();
+
+    @BeforeAll
+    void writeModelAndRunOracle() throws IOException {
+        LlamaConfig c = ControlledAcceptanceModel.config(LAYERS, 64, 320, List.of(1));
+        modelDir = ControlledAcceptanceModel.write(tmp.resolve("model"), c, 1, LATE_SCALE, 42);
+        prompts = SpecHarness.prompts(PROMPTS, 4242);
+
+        // choose EOS: a token the model emits (not first) in about 40% of the greedy runs, so EOS lands
+        // mid-pipeline for some prompts while the others run to the budget
+        List<GenerationRequest> plain = new ArrayList<>();
+        for (int i = 0; i < PROMPTS; i++) {
+            plain.add(new GenerationRequest("p" + i, prompts.get(i), SamplingParams.greedy(MAX_NEW)));
+        }
+        List<GenerationResult> pre = SpecHarness.run(EngineOptions.defaults(modelDir), plain).results();
+        Map<Integer, Integer> promptsWith = new HashMap<>();
+        for (GenerationResult r : pre) {
+            Set<Integer> seen = new HashSet<>();
+            for (int j = 1; j < r.tokenIds().length; j++) {
+                seen.add(r.tokenIds()[j]);
+            }
+            seen.forEach(t -> promptsWith.merge(t, 1, Integer::sum));
+        }
+        eos = promptsWith.entrySet().stream()
+                .min((a, b) -> Integer.compare(Math.abs(a.getValue() - 2 * PROMPTS / 5),
+                        Math.abs(b.getValue() - 2 * PROMPTS / 5)))
+                .orElseThrow().getKey();
+        ControlledAcceptanceModel.setEos(modelDir, List.of(eos));
+
+        // the oracle: plain prompts, budgets, stop strings taken from the plain texts
+        requests.addAll(plain);
+        for (int i = 0; i < PROMPTS; i++) {
+            promptOf.add(i);
+        }
+        List<GenerationResult> plainAr = SpecHarness.run(EngineOptions.defaults(modelDir).withBatchSize(1), plain)
+                .results();
+        for (int b : BUDGETS) {
+            for (int i = 0; i < BUDGET_PROMPTS; i++) {
+                requests.add(new GenerationRequest("b" + b + "-" + i, prompts.get(i), SamplingParams.greedy(b)));
+                promptOf.add(i);
+            }
+        }
+        int stops = 0;
+        for (int i = 0; i < PROMPTS && stops < STOP_PROMPTS; i++) {
+            String stop = stopString(plainAr.get(i).text());
+            if (stop != null) {
+                requests.add(new GenerationRequest("s" + i, prompts.get(i),
+                        new SamplingParams(MAX_NEW, 0f, 0, 1f, 0L, List.of(stop, "\u0000never"))));
+                promptOf.add(i);
+                stops++;
+            }
+        }
+        long t0 = System.nanoTime();
+        oracle = SpecHarness.run(EngineOptions.defaults(modelDir).withBatchSize(8), requests).results();
+        double ms = (System.nanoTime() - t0) / 1e6;
+        SpecHarness.assertSameAsOracle(plainAr, oracle.subList(0, PROMPTS), Set.of(), "ar batch 1 vs batch 8");
+
+        // coverage of the stopping paths in the oracle itself
+        long eosEnds = oracle.subList(0, PROMPTS).stream().filter(r -> r.finishReason() == FinishReason.EOS).count();
+        long lengthEnds = oracle.subList(0, PROMPTS).stream().filter(r -> r.finishReason() == FinishReason.LENGTH)
+                .count();
+        long stopEnds = oracle.stream().filter(r -> r.finishReason() == FinishReason.STOP).count();
+        long midEos = oracle.subList(0, PROMPTS).stream()
+                .filter(r -> r.finishReason() == FinishReason.EOS && r.newTokens() >= 3).count();
+        System.out.printf("[LosslessGreedyTest] eos id %d: plain runs end eos %d / length %d (eos after >= 3 tokens:"
+                + " %d); %d stop-string requests end stop %d; %d requests, ar oracle %.0f ms%n", eos, eosEnds,
+                lengthEnds, midEos, stops, stopEnds, requests.size(), ms);
+        assertTrue(eosEnds >= 10 && lengthEnds >= 10, "want both EOS and LENGTH endings: " + eosEnds + " / "
+                + lengthEnds);
+        assertTrue(midEos >= 5, "want EOS after a few tokens (mid-pipeline): " + midEos);
+        assertTrue(stopEnds >= 10, "want stop-string endings: " + stopEnds);
+
+        findNearTies();
+    }
+
+    /** A 2-character non-blank piece from the middle of {@code text}, or null when the text is too short. */
+    private static String stopString(String text) {
+        if (text == null || text.length() < 8) {
+            return null;
+        }
+        for (int at = text.length() / 2; at + 2 <= text.length(); at++) {
+            String s = text.substring(at, at + 2);
+            if (s.chars().noneMatch(Character::isWhitespace) && s.chars().allMatch(ch -> ch < 128)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Runs each plain oracle sequence through the model in one uncached pass and checks every generated token
+     * against the argmax; prompts with a top-2 gap below {@link #NEAR_TIE} are skipped (every request on them).
+     */
+    private void findNearTies() {
+        int nearTies = 0;
+        double smallest = Double.MAX_VALUE;
+        try (LlamaModel m = LlamaModel.load(modelDir)) {
+            for (int i = 0; i < PROMPTS; i++) {
+                GenerationResult r = oracle.get(i);
+                int p = r.promptTokenIds().length;
+                int n = r.tokenIds().length;
+                int[] all = new int[p + n];
+                System.arraycopy(r.promptTokenIds(), 0, all, 0, p);
+                System.arraycopy(r.tokenIds(), 0, all, p, n);
+                float[][] logits;
+                try (KvCache cache = m.newCache(1, all.length)) {
+                    logits = m.forwardLogits(cache, 0, all, 0);
+                }
+                for (int j = 0; j < n; j++) {
+                    float[] l = logits[p - 1 + j];
+                    int best = dev.ppsd.engine.decode.Sampler.argmax(l);
+                    double gap = gap(l);
+                    smallest = Math.min(smallest, gap);
+                    if (gap < NEAR_TIE) {
+                        nearTies++;
+                        for (int q = 0; q < requests.size(); q++) {
+                            if (promptOf.get(q) == i) {
+                                skip.add(q);
+                            }
+                        }
+                        break;
+                    }
+                    assertEquals(best, r.tokenIds()[j], "ar token " + j + " of prompt " + i
+                            + " is not the argmax of a full forward (gap " + gap + ")");
+                }
+            }
+        }
+        System.out.printf("[LosslessGreedyTest] near-ties (top-2 gap < %.0e): %d of %d prompts skipped; smallest"
+                + " gap %.4f%n", NEAR_TIE, nearTies, PROMPTS, smallest);
+        assertTrue(nearTies <= 2, "near-ties should be rare: " + nearTies);
+    }
+
+    private static double gap(float[] l) {
+        double a = Double.NEGATIVE_INFINITY;
+        double b = Double.NEGATIVE_INFINITY;
+        for (float x : l) {
+            if (x > a) {
+                b = a;
+                a = x;
+            } else if (x > b) {
+                b = x;
+            }
+        }
+        return a - b;
+    }
+
+    /** ppsd that drafts every cycle ({@code speculation=always}), so the speculative path is what is tested. */
+    private EngineOptions ppsd(int stages, int exitLayer, int batch) {
+        return EngineOptions.defaults(modelDir).withMode("ppsd").withStages(Collections.nCopies(stages, "cpu"))
+                .withExitLayer(exitLayer).withBatchSize(batch).withSpeculation("always");
+    }
+
+    private EngineOptions eesd(String gamma, int exitLayer) {
+        return EngineOptions.defaults(modelDir).withMode("eesd").withGamma(gamma).withExitLayer(exitLayer);
+    }
+
+    static Stream<Arguments> configs() {
+        // label, mode, stages, exit layer, batch, gamma   (k stages need E <= N - k + 1 = 7 - k)
+        // "ppsd" drafts every cycle; "ppsd-auto" is the default speculation=auto, which may switch drafting
+        // off and on between cycles (the no-draft branch, mixed with drafts)
+        return Stream.of(
+                Arguments.of("ppsd k=2 E=1 batch 8", "ppsd", 2, 1, 8, "ts"),
+                Arguments.of("ppsd k=2 E=3 batch 3", "ppsd", 2, 3, 3, "ts"),
+                Arguments.of("ppsd k=2 E=5 batch 1", "ppsd", 2, 5, 1, "ts"),
+                Arguments.of("ppsd k=3 E=2 batch 8", "ppsd", 3, 2, 8, "ts"),
+                Arguments.of("ppsd k=3 E=4 batch 3", "ppsd", 3, 4, 3, "ts"),
+                Arguments.of("ppsd k=4 E=3 batch 8", "ppsd", 4, 3, 8, "ts"),
+                Arguments.of("ppsd k=4 E=1 batch 3", "ppsd", 4, 1, 3, "ts"),
+                Arguments.of("ppsd-auto k=2 E=3 batch 8", "ppsd-auto", 2, 3, 8, "ts"),
+                Arguments.of("ar-pipe k=3 batch 3", "ar-pipe", 3, 2, 3, "ts"),
+                Arguments.of("eesd gamma=1 E=3", "eesd", 2, 3, 1, "1"),
+                Arguments.of("eesd gamma=3 E=2", "eesd", 2, 2, 1, "3"),
+                Arguments.of("eesd gamma=ts E=4", "eesd", 2, 4, 1, "ts"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("configs")
+    void committedTokensTextAndFinishEqualAr(String label, String mode, int stages, int exitLayer, int batch,
+            String gamma) {
+        EngineOptions o = switch (mode) {
+            case "ppsd" -> ppsd(stages, exitLayer, batch);
+            case "ppsd-auto" -> ppsd(stages, exitLayer, batch).withSpeculation("auto");
+            case "eesd" -> eesd(gamma, exitLayer);
+            default -> EngineOptions.defaults(modelDir).withMode(mode)
+                    .withStages(Collections.nCopies(stages, "cpu")).withBatchSize(batch);
+        };
+        SpecHarness.Run run = SpecHarness.run(o, requests);
+        int compared = SpecHarness.assertSameAsOracle(oracle, run.results(), skip, label);
+        SpecMetrics t = run.total();
+        String line = String.format("%-24s acceptance %.3f (%d / %d drafts), flushes %d, %d requests compared,"
+                + " %.0f ms", label, t.acceptance(), t.draftsAccepted(), t.draftsProposed(), t.flushes(), compared,
+                run.ms());
+        System.out.println("[LosslessGreedyTest] " + line);
+        if (mode.equals("ppsd") || mode.equals("eesd")) {
+            // both verifier paths were exercised: some drafts accepted, some rejected
+            assertTrue(t.draftsAccepted() > 0 && t.draftsAccepted() < t.draftsProposed(),
+                    label + ": acceptance should be strictly between 0 and 1 but was " + t.acceptance());
+        } else if (mode.equals("ar-pipe")) {
+            assertEquals(0, t.draftsProposed(), "ar-pipe drafts nothing");
+        }
+    }
+
+    // ------------------------------------------------------------------ extremes
+
+    private List<GenerationRequest> extremeRequests() {
+        return requests.subList(0, EXTREME_PROMPTS);
+    }
+
+    @Test
+    void draftsAllRejectedWithARandomExitHeadOutputStillIdentical() throws IOException {
+        LlamaConfig c = ControlledAcceptanceModel.config(LAYERS, 64, 320, List.of(eos));
+        Path head = ControlledAcceptanceModel.writeRandomExitHead(tmp.resolve("random-head"), c, 3, 99);
+        List<GenerationResult> want = oracle.subList(0, EXTREME_PROMPTS);
+        for (EngineOptions o : List.of(ppsd(2, 0, 8).withExitHead(head.toString()),
+                ppsd(3, 3, 3).withExitHead(head.toString()),
+                eesd("1", 0).withExitHead(head.toString()))) {
+            String label = o.mode() + " k=" + o.stages().size() + " random trained head E=3";
+            SpecHarness.Run run = SpecHarness.run(o, extremeRequests());
+            SpecHarness.assertSameAsOracle(want, run.results(), skip, label);
+            SpecMetrics t = run.total();
+            System.out.printf("[LosslessGreedyTest] %-34s acceptance %.3f (%d / %d), flushes %d, %.0f ms%n", label,
+                    t.acceptance(), t.draftsAccepted(), t.draftsProposed(), t.flushes(), run.ms());
+            assertTrue(t.acceptance() < 0.05, label + ": a random head should almost never be accepted: "
+                    + t.acceptance());
+            assertEquals(t.draftsProposed() - t.draftsAccepted(), t.flushes(), label + ": every rejection flushes");
+        }
+    }
+
+    @Test
+    void draftsAllAcceptedWhenLayersAfterExitAddNothing() throws IOException {
+        // layers >= 2 have o_proj = down_proj = 0: h_N == h_E, so the shared head at E is the target itself
+        LlamaConfig c = ControlledAcceptanceModel.config(LAYERS, 64, 320, List.of(1));
+        Path dir = ControlledAcceptanceModel.write(tmp.resolve("identity-late"), c, 2, 0.0, 43);
+        List<GenerationRequest> reqs = new ArrayList<>();
+        List<String> ps = SpecHarness.prompts(20, 77);
+        for (int i = 0; i < ps.size(); i++) {
+            reqs.add(new GenerationRequest("a" + i, ps.get(i), SamplingParams.greedy(i % 4 == 0 ? 3 : 16)));
+        }
+        List<GenerationResult> want = SpecHarness.run(EngineOptions.defaults(dir).withBatchSize(8), reqs).results();
+        EngineOptions base = EngineOptions.defaults(dir).withExitLayer(2).withExitHead("shared");
+        base = base.withSpeculation("always");
+        for (EngineOptions o : List.of(base.withMode("ppsd").withBatchSize(8),
+                base.withMode("ppsd").withStages(List.of("cpu", "cpu", "cpu")).withBatchSize(1),
+                base.withMode("ppsd").withStages(List.of("cpu", "cpu", "cpu", "cpu")).withBatchSize(3),
+                base.withMode("eesd").withGamma("3"),
+                base.withMode("eesd").withGamma("ts"))) {
+            String label = o.mode() + " k=" + o.stages().size() + " gamma=" + o.gamma() + " late layers zero";
+            SpecHarness.Run run = SpecHarness.run(o, reqs);
+            SpecHarness.assertSameAsOracle(want, run.results(), Set.of(), label);
+            SpecMetrics t = run.total();
+            System.out.printf("[LosslessGreedyTest] %-38s acceptance %.3f (%d / %d), flushes %d, %.0f ms%n", label,
+                    t.acceptance(), t.draftsAccepted(), t.draftsProposed(), t.flushes(), run.ms());
+            assertEquals(1.0, t.acceptance(), label + ": acceptance");
+            assertEquals(0, t.flushes(), label + ": flushes");
+        }
+    }
+
+    @Test
+    void trainedKindHeadInitialisedFromLayerEOutputIdentical() throws IOException {
+        // a trained-kind head (own decoder layer + KV cache) copied from layer E: a plausible drafter with mixed
+        // accepts and rejects, exercising the head cache's truncation on flush
+        Path headDir = tmp.resolve("init-head");
+        try (LlamaModel m = LlamaModel.load(modelDir); NDManager sub = m.manager().newSubManager()) {
+            ExitHead.initTrained(m, 3, sub).save(headDir);
+        }
+        List<GenerationResult> want = oracle.subList(0, EXTREME_PROMPTS);
+        for (EngineOptions o : List.of(ppsd(2, 3, 8).withExitHead(headDir.toString()),
+                ppsd(3, 0, 3).withExitHead(headDir.toString()),
+                eesd("2", 3).withExitHead(headDir.toString()))) {
+            String label = o.mode() + " k=" + o.stages().size() + " init-trained head E=3";
+            SpecHarness.Run run = SpecHarness.run(o, extremeRequests());
+            SpecHarness.assertSameAsOracle(want, run.results(), skip, label);
+            SpecMetrics t = run.total();
+            System.out.printf("[LosslessGreedyTest] %-34s acceptance %.3f (%d / %d), flushes %d, %.0f ms%n", label,
+                    t.acceptance(), t.draftsAccepted(), t.draftsProposed(), t.flushes(), run.ms());
+            assertTrue(t.draftsAccepted() > 0 && t.draftsAccepted() < t.draftsProposed(), label + ": mixed verdicts");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+package dev.ppsd.engine.schedule;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.GenerationEngine;
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.SpecMetrics;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+
+/** Test helpers shared by the scheduler tests: prompts, engine runs, result comparison and metric totals. */
+final class SpecHarness {
+    private static final String[] WORDS = ("In the beginning God created heaven and earth . the earth was without"
+            + " form void darkness upon face of deep And said Let there be light : public static int add ( a b )"
+            + " { return + ; } for i = 0 < n ++ sum values [ ] The quick brown fox jumps over lazy dog 0123456789")
+            .split(" ");
+
+    private SpecHarness() {
+    }
+
+    /** {@code n} prompts of 1 to 8 words drawn from the tiny tokenizer's training text. */
+    static List<String> prompts(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            int words = 1 + r.nextInt(8);
+            StringBuilder sb = new StringBuilder();
+            for (int w = 0; w < words; w++) {
+                sb.append(w == 0 ? "" : " ").append(WORDS[r.nextInt(WORDS.length)]);
+            }
+            out.add(sb.toString());
+        }
+        return out;
+    }
+
+    /** One engine run: the results and the wall time of {@code generate}. */
+    record Run(List<GenerationResult> results, double ms) {
+        SpecMetrics total() {
+            return SpecHarness.total(results);
+        }
+    }
+
+    static Run run(EngineOptions o, List<GenerationRequest> requests) {
+        try (GenerationEngine e = GenerationEngine.open(o)) {
+            long t0 = System.nanoTime();
+            List<GenerationResult> r = e.generate(requests);
+            double ms = (System.nanoTime() - t0) / 1e6;
+            for (GenerationResult g : r) {
+                assertTrue(g.ok(), "request " + g.id() + " failed: " + g.error());
+            }
+            return new Run(r, ms);
+        }
+    }
+
+    /** Sums of the counters over results (stage times left empty). */
+    static SpecMetrics total(List<GenerationResult> results) {
+        long p = 0;
+        long a = 0;
+        long c = 0;
+        long f = 0;
+        for (GenerationResult r : results) {
+            p += r.spec().draftsProposed();
+            a += r.spec().draftsAccepted();
+            c += r.spec().cycles();
+            f += r.spec().flushes();
+        }
+        return new SpecMetrics(p, a, c, f, new double[0], new double[0]);
+    }
+
+    /**
+     * Asserts every result not listed in {@code skip} (by index) equals the oracle's: token ids, text and
+     * finish reason. Returns the number compared.
+     */
+    static int assertSameAsOracle(List<GenerationResult> oracle, List<GenerationResult> got, Set<Integer> skip,
+            String label) {
+        assertEquals(oracle.size(), got.size(), label + ": result count");
+        int compared = 0;
+        for (int i = 0; i < oracle.size(); i++) {
+            if (skip.contains(i)) {
+                continue;
+            }
+            GenerationResult want = oracle.get(i);
+            GenerationResult r = got.get(i);
+            String where = label + ", request " + want.id() + " (prompt ids " + Arrays.toString(want.promptTokenIds())
+                    + ")";
+            assertEquals(want.id(), r.id(), where + ": id");
+            assertArrayEquals(want.tokenIds(), r.tokenIds(), where + ": committed token ids differ from ar\n  ar:   "
+                    + Arrays.toString(want.tokenIds()) + "\n  got:  " + Arrays.toString(r.tokenIds()));
+            assertEquals(want.text(), r.text(), where + ": text");
+            assertEquals(want.finishReason(), r.finishReason(), where + ": finish_reason");
+            compared++;
+        }
+        return compared;
+    }
+}

@@ -1,0 +1,107 @@
+package dev.ppsd.udf;
+
+import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.SamplingParams;
+import org.apache.spark.SparkFiles;
+import org.apache.spark.sql.Row;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The per-JVM engine cache: failed engines are dropped and rebuilt, and where weights are read from. */
+class EngineCacheTest {
+    /** Options no other test uses (batch size 3), so build counts here are this test's own. */
+    private static EngineOptions ownKey() {
+        return EngineOptions.defaults(TestSpark.model()).withBatchSize(3);
+    }
+
+    @Test
+    void aFailedEngineIsDroppedAndTheNextUserBuildsAFreshOne() {
+        TestSpark.spark();
+        EngineOptions key = ownKey();
+        SharedEngine first;
+        try (SharedEngine.Lease lease = EngineCache.lease(key)) {
+            first = lease.engine();
+            assertSame(first, EngineCache.get(key));
+            first.injectFault(new OutOfMemoryError("simulated native OOM"));
+            PpsdEngineException e = assertThrows(PpsdEngineException.class, () -> first.generate(List.of(
+                    new GenerationRequest("1", "In the beginning", SamplingParams.greedy(2)))));
+            assertTrue(e.getMessage().contains("simulated native OOM"), e.getMessage());
+            assertTrue(!first.isClosed(), "still leased");
+        }
+        assertTrue(first.isClosed(), "closed once its last lease is gone");
+        SharedEngine second = EngineCache.get(key);
+        assertNotSame(first, second);
+        assertEquals(EngineCache.builds(key), 2);
+        assertEquals(2, second.generate(List.of(
+                new GenerationRequest("1", "In the beginning", SamplingParams.greedy(2)))).get(0).newTokens());
+    }
+
+    @Test
+    void aTaskThatHitAFailedEngineIsRetriedOnAFreshOneAndTheJobSucceeds() {
+        PpsdGenerator gen = PpsdGeneratorTest.generator().setBatchSize(5);
+        EngineOptions key = gen.settings(true).engine().options(null);
+        List<Row> clean = TestSpark.sorted(gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList(), "id");
+        int builds = EngineCache.builds(key);
+
+        EngineCache.get(key).injectFault(new IllegalStateException("simulated native error"));
+        List<Row> retried = TestSpark.sorted(gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList(), "id");
+
+        assertEquals(builds + 1, EngineCache.builds(key), "the retry built a fresh engine");
+        assertEquals(withoutTiming(clean), withoutTiming(retried), "and wrote the same rows");
+    }
+
+    /** The rows without tokens_per_s (wall-clock timing differs between runs). */
+    private static List<List<Object>> withoutTiming(List<Row> rows) {
+        return rows.stream().map(r -> Arrays.asList(r.getAs("id"), r.getAs("generated_text"), r.getAs("finish_reason"),
+                r.getAs("prompt_tokens"), r.getAs("new_tokens"), r.getAs("error"))).toList();
+    }
+
+    @Test
+    void aHadoopUriIsCopiedToLocalDiskOncePerJvm() throws IOException {
+        TestSpark.spark();
+        String uri = TestSpark.TEST_SCHEME + "://" + TestSpark.model().toUri().getPath();
+        Path local = ModelPaths.localize(uri);
+        assertNotEquals(TestSpark.model(), local);
+        assertSame(local, ModelPaths.localize(uri), "copied once");
+        try (Stream<Path> files = Files.list(local)) {
+            assertEquals(List.of("config.json", "model.safetensors", "tokenizer.json"),
+                    files.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertEquals(Files.readString(TestSpark.model().resolve("config.json")),
+                Files.readString(local.resolve("config.json")));
+    }
+
+    @Test
+    void aFolderShippedWithAddFileIsFoundByItsName() throws IOException {
+        Path shipped = Files.createTempDirectory("ppsd-ship-").resolve("tiny-shipped");
+        Files.createDirectories(shipped);
+        for (String f : List.of("config.json", "tokenizer.json", "model.safetensors")) {
+            Files.copy(TestSpark.model().resolve(f), shipped.resolve(f));
+        }
+        TestSpark.spark().sparkContext().addFile(shipped.toString(), true);
+        assertEquals(Paths.get(SparkFiles.get("tiny-shipped")), ModelPaths.localize("tiny-shipped"));
+    }
+
+    @Test
+    void aMissingLocalFolderIsNamed() {
+        String m = assertThrows(IllegalArgumentException.class, () -> ModelPaths.localize("/no/such/model"))
+                .getMessage();
+        assertTrue(m.startsWith("model folder /no/such/model does not exist on host "), m);
+        assertEquals(TestSpark.model(), ModelPaths.localize("file://" + TestSpark.model()));
+    }
+}

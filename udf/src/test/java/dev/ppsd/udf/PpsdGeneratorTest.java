@@ -1,0 +1,166 @@
+package dev.ppsd.udf;
+
+import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.SamplingParams;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The Dataset API end to end: real local Spark, real engine, compared with calling the engine directly. */
+class PpsdGeneratorTest {
+    static final String[] PROMPTS = {"In the beginning", "And God said", "public static int", "for (int i = 0;",
+            "The quick brown fox", "darkness was upon", "Let there be light", "return a + b;", "the face of the deep",
+            "sum += values[i];", "0123456789", "And the earth"};
+
+    static Dataset<Row> prompts(int partitions) {
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < PROMPTS.length; i++) {
+            rows.add(RowFactory.create(100 + i, PROMPTS[i]));
+        }
+        return TestSpark.table(new StructType().add("id", "int").add("prompt", "string"), rows, partitions);
+    }
+
+    /** What the engine gives for PROMPTS called directly with the seeds the generator derives from the ids. */
+    static List<GenerationResult> expected(SamplingParams params, long jobSeed) {
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < PROMPTS.length; i++) {
+            String id = String.valueOf(100 + i);
+            requests.add(new GenerationRequest(id, PROMPTS[i], params.withSeed(RowSeeds.forRow(jobSeed, id))));
+        }
+        return TestSpark.direct(requests);
+    }
+
+    static PpsdGenerator generator() {
+        return new PpsdGenerator().setModel(TestSpark.model().toString()).setBatchSize(4).setMaxNewTokens(6);
+    }
+
+    private static void assertSameAsEngine(List<Row> out, List<GenerationResult> want) {
+        assertEquals(want.size(), out.size());
+        for (int i = 0; i < out.size(); i++) {
+            Row r = out.get(i);
+            GenerationResult w = want.get(i);
+            assertEquals(100 + i, r.getInt(r.fieldIndex("id")));
+            assertEquals(PROMPTS[i], r.getString(r.fieldIndex("prompt")));
+            assertNull(r.get(r.fieldIndex("error")), "row " + r);
+            assertEquals(w.text(), r.getString(r.fieldIndex("generated_text")), "row " + r);
+            assertEquals(w.finishReason().wire(), r.getString(r.fieldIndex("finish_reason")));
+            assertEquals(w.promptTokens(), r.getInt(r.fieldIndex("prompt_tokens")));
+            assertEquals(w.newTokens(), r.getInt(r.fieldIndex("new_tokens")));
+            assertNull(r.get(r.fieldIndex("acceptance")), "ar proposes no drafts");
+            assertTrue(r.getDouble(r.fieldIndex("tokens_per_s")) > 0);
+        }
+    }
+
+    @Test
+    void greedyRowsComeBackOnePerInputWithTheEnginesTextAndOneEnginePerJvm() {
+        PpsdGenerator gen = generator();
+        List<Row> out = TestSpark.sorted(gen.transform(prompts(4)).collectAsList(), "id");
+
+        assertSameAsEngine(out, expected(SamplingParams.greedy(6), 0));
+        EngineOptions key = gen.settings(true).engine().options(null);
+        assertEquals(1, EngineCache.builds(key), "one engine for all 4 partitions / 2 task threads of the JVM");
+
+        // a second job on the same executor reuses it
+        assertEquals(PROMPTS.length, gen.transform(prompts(3)).count());
+        assertEquals(1, EngineCache.builds(key));
+    }
+
+    @Test
+    void sampledRowsUseTheSeedDerivedFromTheirIdWhateverThePartitioning() {
+        PpsdGenerator gen = generator().setTemperature(0.9).setTopK(40).setTopP(0.95).setSeed(42);
+        SamplingParams params = new SamplingParams(6, 0.9f, 40, 0.95f, 0, List.of());
+        List<Row> twoParts = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
+        assertSameAsEngine(twoParts, expected(params, 42));
+        List<Row> fiveParts = TestSpark.sorted(gen.transform(prompts(5)).collectAsList(), "id");
+        assertEquals(twoParts.stream().map(r -> r.getString(r.fieldIndex("generated_text"))).toList(),
+                fiveParts.stream().map(r -> r.getString(r.fieldIndex("generated_text"))).toList());
+    }
+
+    @Test
+    void accumulatorsCountRowsTokensAndDrafts() {
+        PpsdGenerator gen = generator();
+        List<Row> out = gen.transform(prompts(2)).collectAsList();
+        long tokens = out.stream().mapToLong(r -> r.getInt(r.fieldIndex("new_tokens"))).sum();
+        PpsdMetrics m = gen.metrics();
+        assertEquals(PROMPTS.length, m.rows().value());
+        assertEquals(0, m.errors().value());
+        assertEquals(tokens, m.newTokens().value());
+        assertTrue(tokens > 0);
+        assertEquals(0, m.draftsProposed().value());
+        assertEquals(0, m.draftsAccepted().value());
+        assertEquals("ppsd.rows", m.rows().name().get());
+    }
+
+    @Test
+    void ppsdModeWritesTheSameGreedyTextAndReportsDraftAcceptance() {
+        PpsdGenerator gen = generator().setMode("ppsd").setSpeculation("always");
+        List<Row> out = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
+        List<GenerationResult> want = expected(SamplingParams.greedy(6), 0);
+        long withDrafts = 0;
+        for (int i = 0; i < out.size(); i++) {
+            Row r = out.get(i);
+            assertNull(r.getAs("error"), r.toString());
+            assertEquals(want.get(i).text(), r.getAs("generated_text"), "lossless: ppsd greedy == ar greedy");
+            Double acceptance = r.getAs("acceptance");
+            if (acceptance != null) {
+                withDrafts++;
+                assertTrue(acceptance >= 0 && acceptance <= 1, r.toString());
+            }
+        }
+        assertTrue(withDrafts > 0, "some rows had drafts");
+        assertTrue(gen.metrics().draftsProposed().value() > 0);
+        assertTrue(gen.metrics().draftsAccepted().value() <= gen.metrics().draftsProposed().value());
+    }
+
+    @Test
+    void perRowColumnsOverrideTheJobSettings() {
+        StructType schema = new StructType().add("id", "string").add("prompt", "string")
+                .add("max_new_tokens", "bigint").add("temperature", "double").add("seed", "bigint")
+                .add("stop", "array<string>");
+        List<Row> rows = List.of(
+                RowFactory.create("a", "In the beginning", 2L, null, null, null),
+                RowFactory.create("b", "And God said", null, 0.8, 5L, null),
+                RowFactory.create("c", "The quick brown fox", 0L, null, null, List.of("x")));
+        List<Row> out = TestSpark.sorted(generator().transform(TestSpark.table(schema, rows, 2)).collectAsList(), "id");
+
+        List<GenerationResult> want = TestSpark.direct(List.of(
+                new GenerationRequest("a", "In the beginning", SamplingParams.greedy(2)),
+                new GenerationRequest("b", "And God said", new SamplingParams(6, 0.8f, 0, 1f, 5L, List.of())),
+                new GenerationRequest("c", "The quick brown fox",
+                        new SamplingParams(0, 0f, 0, 1f, 0, List.of("x")))));
+        for (int i = 0; i < 3; i++) {
+            Row r = out.get(i);
+            assertNull(r.get(r.fieldIndex("error")), r.toString());
+            assertEquals(want.get(i).text(), r.getString(r.fieldIndex("generated_text")));
+            assertEquals(want.get(i).newTokens(), r.getInt(r.fieldIndex("new_tokens")));
+        }
+        assertEquals(2, out.get(0).getInt(out.get(0).fieldIndex("new_tokens")));
+        assertEquals(0, out.get(2).getInt(out.get(2).fieldIndex("new_tokens")));
+    }
+
+    @Test
+    void aTableWithoutIdColumnSeedsEachRowFromItsPrompt() {
+        List<Row> rows = List.of(RowFactory.create("In the beginning"), RowFactory.create("And God said"));
+        Dataset<Row> in = TestSpark.table(new StructType().add("prompt", "string"), rows, 1);
+        PpsdGenerator gen = generator().setTemperature(1.0).setSeed(3);
+        List<Row> out = TestSpark.sorted(gen.transform(in).collectAsList(), "prompt");
+        List<GenerationResult> want = TestSpark.direct(List.of(
+                new GenerationRequest("x", "And God said",
+                        new SamplingParams(6, 1f, 0, 1f, RowSeeds.forRow(3, "And God said"), List.of())),
+                new GenerationRequest("y", "In the beginning",
+                        new SamplingParams(6, 1f, 0, 1f, RowSeeds.forRow(3, "In the beginning"), List.of()))));
+        assertEquals(want.get(0).text(), out.get(0).getString(1));
+        assertEquals(want.get(1).text(), out.get(1).getString(1));
+    }
+}

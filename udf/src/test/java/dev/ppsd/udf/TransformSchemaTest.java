@@ -1,0 +1,124 @@
+package dev.ppsd.udf;
+
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Schema and settings errors surface on the driver, before any data moves or any engine is built. */
+class TransformSchemaTest {
+    private static String schemaError(PpsdGenerator gen, StructType schema) {
+        return assertThrows(IllegalArgumentException.class, () -> gen.transformSchema(schema)).getMessage();
+    }
+
+    @Test
+    void aMissingPromptColumnNamesTheAvailableOnes() {
+        assertEquals("Input column prompt does not exist. Available: id, text",
+                schemaError(new PpsdGenerator(), new StructType().add("id", "int").add("text", "string")));
+    }
+
+    @Test
+    void aPromptColumnOfTheWrongTypeIsNamed() {
+        assertEquals("Input column prompt must be string but got int",
+                schemaError(new PpsdGenerator(), new StructType().add("id", "int").add("prompt", "int")));
+    }
+
+    @Test
+    void aRenamedPromptColumnAndAnExplicitIdColumnAreChecked() {
+        StructType schema = new StructType().add("key", "int").add("text", "string");
+        assertEquals("Input column id does not exist. Available: key, text",
+                schemaError(new PpsdGenerator().setPromptCol("text").setIdCol("id"), schema));
+        StructType out = new PpsdGenerator().setPromptCol("text").setIdCol("key").transformSchema(schema);
+        assertEquals(9, out.fields().length);
+    }
+
+    @Test
+    void perRowColumnsOfTheWrongTypeAreNamed() {
+        StructType base = new StructType().add("prompt", "string");
+        assertEquals("Input column temperature must be tinyint, smallint, int, bigint, float, double or decimal"
+                + " but got string", schemaError(new PpsdGenerator(), base.add("temperature", "string")));
+        assertEquals("Input column max_new_tokens must be tinyint, smallint, int or bigint but got double",
+                schemaError(new PpsdGenerator(), base.add("max_new_tokens", "double")));
+        assertEquals("Input column stop must be array<string> or string but got array<int>",
+                schemaError(new PpsdGenerator(), base.add("stop", "array<int>")));
+    }
+
+    @Test
+    void anOutputColumnThatAlreadyExistsIsRejected() {
+        String m = schemaError(new PpsdGenerator(), new StructType().add("prompt", "string").add("error", "string"));
+        assertTrue(m.startsWith("Output column error already exists in the input"), m);
+        new PpsdGenerator().setErrorCol("ppsd_error")
+                .transformSchema(new StructType().add("prompt", "string").add("error", "string"));
+    }
+
+    @Test
+    void theOutputSchemaIsTheInputPlusTheSevenResultColumns() {
+        StructType in = new StructType().add("id", "bigint").add("prompt", "string");
+        StructType out = new PpsdGenerator().transformSchema(in);
+        assertEquals(List.of("id", "prompt", "generated_text", "finish_reason", "prompt_tokens", "new_tokens",
+                "acceptance", "tokens_per_s", "error"), List.of(out.fieldNames()));
+        assertEquals(DataTypes.IntegerType, out.apply("new_tokens").dataType());
+        assertEquals(DataTypes.DoubleType, out.apply("acceptance").dataType());
+    }
+
+    @Test
+    void settersNameTheBadValueAndTheLegalRange() {
+        PpsdGenerator g = new PpsdGenerator();
+        assertEquals("maxNewTokens must be >= 0 but was -1",
+                assertThrows(IllegalArgumentException.class, () -> g.setMaxNewTokens(-1)).getMessage());
+        assertEquals("topP must be in (0, 1] but was 1.5",
+                assertThrows(IllegalArgumentException.class, () -> g.setTopP(1.5)).getMessage());
+        assertEquals("mode must be one of [ar, ar-pipe, eesd, ppsd] but was fast",
+                assertThrows(IllegalArgumentException.class, () -> g.setMode("fast")).getMessage());
+        assertEquals("promptTooLong must be truncate or error but was drop",
+                assertThrows(IllegalArgumentException.class, () -> g.setPromptTooLong("drop")).getMessage());
+    }
+
+    @Test
+    void transformWithoutAModelFailsBeforeAnyDataMoves() {
+        Dataset<Row> in = TestSpark.spark().createDataFrame(List.of(RowFactory.create("x")),
+                new StructType().add("prompt", "string"));
+        String m = assertThrows(IllegalArgumentException.class, () -> new PpsdGenerator().transform(in)).getMessage();
+        assertEquals("model is not set: call setModel(path) or set --conf spark.ppsd.model=PATH", m);
+    }
+
+    @Test
+    void sparkConfsFillInWhatNoSetterSet() {
+        TestSpark.spark().conf().set("spark.ppsd.maxNewTokens", "3");
+        TestSpark.spark().conf().set("spark.ppsd.stop", "[\"\\n\", \"END\"]");
+        try {
+            PpsdSettings s = new PpsdGenerator().settings(false);
+            assertEquals(3, s.maxNewTokens());
+            assertEquals(List.of("\n", "END"), s.stop());
+            assertEquals(9, new PpsdGenerator().setMaxNewTokens(9).settings(false).maxNewTokens());
+            TestSpark.spark().conf().set("spark.ppsd.maxNewTokens", "lots");
+            assertEquals("spark.ppsd.maxNewTokens must be an integer but was 'lots'",
+                    assertThrows(IllegalArgumentException.class, () -> new PpsdGenerator().settings(false))
+                            .getMessage());
+        } finally {
+            TestSpark.spark().conf().unset("spark.ppsd.maxNewTokens");
+            TestSpark.spark().conf().unset("spark.ppsd.stop");
+        }
+    }
+
+    @Test
+    void itIsASparkMlTransformerWithDocumentedParams() {
+        PpsdGenerator g = new PpsdGenerator().setMaxNewTokens(5).setPromptCol("text");
+        String explain = g.explainParams();
+        assertTrue(explain.contains("maxNewTokens: token budget per row"), explain);
+        assertEquals(26, PpsdConf.settings().size());
+        assertEquals(PpsdConf.settings().size(), g.params().length);
+        PpsdGenerator copy = g.copy(new org.apache.spark.ml.param.ParamMap());
+        assertEquals(g.uid(), copy.uid());
+        assertEquals("text", copy.getPromptCol());
+        assertEquals(5, copy.settings(false).maxNewTokens());
+    }
+}
