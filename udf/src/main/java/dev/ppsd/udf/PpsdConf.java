@@ -22,6 +22,7 @@ public final class PpsdConf {
     /** Prefix of the Spark conf keys: {@code spark.ppsd.<name>}. */
     public static final String PREFIX = "spark.ppsd.";
 
+    // setting names: the PpsdGenerator param names, and the conf keys after PREFIX
     public static final String PROMPT_COL = "promptCol";
     public static final String ID_COL = "idCol";
     public static final String GENERATED_TEXT_COL = "generatedTextCol";

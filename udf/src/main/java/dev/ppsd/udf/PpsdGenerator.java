@@ -454,10 +454,13 @@ public class PpsdGenerator extends Transformer {
 
     /**
      * The settings in effect: each param's explicit value, else {@code spark.ppsd.<name>} from the active
-     * session's conf, else the default.
+     * session's conf, else the default ({@link #transform} reads the conf of the dataset's session).
      */
     public PpsdSettings settings(boolean requireModel) {
-        Function<String, String> conf = confOf(SparkSession.getActiveSession());
+        return settings(confOf(SparkSession.getActiveSession()), requireModel);
+    }
+
+    private PpsdSettings settings(Function<String, String> conf, boolean requireModel) {
         PpsdSettings s = PpsdSettings.resolve(name -> {
             Param<?> p = byName.get(name);
             return isSet(p) ? getOrDefault(p) : null;
@@ -485,8 +488,12 @@ public class PpsdGenerator extends Transformer {
      */
     @Override
     public StructType transformSchema(StructType schema) {
-        PpsdSettings s = settings(false);
-        layout(schema, s);
+        return transformSchema(schema, confOf(SparkSession.getActiveSession()));
+    }
+
+    private StructType transformSchema(StructType schema, Function<String, String> conf) {
+        PpsdSettings s = settings(conf, false);
+        layout(schema, s, conf);
         Set<String> names = new HashSet<>(Arrays.asList(schema.fieldNames()));
         Set<String> outs = new HashSet<>();
         for (String out : s.output().names()) {
@@ -508,9 +515,10 @@ public class PpsdGenerator extends Transformer {
     /** Generates every row; see the class comment. The model must be set (setter or {@code spark.ppsd.model}). */
     @Override
     public Dataset<Row> transform(Dataset<?> dataset) {
-        StructType outSchema = transformSchema(dataset.schema());
-        PpsdSettings s = settings(true);
-        PartitionGenerator.Layout layout = layout(dataset.schema(), s);
+        Function<String, String> conf = confOf(Option.apply(dataset.sparkSession()));
+        StructType outSchema = transformSchema(dataset.schema(), conf);
+        PpsdSettings s = settings(conf, true);
+        PartitionGenerator.Layout layout = layout(dataset.schema(), s, conf);
         metrics = PpsdMetrics.register(dataset.sparkSession().sparkContext(), "ppsd");
         return dataset.toDF().mapPartitions(new PartitionGenerator(s, layout, metrics), Encoders.row(outSchema));
     }
@@ -520,11 +528,10 @@ public class PpsdGenerator extends Transformer {
         return defaultCopy(extra);
     }
 
-    private PartitionGenerator.Layout layout(StructType schema, PpsdSettings s) {
+    private PartitionGenerator.Layout layout(StructType schema, PpsdSettings s, Function<String, String> conf) {
         int prompt = column(schema, s.promptCol(), true);
         requireType(schema, prompt, DataTypes.StringType.equals(schema.fields()[prompt].dataType()), "string");
-        boolean idExplicit = isSet(idCol) || SparkSession.getActiveSession().isDefined()
-                && SparkSession.getActiveSession().get().conf().contains(PpsdConf.PREFIX + PpsdConf.ID_COL);
+        boolean idExplicit = isSet(idCol) || conf.apply(PpsdConf.PREFIX + PpsdConf.ID_COL) != null;
         int id = column(schema, s.idCol(), idExplicit);
         int maxNew = integral(schema, RowRequests.MAX_NEW_TOKENS);
         int temp = numeric(schema, RowRequests.TEMPERATURE);

@@ -89,6 +89,13 @@ class PpsdFunctionsTest {
     }
 
     @Test
+    void registeringWithoutAModelConfFailsAtOnce() {
+        String m = assertThrows(IllegalArgumentException.class, () -> PpsdFunctions.register(TestSpark.spark()))
+                .getMessage();
+        assertEquals("model is not set: call setModel(path) or set --conf spark.ppsd.model=PATH", m);
+    }
+
+    @Test
     void theWrongNumberOfArgumentsIsReported() {
         Exception e = assertThrows(Exception.class,
                 () -> TestSpark.spark().sql("SELECT ppsd_generate() FROM prompts").collectAsList());

@@ -77,6 +77,18 @@ class PpsdGeneratorTest {
     }
 
     @Test
+    void twoConcurrentPartitionsSharingOneEngineEachGetTheirOwnRowsBack() {
+        // batchSize 8 > rows per partition (6): the two tasks' rows can meet in one engine call
+        PpsdGenerator gen = generator().setBatchSize(8).setTemperature(0.8).setSeed(9);
+        SharedEngine engine = EngineCache.get(gen.settings(true).engine().options(null));
+        long callsBefore = engine.batches();
+        List<Row> out = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
+        assertSameAsEngine(out, expected(new SamplingParams(6, 0.8f, 0, 1f, 0, List.of()), 9));
+        long calls = engine.batches() - callsBefore;
+        assertTrue(calls >= 1 && calls <= 2, "12 rows of 2 tasks took " + calls + " engine calls");
+    }
+
+    @Test
     void sampledRowsUseTheSeedDerivedFromTheirIdWhateverThePartitioning() {
         PpsdGenerator gen = generator().setTemperature(0.9).setTopK(40).setTopP(0.95).setSeed(42);
         SamplingParams params = new SamplingParams(6, 0.9f, 40, 0.95f, 0, List.of());

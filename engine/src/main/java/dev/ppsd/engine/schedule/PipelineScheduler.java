@@ -237,9 +237,12 @@ public final class PipelineScheduler implements Scheduler {
                 return false;
             }
         }
-        // draft: the newest entry has just left block 1; its exit-head logits give the next draft
+        // draft: the newest entry has just left block 1; its exit-head logits give the next draft. A sampled
+        // sequence always drafts: whether a token is drafted changes how its random stream is consumed, so a
+        // timing-driven switch would make its text depend on measured stage times rather than on its seed
         InFlight newest = lane.inFlight.peekLast();
-        if (draftThisCycle && newest != null && newest.stage == 1 && newest.end() < context) {
+        boolean draft = draftThisCycle || (speculative && !seq.params().isGreedy());
+        if (draft && newest != null && newest.stage == 1 && newest.end() < context) {
             float[] draftLogits = newest.logits;
             float[] q = seq.params().isGreedy() ? null : dev.ppsd.engine.decode.Sampler.distribution(draftLogits,
                     seq.params());

@@ -37,9 +37,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Lossless greedy decoding: AR is the oracle, and {@code ppsd} (k = 2, 3, 4 stages, several exit layers, batch
  * 1 / 3 / 8) and {@code eesd} (gamma 1, 3, Thompson sampling) must commit exactly the same token ids, text and
- * finish reason for every request: 50 plain prompts (EOS landing mid-pipeline for about half of them), token
- * budgets 0, 1, 2, 3, 5 (ending while drafts are in flight) and stop strings. Two extremes: a random trained
- * exit head (drafts all rejected) and a model whose layers after E add nothing (drafts all accepted).
+ * finish reason for every request: 50 plain prompts (EOS is set to a token the model emits often, so it ends
+ * about a quarter of them, mid-pipeline), token budgets 0, 1, 2, 3, 5 (ending while drafts are in flight) and stop
+ * strings. Extremes: a random trained exit head (drafts all rejected), a model whose layers after E add nothing
+ * (drafts all accepted), and a trained-kind head copied from layer E (its own KV cache under mixed verdicts).
  *
  * <p>Model: 6 layers, hidden 64, vocab 320, weights large enough that greedy argmaxes are well separated
  * ({@link ControlledAcceptanceModel}), layers 1..5 scaled by {@link #LATE_SCALE} so the shared head's
