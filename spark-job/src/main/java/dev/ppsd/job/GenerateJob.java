@@ -1,2 +1,248 @@
 package dev.ppsd.job;
-public final class GenerateJob { public static void main(String[] a) {} }
+
+import dev.ppsd.udf.PpsdConf;
+import dev.ppsd.udf.PpsdGenerator;
+import dev.ppsd.udf.PpsdRowException;
+import dev.ppsd.udf.PpsdSettings;
+import org.apache.spark.sql.SparkSession;
+import scala.Option;
+
+import java.io.File;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.util.Map;
+
+/**
+ * The batch generation job: reads a prompt table, generates every row with the PPSD engine through the udf's
+ * {@link PpsdGenerator}, and writes the input columns plus the result columns, resumably. Run it with
+ * {@code spark-submit --class dev.ppsd.job.GenerateJob ppsd-spark-job-<v>-all.jar --input ... --output ...}, or
+ * with {@code bin/ppsd-job}, which runs Spark in local mode in its own JVM:
+ *
+ * <pre>{@code
+ * $ bin/ppsd-job --input data/prompts/sample.jsonl --output target/ppsd-out --max-new-tokens 16
+ * ppsd-job: part set 0 committed (12 rows, 1 files), 1 of 1
+ * ppsd-job: wrote 12 rows to file:/.../target/ppsd-out (parquet)
+ *   rows      12 ok, 0 failed, 0 skipped (already in the output); 12 in the output
+ *   ...
+ * }</pre>
+ *
+ * Everything the job checks (arguments, model, input, columns, duplicate ids, output) is checked before the first
+ * row is generated; a failure ends with one line {@code ppsd-job: error: ...} on stderr and a non-zero exit code
+ * ({@link JobException}). How output is committed and resumed: {@link OutputDir}. Flags: {@link JobArgs#usage()}.
+ */
+public final class GenerateJob {
+    static final String NAME = "ppsd-job";
+
+    private GenerateJob() {
+    }
+
+    /** Runs the job and exits with its exit code. */
+    public static void main(String[] args) {
+        if (System.getProperty("spark.master") == null && System.getProperty("log4j2.configurationFile") == null
+                && System.getProperty("log4j.configurationFile") == null) {
+            // embedded: Spark's INFO chatter off before anything touches log4j (spark-submit brings its own config)
+            System.setProperty("log4j2.configurationFile", "dev/ppsd/job/log4j2-embedded.properties");
+        }
+        System.exit(run(args));
+    }
+
+    /** Runs the job on this JVM's stdout / stderr and returns the exit code: 0 done, 2 bad input, 1 failed. */
+    public static int run(String[] args) {
+        return run(args, System.out, System.err);
+    }
+
+    /** {@link #run(String[])} writing the summary to {@code out} and progress and errors to {@code err}. */
+    public static int run(String[] args, PrintStream out, PrintStream err) {
+        JobArgs a;
+        try {
+            a = JobArgs.parse(args);
+        } catch (JobException e) {
+            err.println(NAME + ": error: " + e.getMessage());
+            return e.exitCode();
+        }
+        if (a.help) {
+            out.print(JobArgs.usage());
+            out.flush();
+            return 0;
+        }
+        Session session = null;
+        try {
+            boolean submitted = System.getProperty("spark.master") != null;
+            Map<String, Object> explicit = resolveModel(a, submitted);
+            session = Session.open(a, submitted, err);
+            new JobRun(session.spark, a, explicit, session.description, out, err).execute();
+            return 0;
+        } catch (JobException e) {
+            err.println(NAME + ": error: " + e.getMessage());
+            return e.exitCode();
+        } catch (RuntimeException | Error e) {
+            e.printStackTrace(err);
+            err.println(NAME + ": error: " + reason(e));
+            return JobException.FAILED;
+        } finally {
+            if (session != null) {
+                session.close();
+            }
+            err.flush();
+            out.flush();
+        }
+    }
+
+    /**
+     * The explicit settings with the model resolved and checked, before Spark starts: {@code --model}, else
+     * {@code spark.ppsd.model} from spark-submit's conf, else the bundled model. Every setting is checked together
+     * with the ones spark-submit passed.
+     */
+    private static Map<String, Object> resolveModel(JobArgs a, boolean submitted) {
+        Map<String, Object> explicit = new java.util.LinkedHashMap<>(a.settings());
+        String model = (String) explicit.get(PpsdConf.MODEL);
+        if (model == null) {
+            model = System.getProperty(PpsdConf.PREFIX + PpsdConf.MODEL);
+        }
+        model = model == null ? ModelLocation.bundled() : ModelLocation.check(model, submitted);
+        explicit.put(PpsdConf.MODEL, model);
+        try {
+            PpsdSettings s = PpsdSettings.resolve(explicit::get, System::getProperty);
+            s.engine().validate();
+        } catch (IllegalArgumentException e) {
+            throw JobException.usage(e.getMessage());
+        }
+        return explicit;
+    }
+
+    /** The first line of a throwable's message (or its class name). */
+    static String firstLine(Throwable e) {
+        String m = e.getMessage();
+        if (m == null || m.isBlank()) {
+            return e.getClass().getSimpleName();
+        }
+        m = m.strip();
+        int nl = m.indexOf('\n');
+        return nl < 0 ? m : m.substring(0, nl).strip();
+    }
+
+    /**
+     * Why generation failed, as one line: a bad row's message ({@code row id=7: prompt is null}) when
+     * --on-error fail stopped it; else the exception that failed the task (in local mode it is the root cause; from
+     * a cluster executor it arrives as text inside Spark's "Job aborted" message); else the first line.
+     */
+    static String reason(Throwable e) {
+        String row = PpsdRowException.class.getName() + ": ";
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof PpsdRowException) {
+                return t.getMessage();
+            }
+            String m = t.getMessage();
+            if (m != null && m.contains(row)) {
+                return firstLine(new RuntimeException(m.substring(m.indexOf(row) + row.length())));
+            }
+        }
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        if (root != e && !root.getClass().getName().startsWith("org.apache.spark.")) {
+            return root.getClass().getSimpleName() + ": " + firstLine(root);
+        }
+        String m = e.getMessage() == null ? "" : e.getMessage();
+        int caused = m.lastIndexOf("Caused by: ");
+        int lost = m.indexOf("most recent failure: ");
+        String text = caused >= 0 ? m.substring(caused + "Caused by: ".length())
+                : lost >= 0 && m.indexOf("): ", lost) >= 0 ? m.substring(m.indexOf("): ", lost) + 3) : null;
+        if (text != null) {
+            text = firstLine(new RuntimeException(text));
+            // "java.lang.IllegalStateException: msg" -> "IllegalStateException: msg"
+            int colon = text.indexOf(": ");
+            String cls = colon > 0 ? text.substring(0, colon) : "";
+            if (cls.matches("[\\w.$]+\\.[A-Z][\\w$]*")) {
+                text = cls.substring(cls.lastIndexOf('.') + 1) + text.substring(colon);
+            }
+            return text;
+        }
+        return firstLine(e);
+    }
+
+    /** The Spark session of a run: this JVM's running session (kept), or one started here (stopped at the end). */
+    static final class Session implements AutoCloseable {
+        final SparkSession spark;
+        final String description;
+        private final boolean owned;
+
+        private Session(SparkSession spark, String description, boolean owned) {
+            this.spark = spark;
+            this.description = description;
+            this.owned = owned;
+        }
+
+        /**
+         * Under spark-submit: the session spark-submit configured. Otherwise with --master: that master; without:
+         * local[*] in this JVM (the embedded mode), on the loopback address and without the web UI unless a --conf
+         * says otherwise. A session already running in this JVM (a notebook, a test) is reused and left running.
+         */
+        static Session open(JobArgs a, boolean submitted, PrintStream err) {
+            Option<SparkSession> running = SparkSession.getActiveSession();
+            if (running.isEmpty() || running.get().sparkContext().isStopped()) {
+                running = SparkSession.getDefaultSession();
+            }
+            if (running.isDefined() && !running.get().sparkContext().isStopped() && a.master == null) {
+                if (!a.sparkConf.isEmpty()) {
+                    err.println(NAME + ": note: a Spark session is already running in this JVM; ignoring --conf "
+                            + String.join(", ", a.sparkConf.keySet()));
+                }
+                SparkSession s = running.get();
+                return new Session(s, s.sparkContext().master(), false);
+            }
+            String master = a.master != null ? a.master : submitted ? null : "local[*]";
+            String effective = master != null ? master : System.getProperty("spark.master");
+            boolean local = effective.startsWith("local");
+            SparkSession.Builder b = SparkSession.builder().appName(a.appName);
+            if (master != null) {
+                b.master(master);
+            }
+            if (!submitted && local) {
+                b.config("spark.ui.enabled", "false");
+                b.config("spark.driver.host", "127.0.0.1");
+                b.config("spark.driver.bindAddress", "127.0.0.1");
+            }
+            if (!submitted && !local) {
+                String jar = assemblyJar();
+                if (jar != null) {
+                    b.config("spark.jars", jar);
+                } else {
+                    err.println(NAME + ": note: no ppsd-spark-job-*-all.jar found beside the job's classes; executors"
+                            + " of " + master + " need it: use spark-submit or --conf spark.jars=...");
+                }
+            }
+            a.sparkConf.forEach(b::config);
+            SparkSession s = b.getOrCreate();
+            String kind = submitted ? "spark-submit" : local ? "embedded" : "client";
+            return new Session(s, s.sparkContext().master() + " (" + kind + ")", true);
+        }
+
+        /** The job's assembly jar when it runs from target/ (the -all jar beside the thin jar or classes). */
+        private static String assemblyJar() {
+            try {
+                Path code = Paths.get(GenerateJob.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+                if (code.getFileName().toString().endsWith("-all.jar")) {
+                    return code.toString();
+                }
+                Path dir = code.toString().endsWith(".jar") ? code.getParent() : code.getParent();
+                try (var s = Files.list(dir)) {
+                    return s.map(Path::toString).filter(n -> n.endsWith("-all.jar")
+                            && new File(n).getName().startsWith("ppsd-spark-job")).findFirst().orElse(null);
+                }
+            } catch (Exception e) {
+                return null;
+            }
+        }
+
+        @Override
+        public void close() {
+            if (owned) {
+                spark.stop();
+            }
+        }
+    }
+}

@@ -99,7 +99,10 @@ enum JobFormat {
             case PARQUET -> w.parquet(dir);
             // explicit nulls: every line has every column
             case JSONL -> w.option("ignoreNullFields", "false").json(dir);
-            case CSV -> w.option("header", "true").option("escape", "\"").csv(dir);
+            // RFC 4180 quoting; Spark's writer would otherwise trim the spaces around a value (generated text
+            // often starts with one)
+            case CSV -> w.option("header", "true").option("escape", "\"").option("ignoreLeadingWhiteSpace", "false")
+                    .option("ignoreTrailingWhiteSpace", "false").csv(dir);
             case ARROW -> ArrowFiles.write(df, dir);
             case TABLE -> throw new IllegalStateException("table is not an output format");
         }

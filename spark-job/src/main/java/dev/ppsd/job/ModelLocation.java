@@ -27,16 +27,11 @@ final class ModelLocation {
 
     /** The bundled model's folder, absolute; a {@link JobException} listing where it looked when it is missing. */
     static String bundled() {
-        Set<Path> roots = new LinkedHashSet<>();
-        String home = System.getProperty("ppsd.home");
-        if (home != null && !home.isBlank()) {
-            roots.add(Paths.get(home));
-        }
-        roots.add(Paths.get("").toAbsolutePath());
-        Path code = codeLocation();
-        for (Path p = code; p != null && roots.size() < 8; p = p.getParent()) {
-            roots.add(p);
-        }
+        return bundled(roots());
+    }
+
+    /** {@link #bundled()} looking under {@code roots} only. */
+    static String bundled(Iterable<Path> roots) {
         List<String> looked = new ArrayList<>();
         for (Path r : roots) {
             Path m = r.resolve(BUNDLED).normalize();
@@ -47,6 +42,21 @@ final class ModelLocation {
         }
         throw JobException.usage("no --model given and the bundled model " + BUNDLED + " is missing (looked in "
                 + String.join(", ", looked) + "): train it as the README says, or pass --model DIR");
+    }
+
+    /** -Dppsd.home, the working folder, and the folders above the job's classes. */
+    private static Set<Path> roots() {
+        Set<Path> roots = new LinkedHashSet<>();
+        String home = System.getProperty("ppsd.home");
+        if (home != null && !home.isBlank()) {
+            roots.add(Paths.get(home));
+        }
+        roots.add(Paths.get("").toAbsolutePath());
+        Path code = codeLocation();
+        for (Path p = code; p != null && roots.size() < 8; p = p.getParent()) {
+            roots.add(p);
+        }
+        return roots;
     }
 
     /**

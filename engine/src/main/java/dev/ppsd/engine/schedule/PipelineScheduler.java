@@ -37,6 +37,10 @@ public final class PipelineScheduler implements Scheduler {
     private double handoffMs;
     private SpeculationController controller;
     private boolean draftThisCycle;
+    private PipelineTrace trace;
+    private int cycleDrafted;
+    private int cycleAccepted;
+    private int cycleFlushed;
 
     /**
      * @param speculative draft (ppsd) or not (ar-pipe)
@@ -84,6 +88,12 @@ public final class PipelineScheduler implements Scheduler {
     /** Coordinator time between cycles (verification, bookkeeping, hand-off routing), ms, since creation. */
     public double handoffMs() {
         return handoffMs;
+    }
+
+    /** Starts recording the next {@code maxCycles} cycles for a timeline; returns the trace being filled. */
+    public PipelineTrace trace(int maxCycles) {
+        trace = new PipelineTrace(maxCycles);
+        return trace;
     }
 
     /** Per-stage decode cost so far: ms per single-token entry and ms per cycle with work (both since creation). */
@@ -156,8 +166,12 @@ public final class PipelineScheduler implements Scheduler {
             handoffMs += (System.nanoTime() - tBook) / 1e6;
             long tCycle = System.nanoTime();
             runCycle(work);
-            double cycleMs = (System.nanoTime() - tCycle) / 1e6;
+            long tDone = System.nanoTime();
+            double cycleMs = (tDone - tCycle) / 1e6;
             tBook = System.nanoTime();
+            cycleDrafted = 0;
+            cycleAccepted = 0;
+            cycleFlushed = 0;
             int active = 0;
             for (int b = 0; b < k; b++) {
                 List<InFlight> w = work.get(b);
@@ -181,6 +195,9 @@ public final class PipelineScheduler implements Scheduler {
                 if (advance(lane, stop, context)) {
                     lanes[lane.slot] = null;
                 }
+            }
+            if (trace != null) {
+                record(work, tCycle, tDone);
             }
             handoffMs += (System.nanoTime() - tBook) / 1e6;
         }
@@ -206,6 +223,8 @@ public final class PipelineScheduler implements Scheduler {
                 lane.proposed++;
                 Verifier.Verdict v = Verifier.verify(next.tokens[0], target, next.q, seq.params(), seq.rng());
                 controller.observeVerdicts(1, v.accepted() ? 1 : 0);
+                cycleAccepted += v.accepted() ? 1 : 0;
+                cycleFlushed += v.accepted() ? 0 : 1;
                 if (v.accepted()) {
                     // accept: the draft is committed and keeps flowing
                     lane.accepted++;
@@ -248,8 +267,24 @@ public final class PipelineScheduler implements Scheduler {
                     seq.params());
             int d = Verifier.propose(draftLogits, q, seq.params(), seq.rng());
             lane.inFlight.add(new InFlight(lane, newest.end(), new int[] {d}, true, q));
+            cycleDrafted++;
         }
         return false;
+    }
+
+    private void record(List<List<InFlight>> work, long start, long end) {
+        int k = stages.size();
+        double[] s0 = new double[k];
+        double[] s1 = new double[k];
+        int[] n = new int[k];
+        for (int b = 0; b < k; b++) {
+            n[b] = work.get(b).size();
+            PipelineStage st = stages.get(b);
+            s0[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastStartNanos);
+            s1[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastEndNanos);
+        }
+        trace.add(new PipelineTrace.Cycle(trace.since(start), trace.since(end), s0, s1, n, cycleDrafted,
+                cycleAccepted, cycleFlushed));
     }
 
     private void finish(Lane lane) {

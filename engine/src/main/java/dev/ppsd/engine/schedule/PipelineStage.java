@@ -39,8 +39,10 @@ final class PipelineStage implements AutoCloseable {
     private final ExecutorService thread;
     private KvCache cache;
     private KvCache headCache;
-    /** Busy time of the last cycle, ms. */
+    /** Busy time of the last cycle, ms, and its start / end (System.nanoTime). */
     double lastBusyMs;
+    long lastStartNanos;
+    long lastEndNanos;
     /** Busy time and tokens of cycles that ran only single-token (decode) entries: the per-token cost. */
     double decodeBusyMs;
     long decodeTokens;
@@ -107,7 +109,9 @@ final class PipelineStage implements AutoCloseable {
             try (NDScope ignored = new NDScope()) {
                 run(entries);
             }
-            lastBusyMs = (System.nanoTime() - t0) / 1e6;
+            lastEndNanos = System.nanoTime();
+            lastStartNanos = t0;
+            lastBusyMs = (lastEndNanos - t0) / 1e6;
             if (entries.stream().allMatch(e -> e.tokens.length == 1)) {
                 decodeBusyMs += lastBusyMs;
                 decodeTokens += entries.size();

@@ -2,6 +2,7 @@ package dev.ppsd.engine.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -36,7 +37,8 @@ final class AdamW {
 
     /**
      * One update of every parameter from its gradient; clips the global gradient norm to {@code clip} first.
-     * Returns the gradient norm before clipping. Zeroes the gradients afterwards.
+     * Returns the gradient norm before clipping; when it is not finite the update is skipped. Zeroes the
+     * gradients afterwards.
      */
     float step(Map<String, NDArray> params, int step, float lr, float clip) {
         double sq = 0;
@@ -47,6 +49,11 @@ final class AdamW {
             sq += g.square().sum().getFloat();
         }
         float norm = (float) Math.sqrt(sq);
+        if (!Float.isFinite(norm)) {
+            // a non-finite gradient would poison the moments (inf * 0 = NaN): skip this update entirely
+            grads.values().forEach(g -> g.set(new NDIndex("..."), 0));
+            return norm;
+        }
         float scale = clip > 0 && norm > clip ? clip / norm : 1f;
         float bc1 = 1f - (float) Math.pow(beta1, step);
         float bc2 = 1f - (float) Math.pow(beta2, step);

@@ -55,6 +55,7 @@ final class TrainingLoop {
         long t0 = System.nanoTime();
         long windowStart = t0;
         int windowSteps = 0;
+        int skipped = 0;
         while (step < s.steps()) {
             step++;
             float lr = s.learningRate(step);
@@ -68,6 +69,15 @@ final class TrainingLoop {
                     losses = new float[] {l[1].getFloat(), l.length < 3 || l[2] == null ? Float.NaN : l[2].getFloat()};
                 }
                 gradNorm = opt.step(params, step, lr, s.clip());
+            }
+            if (!Float.isFinite(gradNorm) || !Float.isFinite(losses[0])) {
+                skipped++;
+                log.printf(Locale.ROOT, "step %d: non-finite loss or gradient (loss %s, |g| %s): update skipped"
+                        + " (%d so far)%n", step, losses[0], gradNorm, skipped);
+                if (skipped > 20) {
+                    throw new IllegalStateException("training diverged: " + skipped
+                            + " non-finite steps; resume from the last checkpoint with a lower --lr");
+                }
             }
             windowSteps++;
             double elapsed = (System.nanoTime() - t0) / 1e9;

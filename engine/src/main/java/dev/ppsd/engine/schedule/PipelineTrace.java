@@ -1,0 +1,43 @@
+package dev.ppsd.engine.schedule;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A per-cycle record of a pipeline run for timelines: when each stage was busy within the cycle, how many
+ * entries it ran, and what the verifier did after it (drafts proposed, accepted, flushes). Recording is off
+ * unless {@link PipelineScheduler#trace(int)} asks for it, and keeps at most the requested number of cycles.
+ */
+public final class PipelineTrace {
+    /** One cycle: times in ms since the trace started. */
+    public record Cycle(double startMs, double endMs, double[] stageStartMs, double[] stageEndMs, int[] entries,
+            int drafted, int accepted, int flushed) {
+    }
+
+    private final long origin = System.nanoTime();
+    private final int capacity;
+    private final List<Cycle> cycles = new ArrayList<>();
+
+    PipelineTrace(int capacity) {
+        this.capacity = capacity;
+    }
+
+    double now() {
+        return (System.nanoTime() - origin) / 1e6;
+    }
+
+    double since(long nanos) {
+        return (nanos - origin) / 1e6;
+    }
+
+    void add(Cycle c) {
+        if (cycles.size() < capacity) {
+            cycles.add(c);
+        }
+    }
+
+    public List<Cycle> cycles() {
+        return Collections.unmodifiableList(cycles);
+    }
+}

@@ -1,0 +1,474 @@
+package dev.ppsd.job;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import dev.ppsd.udf.PpsdConf;
+import dev.ppsd.udf.PpsdGenerator;
+import dev.ppsd.udf.PpsdSettings;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.SparkContext;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.ml.param.Param;
+import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.rdd.PartitionPruningRDD;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.storage.StorageLevel;
+import scala.runtime.AbstractFunction1;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.Serializable;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CompletionService;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorCompletionService;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+
+import static org.apache.spark.sql.functions.broadcast;
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.count;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.sum;
+import static org.apache.spark.sql.functions.when;
+
+/**
+ * One run of {@link GenerateJob} on a Spark session, top to bottom: check everything, work out which rows are
+ * missing from the output, generate them part set by part set (two in flight), commit and publish each, summarise.
+ */
+final class JobRun {
+    /** Part sets generated at the same time: while one finishes its last tasks, the next keeps the cores busy. */
+    static final int PART_SETS_IN_FLIGHT = 2;
+    /** Done ids up to this many are broadcast to the anti-join (which then keeps the input's partitioning). */
+    static final long BROADCAST_DONE_IDS = 2_000_000;
+    private static final String DONE_ID = "__ppsd_done_id";
+
+    private final SparkSession spark;
+    private final JobArgs a;
+    private final Map<String, Object> explicit;
+    private final String master;
+    private final PrintStream out;
+    private final PrintStream err;
+    private final long t0 = System.nanoTime();
+    private final Instant started = Instant.now();
+    /** Part files this run committed and published so far (filled by the part-set threads). */
+    private final List<String> committed = Collections.synchronizedList(new ArrayList<>());
+    /** What recovery did with a killed run's part sets. */
+    private final List<String> recovered = new ArrayList<>();
+    private final String runId = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'", Locale.ROOT)
+            .withZone(ZoneOffset.UTC).format(Instant.now()) + String.format("-%04x", ThreadLocalRandom.current()
+            .nextInt(0x10000));
+
+    JobRun(SparkSession spark, JobArgs a, Map<String, Object> explicit, String master, PrintStream out,
+            PrintStream err) {
+        this.spark = spark;
+        this.a = a;
+        this.explicit = explicit;
+        this.master = master;
+        this.out = out;
+        this.err = err;
+    }
+
+    void execute() {
+        // check: settings, output, input, columns, ids -- nothing is written before all of them pass
+        PpsdGenerator gen = generator();
+        PpsdSettings s;
+        try {
+            s = gen.settings(true);
+        } catch (IllegalArgumentException e) {
+            throw JobException.usage(e.getMessage());
+        }
+        OutputDir output = OutputDir.inspect(spark, a);
+        JobInput input = JobInput.open(spark, a);
+        StructType schema = input.rows().schema();
+        JobInput.checkColumns(schema, s.promptCol(), s.idCol());
+        if (output.format() == JobFormat.CSV) {
+            JobInput.checkCsvWritable(schema);
+        }
+        checkResultColumns(schema, s);
+        try {
+            gen.transformSchema(schema);
+        } catch (IllegalArgumentException e) {
+            throw JobException.usage(e.getMessage());
+        }
+        JsonObject identity = identity(s);
+        output.checkSameIdentity(identity, a.output);
+        long inputRows = checkIds(input, s.idCol());
+
+        // prepare the output: delete for --overwrite, finish or remove a killed run's part sets, write the marker
+        try {
+            for (String note : output.prepare(identity)) {
+                err.println(GenerateJob.NAME + ": " + note);
+                recovered.add(note);
+            }
+        } catch (IOException e) {
+            throw JobException.usage("cannot prepare output " + a.output + ": " + e.getMessage());
+        }
+
+        // the rows still missing: the input minus the ids in the published part files
+        Dataset<Row> done = output.doneIds(s.idCol());
+        long doneRows = done == null ? 0 : done.count();
+        Dataset<Row> pending = input.rows();
+        if (done != null) {
+            Dataset<Row> ids = done.withColumnRenamed("id", DONE_ID);
+            int partitions = pending.rdd().getNumPartitions();
+            pending = pending.join(doneRows <= BROADCAST_DONE_IDS ? broadcast(ids) : ids,
+                    pending.col(s.idCol()).cast("string").equalTo(ids.col(DONE_ID)), "left_anti");
+            if (doneRows > BROADCAST_DONE_IDS) {
+                pending = pending.repartition(partitions);
+            }
+        }
+        pending = pending.persist(StorageLevel.MEMORY_AND_DISK());
+        try {
+            JavaRDD<Row> base = pending.toJavaRDD();
+            long[] perPartition = countPerPartition(base);
+            long pendingRows = Arrays.stream(perPartition).sum();
+            List<int[]> sets = partSets(perPartition);
+            err.println(String.format(Locale.ROOT, "%s: %d input rows, %d already in the output, %d to generate in %d"
+                    + " part sets; output %s (%s)", GenerateJob.NAME, inputRows, inputRows - pendingRows, pendingRows,
+                    sets.size(), output.root(), output.format().wire));
+
+            // generate and commit, part set by part set
+            long g0 = System.nanoTime();
+            try (ProgressReporter progress = new ProgressReporter(err, System.console() != null, pendingRows,
+                    sets.size())) {
+                try {
+                    generate(gen, output, base, pending.schema(), sets, perPartition, progress);
+                } catch (JobException e) {
+                    writeSummary(output, s, "failed", e.getMessage(), inputRows, pendingRows, doneRows,
+                            progress.drafts(), g0, sets.size());
+                    throw e;
+                }
+                Map<String, Object> summary = writeSummary(output, s, "ok", null, inputRows, pendingRows, doneRows,
+                        progress.drafts(), g0, sets.size());
+                progress.close();
+                print(summary, output);
+            }
+        } finally {
+            pending.unpersist();
+        }
+    }
+
+    /** The generator with the explicit settings (flags and --conf spark.ppsd.*); the rest from the Spark conf. */
+    private PpsdGenerator generator() {
+        PpsdGenerator g = new PpsdGenerator();
+        ParamMap pm = new ParamMap();
+        for (Map.Entry<String, Object> e : explicit.entrySet()) {
+            Param<Object> p = g.getParam(e.getKey());
+            pm.put(p, e.getValue());
+        }
+        return g.copy(pm);
+    }
+
+    /** What a row's text and the output's columns depend on: a resumed output must have been made with the same. */
+    private static JsonObject identity(PpsdSettings s) {
+        JsonObject o = new JsonObject();
+        o.addProperty("id_column", s.idCol());
+        o.addProperty("prompt_column", s.promptCol());
+        o.addProperty("result_columns", String.join(",", s.output().names()));
+        o.addProperty("model", s.engine().model());
+        o.addProperty("max_new_tokens", String.valueOf(s.maxNewTokens()));
+        o.addProperty("temperature", String.valueOf(s.temperature()));
+        o.addProperty("top_k", String.valueOf(s.topK()));
+        o.addProperty("top_p", String.valueOf(s.topP()));
+        o.addProperty("seed", String.valueOf(s.seed()));
+        JsonArray stop = new JsonArray();
+        s.stop().forEach(stop::add);
+        o.add("stop", stop);
+        o.addProperty("prompt_too_long", s.promptTooLong());
+        return o;
+    }
+
+    /** An input column named like a result column: name the conf that renames the result column. */
+    private static void checkResultColumns(StructType schema, PpsdSettings s) {
+        String[] settings = {PpsdConf.GENERATED_TEXT_COL, PpsdConf.FINISH_REASON_COL, PpsdConf.PROMPT_TOKENS_COL,
+                PpsdConf.NEW_TOKENS_COL, PpsdConf.ACCEPTANCE_COL, PpsdConf.TOKENS_PER_SECOND_COL, PpsdConf.ERROR_COL};
+        List<String> in = Arrays.asList(schema.fieldNames());
+        List<String> results = s.output().names();
+        for (int i = 0; i < results.size(); i++) {
+            if (in.contains(results.get(i))) {
+                throw JobException.usage("input column '" + results.get(i) + "' has the name of a result column;"
+                        + " rename it in the input or pass --conf " + PpsdConf.PREFIX + settings[i] + "=OTHER_NAME");
+            }
+        }
+    }
+
+    /** Counts the input and fails on a null or duplicate id, naming a few; returns the row count. */
+    private static long checkIds(JobInput input, String idCol) {
+        try {
+            Dataset<Row> ids = input.rows().select(col(idCol).as("k"));
+            long rows = ids.count();
+            List<Row> bad = ids.groupBy("k").count().filter(col("count").gt(1).or(col("k").isNull()))
+                    .orderBy(col("count").desc()).limit(6).collectAsList();
+            for (Row r : bad) {
+                if (r.isNullAt(0)) {
+                    throw JobException.usage("input has " + r.getLong(1) + " rows with a null id (column '" + idCol
+                            + "'); every row needs a unique id");
+                }
+            }
+            if (!bad.isEmpty()) {
+                List<String> ex = new ArrayList<>();
+                for (Row r : bad.subList(0, Math.min(5, bad.size()))) {
+                    ex.add("'" + r.get(0) + "' (" + r.getLong(1) + " rows)");
+                }
+                throw JobException.usage("duplicate ids in input column '" + idCol + "': " + String.join(", ", ex)
+                        + (bad.size() > 5 ? ", ..." : "") + "; every row needs a unique id");
+            }
+            return rows;
+        } catch (JobException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw JobException.usage("cannot read input " + input.description() + ": " + GenerateJob.reason(e));
+        }
+    }
+
+    private static long[] countPerPartition(JavaRDD<Row> rows) {
+        List<long[]> counts = rows.mapPartitionsWithIndex((i, it) -> {
+            long n = 0;
+            while (it.hasNext()) {
+                it.next();
+                n++;
+            }
+            return Collections.singletonList(new long[] {i, n}).iterator();
+        }, true).collect();
+        long[] out = new long[rows.getNumPartitions()];
+        for (long[] c : counts) {
+            out[(int) c[0]] = c[1];
+        }
+        return out;
+    }
+
+    /**
+     * The part sets: consecutive non-empty input partitions, {@code --partitions-per-commit} at a time (default:
+     * the larger of the task slots and a tenth of the partitions, so a part set fills the cluster and a run makes
+     * about ten of them).
+     */
+    private List<int[]> partSets(long[] perPartition) {
+        List<Integer> nonEmpty = new ArrayList<>();
+        for (int i = 0; i < perPartition.length; i++) {
+            if (perPartition[i] > 0) {
+                nonEmpty.add(i);
+            }
+        }
+        int per = a.partitionsPerCommit > 0 ? a.partitionsPerCommit
+                : Math.max(spark.sparkContext().defaultParallelism(), (nonEmpty.size() + 9) / 10);
+        List<int[]> sets = new ArrayList<>();
+        for (int from = 0; from < nonEmpty.size(); from += per) {
+            sets.add(nonEmpty.subList(from, Math.min(nonEmpty.size(), from + per)).stream().mapToInt(x -> x).toArray());
+        }
+        return sets;
+    }
+
+    /** Generates, commits and publishes every part set, {@link #PART_SETS_IN_FLIGHT} at a time. */
+    private void generate(PpsdGenerator gen, OutputDir output, JavaRDD<Row> base, StructType schema,
+            List<int[]> sets, long[] perPartition, ProgressReporter progress) {
+        if (sets.isEmpty()) {
+            return;
+        }
+        SparkContext sc = spark.sparkContext();
+        ExecutorService pool = Executors.newFixedThreadPool(Math.min(PART_SETS_IN_FLIGHT, sets.size()), r -> {
+            Thread t = new Thread(r, "ppsd-job-part-set");
+            t.setDaemon(true);
+            return t;
+        });
+        CompletionService<Integer> done = new ExecutorCompletionService<>(pool);
+        Map<String, String> jobConf = jobConf();
+        for (int k = 0; k < sets.size(); k++) {
+            int setNo = k;
+            int[] parts = sets.get(k);
+            done.submit(() -> {
+                sc.setJobGroup(group(setNo), "ppsd part set " + setNo + " of run " + runId, true);
+                // the part set: its input partitions of the pending rows (pruned, not filtered: no other task runs)
+                JavaRDD<Row> rows = PartitionPruningRDD.create(base.rdd(), new InSet(parts)).toJavaRDD();
+                PpsdGenerator g = gen.copy(ParamMap.empty());
+                Dataset<Row> generated = g.transform(spark.createDataFrame(rows, schema));
+                progress.track(g.metrics());
+                TestHooks hooks = TestHooks.of(jobConf, parts);
+                if (hooks != null) {
+                    generated = generated.mapPartitions(hooks, Encoders.row(generated.schema()));
+                }
+                // commit: Spark's committer writes the staging folder (then _SUCCESS); publish renames the files in
+                Path staged = output.staging(runId, setNo);
+                output.write(generated, staged);
+                List<Path> files = output.publish(staged);
+                long n = 0;
+                for (int p : parts) {
+                    n += perPartition[p];
+                }
+                files.forEach(f -> committed.add(f.toString()));
+                progress.committed(setNo, files.size(), n);
+                return setNo;
+            });
+        }
+        try {
+            for (int i = 0; i < sets.size(); i++) {
+                Future<Integer> f = done.take();
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    for (int k = 0; k < sets.size(); k++) {
+                        sc.cancelJobGroup(group(k));
+                    }
+                    Throwable cause = e.getCause() instanceof UncheckedIOException u ? u.getCause() : e.getCause();
+                    throw JobException.failed("generation failed: " + GenerateJob.reason(cause) + " (committed part"
+                            + " sets are kept: a re-run resumes)", cause);
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw JobException.failed("interrupted", e);
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private String group(int k) {
+        return "ppsd-" + runId + "-" + k;
+    }
+
+    /** The job's own confs: --conf spark.ppsd.job.* over the session's. */
+    private Map<String, String> jobConf() {
+        Map<String, String> c = new LinkedHashMap<>();
+        for (scala.Tuple2<String, String> kv : spark.sparkContext().getConf().getAll()) {
+            if (kv._1().startsWith(JobArgs.JOB_PREFIX)) {
+                c.put(kv._1(), kv._2());
+            }
+        }
+        c.putAll(a.jobConf);
+        return c;
+    }
+
+    /** A partition filter for {@link PartitionPruningRDD}: the partitions of one part set. */
+    private static final class InSet extends AbstractFunction1<Object, Object> implements Serializable {
+        private final int[] sorted;
+
+        InSet(int[] partitions) {
+            sorted = partitions.clone();
+            Arrays.sort(sorted);
+        }
+
+        @Override
+        public Object apply(Object partition) {
+            return Arrays.binarySearch(sorted, (Integer) partition) >= 0;
+        }
+    }
+
+    /** Writes {@code _SUMMARY.json} from this run's committed part files and the accumulators; returns it. */
+    private Map<String, Object> writeSummary(OutputDir output, PpsdSettings s, String status, String error,
+            long inputRows, long pendingRows, long doneRows, long[] drafts, long g0, int partSets) {
+        List<String> files = new ArrayList<>(committed);
+        long ok = 0;
+        long failed = 0;
+        long promptTokens = 0;
+        long newTokens = 0;
+        if (!files.isEmpty()) {
+            Row r = output.read(files).agg(count(lit(1)),
+                    sum(when(col(s.output().error()).isNull(), 1).otherwise(0)),
+                    sum(col(s.output().promptTokens()).cast("long")),
+                    sum(col(s.output().newTokens()).cast("long"))).first();
+            ok = r.isNullAt(1) ? 0 : r.getLong(1);
+            failed = r.getLong(0) - ok;
+            promptTokens = r.isNullAt(2) ? 0 : r.getLong(2);
+            newTokens = r.isNullAt(3) ? 0 : r.getLong(3);
+        }
+        double wall = (System.nanoTime() - t0) / 1e9;
+        double gen = (System.nanoTime() - g0) / 1e9;
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("status", status);
+        if (error != null) {
+            m.put("error", error);
+        }
+        m.put("output", output.root().toString());
+        m.put("output_format", output.format().wire);
+        m.put("input", a.input);
+        m.put("rows_input", inputRows);
+        m.put("rows_skipped", inputRows - pendingRows);
+        m.put("rows_ok", ok);
+        m.put("rows_failed", failed);
+        m.put("rows_in_output", doneRows + ok + failed);
+        m.put("prompt_tokens", promptTokens);
+        m.put("new_tokens", newTokens);
+        m.put("tokens_per_s", round(gen > 0 ? newTokens / gen : 0));
+        m.put("acceptance", drafts[0] == 0 ? null : round((double) drafts[1] / drafts[0]));
+        m.put("drafts_proposed", drafts[0]);
+        m.put("drafts_accepted", drafts[1]);
+        m.put("part_sets", partSets);
+        m.put("wall_s", round(wall));
+        m.put("generation_s", round(gen));
+        m.put("run_id", runId);
+        m.put("started", started.toString());
+        m.put("finished", Instant.now().toString());
+        Map<String, Object> settings = new LinkedHashMap<>();
+        settings.put("mode", s.engine().mode());
+        settings.put("model", s.engine().model());
+        settings.put("max_new_tokens", s.maxNewTokens());
+        settings.put("temperature", s.temperature());
+        settings.put("top_k", s.topK());
+        settings.put("top_p", s.topP());
+        settings.put("seed", s.seed());
+        settings.put("stop", s.stop());
+        settings.put("batch_size", s.engine().batchSize());
+        settings.put("exit_layer", s.engine().exitLayer());
+        settings.put("stages", s.engine().stages());
+        settings.put("num_stages", s.engine().numStages());
+        settings.put("on_error", s.failOnError() ? "fail" : "null");
+        settings.put("id_column", s.idCol());
+        settings.put("prompt_column", s.promptCol());
+        settings.put("partitions", a.partitions > 0 ? a.partitions : "input");
+        settings.put("master", master);
+        m.put("settings", settings);
+        if (!recovered.isEmpty()) {
+            m.put("recovered", recovered);
+        }
+        try {
+            output.writeSummary(m);
+        } catch (IOException e) {
+            err.println(GenerateJob.NAME + ": warning: cannot write " + OutputDir.SUMMARY + ": " + e.getMessage());
+        }
+        return m;
+    }
+
+    private void print(Map<String, Object> m, OutputDir output) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> st = (Map<String, Object>) m.get("settings");
+        long ok = (Long) m.get("rows_ok");
+        long failed = (Long) m.get("rows_failed");
+        out.printf(Locale.ROOT, "%s: wrote %d rows to %s (%s)%n", GenerateJob.NAME, ok + failed, output.root(),
+                output.format().wire);
+        out.printf(Locale.ROOT, "  rows      %d ok, %d failed, %d skipped (already in the output); %d in the output%n",
+                ok, failed, (Long) m.get("rows_skipped"), (Long) m.get("rows_in_output"));
+        Object acc = m.get("acceptance");
+        out.printf(Locale.ROOT, "  tokens    %d prompt, %d generated, %s tokens/s, acceptance %s%n",
+                (Long) m.get("prompt_tokens"), (Long) m.get("new_tokens"), m.get("tokens_per_s"),
+                acc == null ? "n/a (no drafts)" : acc);
+        out.printf(Locale.ROOT, "  time      %s s wall, %s s generating, %d part sets%n", m.get("wall_s"),
+                m.get("generation_s"), (Integer) m.get("part_sets"));
+        out.printf(Locale.ROOT, "  settings  mode=%s max_new_tokens=%s temperature=%s top_k=%s top_p=%s seed=%s"
+                + " batch_size=%s on_error=%s%n", st.get("mode"), st.get("max_new_tokens"), st.get("temperature"),
+                st.get("top_k"), st.get("top_p"), st.get("seed"), st.get("batch_size"), st.get("on_error"));
+        out.printf(Locale.ROOT, "  model     %s%n", st.get("model"));
+        out.printf(Locale.ROOT, "  master    %s%n", st.get("master"));
+        out.printf(Locale.ROOT, "  summary   %s%n", new Path(output.root(), OutputDir.SUMMARY));
+        out.flush();
+    }
+
+    private static double round(double x) {
+        return Math.round(x * 1000) / 1000.0;
+    }
+}

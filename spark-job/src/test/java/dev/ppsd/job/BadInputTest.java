@@ -1,0 +1,193 @@
+package dev.ppsd.job;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every way the job refuses to start: exit code 2 and one line {@code ppsd-job: error: ...} naming the problem,
+ * found before any row is generated (the output folder is not even created). And the one way it stops part-way by
+ * request: --on-error fail on a bad row, exit code 1.
+ */
+class BadInputTest {
+    @TempDir
+    static Path tmp;
+    static Path good;
+
+    @BeforeAll
+    static void inputs() throws IOException {
+        JobTests.spark();
+        good = JobTests.jsonl(tmp.resolve("good.jsonl"), JobTests.rows(6));
+    }
+
+    @AfterAll
+    static void stopSpark() {
+        JobTests.spark().stop();
+    }
+
+    /** Runs, expects exit code 2 and the exact error line, and checks no output folder was created. */
+    private static void refused(String expected, String... args) {
+        Path out = null;
+        for (int i = 0; i + 1 < args.length; i++) {
+            if (args[i].equals("--output")) {
+                out = Path.of(args[i + 1]);
+            }
+        }
+        boolean existed = out != null && Files.exists(out);
+        JobTests.Result r = JobTests.run(args);
+        assertEquals(2, r.exitCode(), r.err());
+        assertEquals("ppsd-job: error: " + expected, r.lastErrLine(), r.err());
+        if (out != null && !existed) {
+            assertFalse(Files.exists(out), "nothing written to " + out);
+        }
+    }
+
+    private String out(String name) {
+        return tmp.resolve(name).toString();
+    }
+
+    @Test
+    void badArgumentsAreNamed() {
+        refused("--output is required (the folder the results go to)", "--input", good.toString());
+        refused("unknown argument --frobnicate (see --help)", "--frobnicate", "1");
+        refused("--top-p must be in (0, 1] but was 2.0", "--input", good.toString(), "--output", out("o1"),
+                "--top-p", "2");
+        refused("--max-new-tokens must be an integer but was 'many'", "--input", good.toString(), "--output",
+                out("o1"), "--max-new-tokens", "many");
+        refused("--mode must be one of [ar, ar-pipe, eesd, ppsd] but was fast", "--input", good.toString(),
+                "--output", out("o1"), "--mode", "fast");
+        refused("--on-error must be null (a bad row gets a message in the error column) or fail (the first bad row"
+                + " fails the job) but was skip", "--input", good.toString(), "--output", out("o1"), "--on-error",
+                "skip");
+        refused("--output-format must be one of parquet, jsonl, csv, arrow but was xml", "--input", good.toString(),
+                "--output", out("o1"), "--output-format", "xml");
+        JobTests.Result unknownConf = JobTests.run("--input", good.toString(), "--output", out("o1"), "--conf",
+                "spark.ppsd.maxTokens=3");
+        assertEquals(2, unknownConf.exitCode());
+        assertTrue(unknownConf.lastErrLine().startsWith("ppsd-job: error: unknown setting spark.ppsd.maxTokens (known:"
+                + " spark.ppsd.promptCol, "), unknownConf.lastErrLine());
+    }
+
+    @Test
+    void aMissingOrIncompleteModelIsRefusedBeforeSparkStarts() throws IOException {
+        Path nope = tmp.resolve("no-such-model");
+        refused("model folder " + nope + " does not exist", "--input", good.toString(), "--output", out("o2"),
+                "--model", nope.toString());
+        Path empty = Files.createDirectories(tmp.resolve("empty-model"));
+        Files.writeString(empty.resolve("config.json"), "{}");
+        refused("model folder " + empty + " is missing tokenizer.json, model.safetensors", "--input", good.toString(),
+                "--output", out("o2"), "--model", empty.toString());
+    }
+
+    @Test
+    void aMissingOrUnreadableInputIsNamed() throws IOException {
+        Path missing = tmp.resolve("missing.jsonl");
+        refused("input " + missing + " does not exist", "--input", missing.toString(), "--output", out("o3"));
+
+        Path garbage = Files.writeString(tmp.resolve("garbage.parquet"), "this is not parquet");
+        JobTests.Result r = JobTests.run("--input", garbage.toString(), "--output", out("o3"));
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: cannot read input " + garbage + " as parquet: "),
+                r.lastErrLine());
+
+        Path badJson = Files.writeString(tmp.resolve("bad.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n{not json\n");
+        r = JobTests.run("--input", badJson.toString(), "--output", out("o3"));
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: cannot read input " + badJson), r.lastErrLine());
+
+        Path txt = Files.writeString(tmp.resolve("prompts.txt"), "hello\n");
+        refused("cannot tell the format of input " + txt + " from its name; pass --input-format"
+                + " parquet|jsonl|csv|arrow", "--input", txt.toString(), "--output", out("o3"));
+    }
+
+    @Test
+    void missingColumnsAreNamedWithTheColumnsThereAre() throws IOException {
+        Path two = Files.writeString(tmp.resolve("two.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n");
+        refused("prompt column 'text' not found in input; columns: id, prompt", "--input", two.toString(),
+                "--output", out("o4"), "--prompt-column", "text");
+        refused("id column 'key' not found in input; columns: id, prompt (the job needs a unique id per row, to seed"
+                + " it and to resume: pass --id-column)", "--input", two.toString(), "--output", out("o4"),
+                "--id-column", "key");
+        refused("prompt column 'id' must be string but is bigint", "--input", two.toString(), "--output", out("o4"),
+                "--prompt-column", "id");
+        Path clash = Files.writeString(tmp.resolve("clash.jsonl"), "{\"id\": 1, \"prompt\": \"a\", \"error\": \"x\"}\n");
+        refused("input column 'error' has the name of a result column; rename it in the input or pass --conf"
+                + " spark.ppsd.errorCol=OTHER_NAME", "--input", clash.toString(), "--output", out("o4"));
+        Path tags = Files.writeString(tmp.resolve("tags.jsonl"), "{\"id\": 1, \"prompt\": \"a\", \"tags\": [\"x\"]}\n");
+        refused("csv output cannot hold input column 'tags' of type array<string>; use --output-format parquet,"
+                + " jsonl or arrow", "--input", tags.toString(), "--output", out("o4"), "--output-format", "csv");
+    }
+
+    @Test
+    void duplicateAndNullIdsAreRefused() throws IOException {
+        Path dup = Files.writeString(tmp.resolve("dup.jsonl"), String.join("\n",
+                "{\"id\": 1, \"prompt\": \"a\"}", "{\"id\": 3, \"prompt\": \"b\"}", "{\"id\": 3, \"prompt\": \"c\"}",
+                "{\"id\": 2, \"prompt\": \"d\"}") + "\n");
+        refused("duplicate ids in input column 'id': '3' (2 rows); every row needs a unique id", "--input",
+                dup.toString(), "--output", out("o5"));
+        Path nul = Files.writeString(tmp.resolve("nullid.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n");
+        refused("input has 1 rows with a null id (column 'id'); every row needs a unique id", "--input",
+                nul.toString(), "--output", out("o5"));
+    }
+
+    @Test
+    void anOutputThatIsAFileOrAForeignFolderIsRefused() throws IOException {
+        Path file = Files.writeString(tmp.resolve("out-file"), "x");
+        refused("output " + file + " is a file; --output must be a folder", "--input", good.toString(), "--output",
+                file.toString());
+        Path foreign = Files.createDirectories(tmp.resolve("existing-foreign"));
+        Files.writeString(foreign.resolve("notes.txt"), "mine");
+        refused("output " + foreign + " is a folder that is not empty and holds no earlier ppsd-job output (no"
+                + " _ppsd/job.json); pick a new or empty folder", "--input", good.toString(), "--output",
+                foreign.toString(), "--overwrite");
+        assertTrue(Files.exists(foreign.resolve("notes.txt")), "--overwrite never deletes a folder it did not write");
+    }
+
+    @Test
+    void anExistingOutputIsResumedOnlyWithTheSameSettings() {
+        String existing = out("existing-output");
+        assertEquals(0, JobTests.run("--input", good.toString(), "--output", existing).exitCode());
+        refused("output " + existing + " already holds results of an earlier run; pass --resume to continue it or"
+                + " --overwrite to replace it", "--input", good.toString(), "--output", existing, "--no-resume");
+        refused("output " + existing + " was generated with other settings (max_new_tokens was \"4\", now \"5\"): run"
+                + " with the same settings to resume it, or pass --overwrite or another --output", "--input",
+                good.toString(), "--output", existing, "--max-new-tokens", "5");
+        refused("output " + existing + " holds parquet part files, not csv: drop --output-format to continue it, or"
+                + " pick another --output", "--input", good.toString(), "--output", existing, "--output-format", "csv");
+        // --overwrite replaces it
+        JobTests.Result r = JobTests.run("--input", good.toString(), "--output", existing, "--max-new-tokens", "5",
+                "--overwrite");
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("5 ok, 1 failed, 0 skipped"), r.out());
+    }
+
+    @Test
+    void onErrorFailStopsAtTheFirstBadRowNamingIt() {
+        JobTests.Result r = JobTests.run("--input", good.toString(), "--output", out("o6"), "--on-error", "fail");
+        assertEquals(1, r.exitCode(), r.err());
+        assertEquals("ppsd-job: error: generation failed: row id=6: prompt is null (committed part sets are kept: a"
+                + " re-run resumes)", r.lastErrLine());
+    }
+
+    @Test
+    void helpListsEveryFlag() {
+        JobTests.Result r = JobTests.run("--help");
+        assertEquals(0, r.exitCode());
+        for (String flag : List.of("--input", "--input-format", "--output", "--output-format", "--partitions",
+                "--resume", "--no-resume", "--overwrite", "--partitions-per-commit", "--on-error", "--model", "--mode",
+                "--exit-layer", "--max-new-tokens", "--temperature", "--top-p", "--top-k", "--seed", "--stop",
+                "--batch-size", "--id-column", "--prompt-column", "--master", "--conf", "--help")) {
+            assertTrue(r.out().contains(flag + " "), flag + " in\n" + r.out());
+        }
+    }
+}

@@ -1,0 +1,87 @@
+package dev.ppsd.job;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The job end to end in local mode through {@link GenerateJob#run}: every input format into every output format.
+ * Row 6 has a null prompt (a bad row: null results and a message); the others must come back with text, and since
+ * a row's seed derives from its id, every combination must give every row the same text.
+ */
+class FormatsTest {
+    static final List<String> INPUTS = List.of("parquet", "jsonl", "csv", "arrow");
+    static final List<String> OUTPUTS = List.of("parquet", "jsonl", "csv", "arrow");
+
+    @TempDir
+    static Path tmp;
+    static final Map<String, Path> inputs = new LinkedHashMap<>();
+
+    @BeforeAll
+    static void writeInputs() throws IOException {
+        JobTests.spark();
+        List<Object[]> rows = JobTests.rows(6);
+        inputs.put("parquet", JobTests.parquet(tmp.resolve("in-parquet"), rows));
+        inputs.put("jsonl", JobTests.jsonl(tmp.resolve("in.jsonl"), rows));
+        inputs.put("csv", JobTests.csv(tmp.resolve("in.csv"), rows));
+        inputs.put("arrow", JobTests.arrow(tmp.resolve("in.arrow"), rows));
+    }
+
+    @AfterAll
+    static void stopSpark() {
+        JobTests.spark().stop();
+    }
+
+    @Test
+    void everyInputFormatIntoEveryOutputFormatKeepsEveryRowAndGivesEachIdTheSameText() throws IOException {
+        Map<String, JobTests.Out> reference = null;
+        for (String in : INPUTS) {
+            for (String outFormat : OUTPUTS) {
+                Path out = tmp.resolve("out-" + in + "-" + outFormat);
+                // --input-format only where the extension does not say: the parquet input is a Spark folder
+                JobTests.Result r = JobTests.run("--input", inputs.get(in).toString(), "--output", out.toString(),
+                        "--output-format", outFormat, "--temperature", "0.7", "--seed", "5");
+                String what = in + " -> " + outFormat + ": " + r.err();
+                assertEquals(0, r.exitCode(), what);
+                Map<String, JobTests.Out> rows = JobTests.read(out, outFormat);
+                assertEquals(Set.of("1", "2", "3", "4", "5", "6"), new TreeSet<>(rows.keySet()), what);
+                for (JobTests.Out o : rows.values()) {
+                    if (o.id().equals("6")) {
+                        assertNull(o.text(), what);
+                        assertEquals("prompt is null", o.error(), what);
+                    } else {
+                        assertNotNull(o.text(), what + " row " + o);
+                        assertNull(o.error(), what + " row " + o);
+                        assertTrue(o.newTokens() >= 1 && o.newTokens() <= 4, what + " row " + o);
+                    }
+                }
+                assertEquals(JobTests.PROMPTS[3], rows.get("4").prompt(), "a prompt with a line break survives " + what);
+                assertEquals(JobTests.PROMPTS[1], rows.get("2").prompt(), "a prompt with quotes survives " + what);
+                if (reference == null) {
+                    reference = rows;
+                } else {
+                    for (String id : rows.keySet()) {
+                        assertEquals(reference.get(id).text(), rows.get(id).text(), what + " id " + id);
+                    }
+                }
+                assertTrue(Files.exists(out.resolve("_SUMMARY.json")), what);
+                assertTrue(r.out().contains("5 ok, 1 failed, 0 skipped"), what + "\n" + r.out());
+            }
+        }
+    }
+}
