@@ -46,10 +46,14 @@ public final class GenerationEngine implements AutoCloseable {
     /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
     public static GenerationEngine open(EngineOptions options) {
         LlamaModel model = LlamaModel.load(options.modelDir());
+        TextTokenizer tok = null;
         try {
-            TextTokenizer tok = TextTokenizer.load(options.modelDir());
+            tok = TextTokenizer.load(options.modelDir());
             return new GenerationEngine(options, model, tok, SchedulerFactory.create(model, options));
         } catch (RuntimeException e) {
+            if (tok != null) {
+                tok.close(); // a bad scheduler option must not leak the native tokenizer
+            }
             model.close();
             throw e;
         }

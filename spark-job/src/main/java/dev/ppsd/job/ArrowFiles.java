@@ -103,7 +103,7 @@ final class ArrowFiles {
                 throw JobException.usage("input " + String.join(", ", paths) + " holds no .arrow files");
             }
             schema = schema(conf, files.get(0));
-        } catch (IOException | RuntimeException e) {
+        } catch (Exception e) {
             if (e instanceof JobException je) {
                 throw je;
             }

@@ -77,7 +77,7 @@ public final class GenerateJob {
         } catch (JobException e) {
             err.println(NAME + ": error: " + e.getMessage());
             return e.exitCode();
-        } catch (RuntimeException | Error e) {
+        } catch (Exception | Error e) {
             e.printStackTrace(err);
             err.println(NAME + ": error: " + reason(e));
             return JobException.FAILED;
@@ -186,9 +186,10 @@ public final class GenerateJob {
             if (running.isEmpty() || running.get().sparkContext().isStopped()) {
                 running = SparkSession.getDefaultSession();
             }
-            if (running.isDefined() && !running.get().sparkContext().isStopped() && a.master == null) {
-                if (!a.sparkConf.isEmpty()) {
-                    err.println(NAME + ": note: a Spark session is already running in this JVM; ignoring --conf "
+            if (running.isDefined() && !running.get().sparkContext().isStopped()) {
+                if (!a.sparkConf.isEmpty() || a.master != null) {
+                    err.println(NAME + ": note: a Spark session is already running in this JVM (" + running.get()
+                            .sparkContext().master() + "); using it and ignoring --master / --conf "
                             + String.join(", ", a.sparkConf.keySet()));
                 }
                 SparkSession s = running.get();

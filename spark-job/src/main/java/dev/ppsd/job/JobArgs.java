@@ -3,7 +3,6 @@ package dev.ppsd.job;
 import dev.ppsd.udf.PpsdConf;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -21,13 +20,19 @@ final class JobArgs {
     /** Prefix of the job's own confs (not udf settings): {@code spark.ppsd.job.<name>}. */
     static final String JOB_PREFIX = PpsdConf.PREFIX + "job.";
 
-    /** A generation flag and the udf setting it sets. */
-    private record GenFlag(String flag, String setting, String metavar) {
+    /** A generation flag and the udf setting it sets; {@code doc} replaces the setting's doc when the job's differs. */
+    private record GenFlag(String flag, String setting, String metavar, String doc) {
+        GenFlag(String flag, String setting, String metavar) {
+            this(flag, setting, metavar, null);
+        }
     }
 
     /** The generation flags, in --help order. */
     private static final List<GenFlag> GEN_FLAGS = List.of(
-            new GenFlag("--model", PpsdConf.MODEL, "DIR"),
+            new GenFlag("--model", PpsdConf.MODEL, "DIR", "model folder (config.json, model.safetensors,"
+                    + " tokenizer.json): a local path every executor can read, a Hadoop URI (hdfs://, s3a://...; copied"
+                    + " to each executor once) or the name of a folder shipped with --archives [" + ModelLocation.BUNDLED
+                    + " of this repository]"),
             new GenFlag("--mode", PpsdConf.MODE, "M"),
             new GenFlag("--exit-layer", PpsdConf.EXIT_LAYER, "N"),
             new GenFlag("--max-new-tokens", PpsdConf.MAX_NEW_TOKENS, "N"),
@@ -42,7 +47,8 @@ final class JobArgs {
             new GenFlag("--num-stages", PpsdConf.NUM_STAGES, "K"),
             new GenFlag("--gamma", PpsdConf.GAMMA, "G"),
             new GenFlag("--prompt-too-long", PpsdConf.PROMPT_TOO_LONG, "P"),
-            new GenFlag("--id-column", PpsdConf.ID_COL, "COL"),
+            new GenFlag("--id-column", PpsdConf.ID_COL, "COL", "input column with a unique id per row (any type):"
+                    + " derives the row's seed, names the row in errors, and tells --resume which rows are done [id]"),
             new GenFlag("--prompt-column", PpsdConf.PROMPT_COL, "COL"));
 
     String input;
@@ -266,10 +272,11 @@ final class JobArgs {
                 """);
         for (GenFlag g : GEN_FLAGS) {
             PpsdConf.Setting st = PpsdConf.setting(g.setting);
-            Object d = g.setting.equals(PpsdConf.MODEL) ? "the bundled models/ppsd-mini" : st.defaultValue();
-            String dflt = d instanceof String[] a ? Arrays.toString(a) : String.valueOf(d);
+            Object d = st.defaultValue();
+            String doc = g.doc != null ? g.doc
+                    : st.doc() + " [" + (d instanceof String[] a ? String.join(",", a) : String.valueOf(d)) + "]";
             String head = String.format("  %-29s", g.flag + " " + g.metavar);
-            s.append(head).append(wrap(st.doc() + " [" + dflt + "] (" + g.setting + ")", 31, 110)).append('\n');
+            s.append(head).append(wrap(doc + " (" + g.setting + ")", 31, 110)).append('\n');
         }
         s.append("""
 

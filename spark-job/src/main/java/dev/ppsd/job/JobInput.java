@@ -60,7 +60,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         try {
             fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
             exists = fs.exists(p);
-        } catch (IOException | RuntimeException e) {
+        } catch (Exception e) {
             throw JobException.usage("cannot read input " + a.input + ": " + GenerateJob.firstLine(e));
         }
         if (!exists) {
@@ -77,7 +77,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
             rows.schema();
         } catch (JobException e) {
             throw e;
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
             throw JobException.usage("cannot read input " + a.input + " as " + f.wire + ": " + GenerateJob.firstLine(e));
         }
         if (f == JobFormat.CSV) {

@@ -38,7 +38,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorCompletionService;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.ThreadLocalRandom;
 
 import static org.apache.spark.sql.functions.broadcast;
@@ -233,7 +233,7 @@ final class JobRun {
             return rows;
         } catch (JobException e) {
             throw e;
-        } catch (RuntimeException e) {
+        } catch (Exception e) {
             throw JobException.usage("cannot read input " + input.description() + ": " + GenerateJob.reason(e));
         }
     }
@@ -289,57 +289,73 @@ final class JobRun {
         });
         CompletionService<Integer> done = new ExecutorCompletionService<>(pool);
         Map<String, String> jobConf = jobConf();
+        // the first failure stops new part sets; those already running finish and commit what they can
+        AtomicReference<Throwable> failure = new AtomicReference<>();
         for (int k = 0; k < sets.size(); k++) {
             int setNo = k;
             int[] parts = sets.get(k);
             done.submit(() -> {
-                sc.setJobGroup(group(setNo), "ppsd part set " + setNo + " of run " + runId, true);
-                // the part set: its input partitions of the pending rows (pruned, not filtered: no other task runs)
-                JavaRDD<Row> rows = PartitionPruningRDD.create(base.rdd(), new InSet(parts)).toJavaRDD();
-                PpsdGenerator g = gen.copy(ParamMap.empty());
-                Dataset<Row> generated = g.transform(spark.createDataFrame(rows, schema));
-                progress.track(g.metrics());
-                TestHooks hooks = TestHooks.of(jobConf, parts);
-                if (hooks != null) {
-                    generated = generated.mapPartitions(hooks, Encoders.row(generated.schema()));
+                if (failure.get() != null) {
+                    return -1;
                 }
-                // commit: Spark's committer writes the staging folder (then _SUCCESS); publish renames the files in
-                Path staged = output.staging(runId, setNo);
-                output.write(generated, staged);
-                List<Path> files = output.publish(staged);
-                long n = 0;
-                for (int p : parts) {
-                    n += perPartition[p];
+                try {
+                    runPartSet(setNo, parts, gen, output, base, schema, perPartition, progress, jobConf);
+                } catch (Throwable t) {
+                    failure.compareAndSet(null, t);
                 }
-                files.forEach(f -> committed.add(f.toString()));
-                progress.committed(setNo, files.size(), n);
                 return setNo;
             });
         }
         try {
             for (int i = 0; i < sets.size(); i++) {
-                Future<Integer> f = done.take();
-                try {
-                    f.get();
-                } catch (ExecutionException e) {
-                    for (int k = 0; k < sets.size(); k++) {
-                        sc.cancelJobGroup(group(k));
-                    }
-                    Throwable cause = e.getCause() instanceof UncheckedIOException u ? u.getCause() : e.getCause();
-                    throw JobException.failed("generation failed: " + GenerateJob.reason(cause) + " (committed part"
-                            + " sets are kept: a re-run resumes)", cause);
-                }
+                done.take().get();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            sc.cancelJobGroup(group());
             throw JobException.failed("interrupted", e);
+        } catch (ExecutionException e) {
+            failure.compareAndSet(null, e.getCause());
         } finally {
             pool.shutdownNow();
         }
+        Throwable f = failure.get();
+        if (f != null) {
+            Throwable cause = f instanceof UncheckedIOException u ? u.getCause() : f;
+            throw JobException.failed("generation failed: " + GenerateJob.reason(cause) + " (committed part sets are"
+                    + " kept: a re-run resumes)", cause);
+        }
     }
 
-    private String group(int k) {
-        return "ppsd-" + runId + "-" + k;
+    /**
+     * One part set: its input partitions of the pending rows (pruned, not filtered: no task runs for the other
+     * partitions), generated, written to its staging folder by Spark's committer (then _SUCCESS), published.
+     */
+    private void runPartSet(int setNo, int[] parts, PpsdGenerator gen, OutputDir output, JavaRDD<Row> base,
+            StructType schema, long[] perPartition, ProgressReporter progress, Map<String, String> jobConf)
+            throws IOException {
+        spark.sparkContext().setJobGroup(group(), "ppsd part set " + setNo + " of run " + runId, true);
+        JavaRDD<Row> rows = PartitionPruningRDD.create(base.rdd(), new InSet(parts)).toJavaRDD();
+        PpsdGenerator g = gen.copy(ParamMap.empty());
+        Dataset<Row> generated = g.transform(spark.createDataFrame(rows, schema));
+        progress.track(g.metrics());
+        TestHooks hooks = TestHooks.of(jobConf, parts);
+        if (hooks != null) {
+            generated = generated.mapPartitions(hooks, Encoders.row(generated.schema()));
+        }
+        Path staged = output.staging(runId, setNo);
+        output.write(generated, staged);
+        List<Path> files = output.publish(staged);
+        files.forEach(f -> committed.add(f.toString()));
+        long n = 0;
+        for (int p : parts) {
+            n += perPartition[p];
+        }
+        progress.committed(setNo, files.size(), n);
+    }
+
+    private String group() {
+        return "ppsd-" + runId;
     }
 
     /** The job's own confs: --conf spark.ppsd.job.* over the session's. */

@@ -149,15 +149,17 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
         s.append("`speedup` is a mode's tokens/s over `ar`'s on the same prompts in the same process. For PPSD, "
                 + "`bound` is S_k = k/(α + k(1−α)) (every accepted draft commits a token per cycle, every rejection "
                 + "costs k cycles), and `bound_cost` S_c replaces the ideal cycle by the measured slowest stage "
-                + "(stage 1 also runs the exit head) and the ar time per token; `efficiency` = speedup / S_c shows how "
-                + "much hand-offs and coordination lose. In plot 1 the measured markers should sit under the dashed "
-                + "PPSD bound, and each fixed-γ EESD marker near its dotted cost-model curve, which drops below ar "
-                + "(1.0) at low α while PPSD stays near or above it. Plot 2 shows whether speculation still pays once "
-                + "batching fills the pipeline: on a compute-bound CPU a stage's cost grows with the batch, so "
-                + "`ar-pipe`/`ar` catch up with `ppsd` as B grows. In plot 3 each bar is one stage busy on its block, "
-                + "gaps in a row are bubbles (a flush restarts the pipeline at stage 1, so the later stages idle for "
-                + "k−1 cycles), and the coordinator row is the verify/bookkeeping time between cycles. "
-                + "`outputs_match_ar` must be true for every mode: greedy speculative decoding is lossless.\n");
+                + "(stage 1 also runs the exit head) and the ar time per token; `efficiency` = speedup / S_c shows "
+                + "how much hand-offs and coordination lose. In plot 1 the red PPSD markers should sit under the red "
+                + "bound curve and near or above ar's 1.0 at every α, while each fixed-γ EESD marker follows its "
+                + "dotted cost-model curve, which falls below 1.0 at low α. Plot 2 shows whether speculation still "
+                + "pays once batching fills the pipeline: on a compute-bound CPU a stage's cost grows with the "
+                + "batch, so `ar-pipe` and `ar` catch up with `ppsd` as B grows. In plot 3 each bar is one stage "
+                + "busy on its block, a thin grey line marks the start of each cycle, gaps in a row are bubbles (a "
+                + "flush restarts the pipeline at stage 1, so the later stages idle for k−1 cycles), and the "
+                + "coordinator row is the verify and bookkeeping time between cycles. `outputs_match_ar` must be "
+                + "true for every mode: greedy speculative decoding is lossless. Timings on a machine busy with "
+                + "other work are noisy; compare modes within one report.\n");
         return s.toString();
     }
 

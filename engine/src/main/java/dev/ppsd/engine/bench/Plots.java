@@ -2,6 +2,7 @@ package dev.ppsd.engine.bench;
 
 import dev.ppsd.engine.schedule.PipelineTrace;
 
+import org.knowm.xchart.AnnotationLine;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -20,8 +21,10 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.function.IntFunction;
 import java.util.function.ToIntFunction;
 
@@ -36,25 +39,35 @@ public final class Plots {
         System.setProperty("java.awt.headless", "true");
     }
 
-    /** Tableau-10: one colour per mode, in the order the modes were given, the same in every plot. */
-    private static final Color[] PALETTE = {new Color(0x4E79A7), new Color(0xF28E2B), new Color(0xE15759),
-        new Color(0x76B7B2), new Color(0x59A14F), new Color(0xEDC948), new Color(0xB07AA1), new Color(0xFF9DA7),
-        new Color(0x9C755F), new Color(0xBAB0AC)};
+    /** Tableau-10 less its red: one colour per mode, in the order the modes were given, the same in every plot. */
+    private static final Color[] PALETTE = {new Color(0x4E79A7), new Color(0xF28E2B), new Color(0x76B7B2),
+        new Color(0x59A14F), new Color(0xEDC948), new Color(0xB07AA1), new Color(0xFF9DA7), new Color(0x9C755F),
+        new Color(0xBAB0AC)};
+    /** ar is the grey reference, ppsd the one red: the two the eye looks for first. */
     private static final Color AR_GREY = new Color(0x555555);
-    private static final BasicStroke DASHED = new BasicStroke(2f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10f,
-            new float[] {8f, 5f}, 0f);
+    private static final Color PPSD_RED = new Color(0xD62728);
     private static final BasicStroke DOTTED = new BasicStroke(2f, BasicStroke.CAP_ROUND, BasicStroke.JOIN_ROUND, 10f,
             new float[] {2f, 5f}, 0f);
 
     private Plots() {
     }
 
-    /** The colour of mode {@code label} given the modes in their command-line order ({@code ar} is grey). */
+    /** The colour of mode {@code label} given the modes in their command-line order. */
     public static Color color(List<String> modes, String label) {
         if (label.equals("ar")) {
             return AR_GREY;
         }
-        int i = Math.max(0, modes.indexOf(label));
+        if (label.equals("ppsd") || label.startsWith("ppsd:")) {
+            // a second ppsd variant (ppsd:always next to ppsd) takes a palette colour
+            String first = modes.stream().filter(m -> m.equals("ppsd") || m.startsWith("ppsd:")).findFirst()
+                    .orElse(label);
+            if (first.equals(label)) {
+                return PPSD_RED;
+            }
+        }
+        List<String> others = modes.stream().filter(m -> !m.equals("ar") && !m.equals("ppsd")
+                && !m.startsWith("ppsd:")).toList();
+        int i = Math.max(0, others.indexOf(label));
         return PALETTE[i % PALETTE.length];
     }
 
@@ -91,10 +104,12 @@ public final class Plots {
             bound[i] = ModeRun.pipelineBound(k, grid[i]);
         }
         String ppsdLabel = modes.stream().filter(m -> m.startsWith("ppsd")).findFirst().orElse("ppsd");
-        line(chart, "PPSD bound k/(α+k(1−α))", grid, bound, color(modes, ppsdLabel), DASHED);
+        // solid and thicker: XChart restarts a dash pattern on every segment, which on a 101-point curve hides it
+        line(chart, "PPSD bound k/(α+k(1−α))", grid, bound, color(modes, ppsdLabel), new BasicStroke(3f));
+        Set<Integer> drawn = new HashSet<>(); // eesd and eesd:3 share one curve when γ = 3
         for (String m : modes) {
             int g = gammaOf.applyAsInt(m);
-            if (g > 0) {
+            if (g > 0 && drawn.add(g)) {
                 double[] model = new double[n];
                 for (int i = 0; i < n; i++) {
                     model[i] = eesdModel(grid[i], g, c);
@@ -156,8 +171,9 @@ public final class Plots {
     /**
      * Gantt-like timeline of {@code maxCycles} decode cycles of one PPSD run, drawn as an XY chart: each busy
      * interval of a stage is a two-point line series with a thick butt-capped stroke on that stage's row, the
-     * coordinator's time between cycles (verify, bookkeeping, hand-off routing) gets its own row, and the top
-     * row marks each accepted draft and each flush at the end of the cycle whose verification decided it.
+     * coordinator's time between cycles (verify, bookkeeping, hand-off routing) gets its own row, thin grey
+     * lines mark where each cycle starts, and the top row marks each accepted draft and each flush at the end of
+     * the cycle whose verification decided it. (XChart has no Gantt chart; this needs no second library.)
      */
     public static void timeline(Path png, PpsdTimeline t, int maxCycles) throws IOException {
         int k = t.stages();
@@ -174,8 +190,11 @@ public final class Plots {
         chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
         chart.getStyler().setYAxisMin(-0.7);
         chart.getStyler().setYAxisMax(rows - 1 + 0.7);
-        chart.getStyler().setYAxisTickMarkSpacingHint(30);
-        chart.getStyler().setPlotGridHorizontalLinesVisible(false);
+        // XChart drops every tick label unless all are distinct, so ticks must fall on the rows only: a spacing
+        // hint of one row pitch (plot height ~ chart height - 120 px for title, x axis and legend) gives step 1
+        double pitch = (height - 120.0) / (rows + 0.4);
+        chart.getStyler().setYAxisTickMarkSpacingHint((int) Math.round(pitch));
+        chart.getStyler().setPlotGridLinesVisible(false);
         chart.getStyler().setMarkerSize(12);
         IntFunction<String> rowName = y -> {
             if (y == rows - 1) {
@@ -190,7 +209,8 @@ public final class Plots {
         };
         chart.getStyler().setyAxisTickLabelsFormattingFunction(v -> {
             long y = Math.round(v);
-            return Math.abs(v - y) < 1e-6 && y >= 0 && y < rows ? rowName.apply((int) y) : "";
+            return Math.abs(v - y) < 1e-6 && y >= 0 && y < rows ? rowName.apply((int) y)
+                    : String.format(Locale.ROOT, "%.2f", v);
         });
         if (cs.isEmpty()) {
             line(chart, "no cycles recorded", new double[] {0, 1}, new double[] {0, 0}, AR_GREY, new BasicStroke(1f));
@@ -198,15 +218,18 @@ public final class Plots {
             return;
         }
         double t0 = cs.get(0).startMs();
-        // row pitch in pixels ~ plot height / rows; bars take about half of it
-        float bar = (float) Math.max(6, 0.45 * (height - 200) / (rows + 0.4));
+        // bars take about half of the row pitch
+        float bar = (float) Math.max(6, 0.45 * pitch);
         BasicStroke barStroke = new BasicStroke(bar, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER);
         Color[] stageColors = {new Color(0x4E79A7), new Color(0xF28E2B), new Color(0x59A14F), new Color(0xB07AA1)};
         int id = 0;
         List<Double> acceptedX = new ArrayList<>();
         List<Double> flushX = new ArrayList<>();
+        chart.getStyler().setAnnotationLineColor(new Color(0xDDDDDD));
+        chart.getStyler().setAnnotationLineStroke(new BasicStroke(1f));
         for (int i = 0; i < cs.size(); i++) {
             PipelineTrace.Cycle c = cs.get(i);
+            chart.addAnnotation(new AnnotationLine(c.startMs() - t0, true, false)); // cycle boundary
             for (int b = 0; b < k; b++) {
                 if (c.entries()[b] > 0 && !Double.isNaN(c.stageStartMs()[b])) {
                     bar(chart, "s" + b + "#" + id++, c.stageStartMs()[b] - t0, c.stageEndMs()[b] - t0, k - b,

@@ -58,7 +58,9 @@ final class BenchCommand {
         Args a = new Args(argv, 1, Set.of());
         Path model = Path.of(a.required("model"));
         Path promptsFile = Path.of(a.required("prompts"));
-        List<String> modes = Arrays.asList(a.string("modes", "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd").split(","));
+        // each mode once, in the order given (a mode named twice would be measured and plotted twice)
+        List<String> modes = List.copyOf(new LinkedHashSet<>(Arrays.asList(
+                a.string("modes", "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd").split(","))));
         int limit = a.integer("limit", 20);
         int warmup = a.integer("warmup", 2);
         String json = a.string("json", null);
@@ -138,7 +140,7 @@ final class BenchCommand {
                 out.printf(Locale.ROOT, "%d cycles recorded, acceptance %s%n", timeline.cycles().size(),
                         fmt(timeline.acceptance()));
             }
-            BenchReport.Setup setup = setup(base, exitLayer, modes, requests.size(), params.maxNewTokens(), warmup);
+            BenchReport.Setup setup = setup(base, exitLayer, requests.size(), params.maxNewTokens(), warmup);
             Path md = new BenchReport(BenchReport.commandLine(argv), setup, modes, main, sweepPoints, perBatch,
                     timeline, results).write(Path.of(report));
             out.println("wrote " + md);
@@ -170,8 +172,8 @@ final class BenchCommand {
      * What the report states about the model: N, the exit layer E and head of the speedup plot's runs (the
      * sweep's shared head at {@code sweepExitLayer}, else what the options resolve to).
      */
-    private static BenchReport.Setup setup(EngineOptions base, int sweepExitLayer, List<String> modes, int prompts,
-            int maxNewTokens, int warmup) {
+    private static BenchReport.Setup setup(EngineOptions base, int sweepExitLayer, int prompts, int maxNewTokens,
+            int warmup) {
         int e;
         String head;
         try (LlamaModel m = LlamaModel.load(base.modelDir())) {

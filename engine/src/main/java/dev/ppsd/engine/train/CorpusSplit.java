@@ -29,8 +29,9 @@ import java.util.Set;
  *
  * <p>Prompt rules: for prose domains (anything but {@code "code"}) a prompt is the first 6 to 12
  * words of a held-out line with at least 8 words (always leaving at least 2 words to continue); for
- * the {@code "code"} domain it is a whole held-out code line (indentation stripped) of 12 to 100
- * characters that is neither a comment line nor an {@code import}/{@code package} statement.
+ * the {@code "code"} domain it is the head of a held-out code line (indentation stripped) of 12 to 100
+ * characters that is neither a comment line nor an {@code import}/{@code package} statement, cut at a space
+ * 40-70% of the way in (the model ends a whole line with EOS, so the rest is what it completes).
  */
 public final class CorpusSplit {
 
@@ -134,7 +135,14 @@ public final class CorpusSplit {
                     || s.startsWith("import ") || s.startsWith("package ")) {
                 return null;
             }
-            return s;
+            // the model was trained on <bos> line <eos>: a whole line would be answered by EOS, so the prompt
+            // is the line's head, cut at a space 40-70% of the way in, leaving the rest to be completed
+            int target = (int) (s.length() * (0.4 + 0.3 * rnd.nextDouble()));
+            int cut = s.lastIndexOf(' ', target);
+            if (cut < 12) {
+                return null;
+            }
+            return s.substring(0, cut);
         }
         String[] words = line.strip().split("\\s+");
         if (words.length < 8) {

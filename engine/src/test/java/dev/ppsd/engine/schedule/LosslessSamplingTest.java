@@ -145,7 +145,7 @@ class LosslessSamplingTest {
     void firstTokensDistributedAsAr(String label, String mode, int stages, String gamma, SamplingParams params,
             long seedBase) {
         EngineOptions o = EngineOptions.defaults(dir).withMode(mode).withExitLayer(2).withExitHead("shared")
-                .withStages(Collections.nCopies(Math.max(stages, 2), "cpu")).withBatchSize(32).withGamma(gamma)
+                .withStages(Collections.nCopies(Math.max(stages, 2), "cpu")).withBatchSize(64).withGamma(gamma)
                 .withSpeculation("always");
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < SEQUENCES; i++) {
