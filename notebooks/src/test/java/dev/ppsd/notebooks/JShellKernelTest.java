@@ -52,6 +52,13 @@ class JShellKernelTest {
     }
 
     @Test
+    void codeThatDoesNotParseIsACompileError() {
+        CellError e = assertThrows(CellError.class, () -> kernel.evalCell("int a = ;\nint b = 2;"));
+        assertTrue(e.getMessage().startsWith("compile error: "), e.getMessage());
+        assertThrows(CellError.class, () -> kernel.evalCell("}\nint c = 1;"));
+    }
+
+    @Test
     void anExceptionFailsTheCellWithItsClassMessageAndTrace() {
         CellError e = assertThrows(CellError.class,
                 () -> kernel.evalCell("Object o = null;\nif (o == null) throw new IllegalStateException(\"boom\");"));

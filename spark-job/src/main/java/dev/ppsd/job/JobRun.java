@@ -470,11 +470,11 @@ final class JobRun {
         out.printf(Locale.ROOT, "  rows      %d ok, %d failed, %d skipped (already in the output); %d in the output%n",
                 ok, failed, (Long) m.get("rows_skipped"), (Long) m.get("rows_in_output"));
         Object acc = m.get("acceptance");
-        out.printf(Locale.ROOT, "  tokens    %d prompt, %d generated, %s tokens/s, acceptance %s%n",
-                (Long) m.get("prompt_tokens"), (Long) m.get("new_tokens"), m.get("tokens_per_s"),
-                acc == null ? "n/a (no drafts)" : acc);
-        out.printf(Locale.ROOT, "  time      %s s wall, %s s generating, %d part sets%n", m.get("wall_s"),
-                m.get("generation_s"), (Integer) m.get("part_sets"));
+        out.printf(Locale.ROOT, "  tokens    %d prompt, %d generated, %.1f tokens/s, acceptance %s%n",
+                (Long) m.get("prompt_tokens"), (Long) m.get("new_tokens"), (Double) m.get("tokens_per_s"),
+                acc == null ? "n/a (no drafts)" : String.format(Locale.ROOT, "%.2f", (Double) acc));
+        out.printf(Locale.ROOT, "  time      %.1f s wall, %.1f s generating, %d part sets%n", (Double) m.get("wall_s"),
+                (Double) m.get("generation_s"), (Integer) m.get("part_sets"));
         out.printf(Locale.ROOT, "  settings  mode=%s max_new_tokens=%s temperature=%s top_k=%s top_p=%s seed=%s"
                 + " batch_size=%s on_error=%s%n", st.get("mode"), st.get("max_new_tokens"), st.get("temperature"),
                 st.get("top_k"), st.get("top_p"), st.get("seed"), st.get("batch_size"), st.get("on_error"));

@@ -76,7 +76,7 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
         if (timeline != null) {
             json.add("timeline", timeline.toJson());
         }
-        Files.writeString(dir.resolve(JSON), new GsonBuilder().setPrettyPrinting()
+        Files.writeString(dir.resolve(JSON), new GsonBuilder().setPrettyPrinting().serializeNulls()
                 .serializeSpecialFloatingPointValues().create().toJson(json) + "\n", StandardCharsets.UTF_8);
         Path md = dir.resolve(REPORT);
         Files.writeString(md, markdown(), StandardCharsets.UTF_8);

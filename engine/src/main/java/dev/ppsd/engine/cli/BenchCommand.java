@@ -126,7 +126,7 @@ final class BenchCommand {
             }
         }
         if (json != null) {
-            Files.writeString(Path.of(json), new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues()
+            Files.writeString(Path.of(json), new GsonBuilder().setPrettyPrinting().serializeNulls().serializeSpecialFloatingPointValues()
                     .create().toJson(results) + "\n");
             out.println("wrote " + json);
         }

@@ -40,7 +40,7 @@ final class GenerateCommand {
               --stages D,D         one device per pipeline stage: cpu or gpuN (default cpu,cpu)
               --gamma G|ts         EESD draft length, or ts for Thompson sampling (default ts)
               --exit-head H        auto | shared | DIR (default auto: MODEL/exit_head if present, else shared)
-              --speculation S      ppsd: auto (draft only while faster than pipelined AR) | always (default auto)
+              --speculation S      ppsd: always (default) | auto (experimental: draft only while predicted faster than pipelined AR)
             """;
 
     private GenerateCommand() {

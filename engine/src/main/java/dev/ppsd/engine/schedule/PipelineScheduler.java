@@ -127,13 +127,17 @@ public final class PipelineScheduler implements Scheduler {
         int cacheLen = Math.min(maxLen, context);
         int slots = Math.min(maxBatch, Math.max(1, waiting.size()));
         stages.forEach(st -> st.allocate(slots, cacheLen));
-        Lane[] lanes = new Lane[slots];
         int k = stages.size();
+        Lane[] lanes = new Lane[slots];
         while (true) {
             long tBook = System.nanoTime();
-            // admit: a waiting sequence takes a free slot; its prompt enters stage 0 as one prefill entry
-            for (int slot = 0; slot < slots; slot++) {
+            // admit: a waiting sequence takes a free slot; its prompt enters stage 0 as one prefill entry.
+            // At most ⌈slots/k⌉ per cycle, so the sequences enter out of phase and keep every stage busy
+            // (admitted all at once they would move through the stages in lock-step, one stage at a time).
+            int admit = (slots + k - 1) / k;
+            for (int slot = 0; slot < slots && admit > 0; slot++) {
                 if (lanes[slot] == null && !waiting.isEmpty()) {
+                    admit--;
                     Sequence s = waiting.poll();
                     s.markStarted();
                     Lane lane = new Lane(s, slot, k);
