@@ -21,10 +21,14 @@ import java.util.Map;
  * with {@code bin/ppsd-job}, which runs Spark in local mode in its own JVM:
  *
  * <pre>{@code
- * $ bin/ppsd-job --input data/prompts/sample.jsonl --output target/ppsd-out --max-new-tokens 16
+ * $ bin/ppsd-job --input data/prompts/sample.jsonl --output target/ppsd-out
+ * ppsd-job: 12 input rows, 0 already in the output, 12 to generate in 1 part set; output file:/.../target/ppsd-out (parquet)
  * ppsd-job: part set 0 committed (12 rows, 1 files), 1 of 1
  * ppsd-job: wrote 12 rows to file:/.../target/ppsd-out (parquet)
  *   rows      12 ok, 0 failed, 0 skipped (already in the output); 12 in the output
+ *   tokens    115 prompt, 277 generated, 104.1 tokens/s, acceptance n/a (no drafts)
+ *   time      7.3 s wall, 2.7 s generating, 1 part set
+ *   settings  mode=ar max_new_tokens=64 temperature=0.0 top_k=0 top_p=1.0 seed=0 batch_size=8 on_error=null
  *   ...
  * }</pre>
  *

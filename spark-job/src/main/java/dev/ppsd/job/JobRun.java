@@ -141,8 +141,8 @@ final class JobRun {
             long pendingRows = Arrays.stream(perPartition).sum();
             List<int[]> sets = partSets(perPartition);
             err.println(String.format(Locale.ROOT, "%s: %d input rows, %d already in the output, %d to generate in %d"
-                    + " part sets; output %s (%s)", GenerateJob.NAME, inputRows, inputRows - pendingRows, pendingRows,
-                    sets.size(), output.root(), output.format().wire));
+                    + " part set%s; output %s (%s)", GenerateJob.NAME, inputRows, inputRows - pendingRows, pendingRows,
+                    sets.size(), sets.size() == 1 ? "" : "s", output.root(), output.format().wire));
 
             // generate and commit, part set by part set
             long g0 = System.nanoTime();
@@ -152,11 +152,11 @@ final class JobRun {
                     generate(gen, output, base, pending.schema(), sets, perPartition, progress);
                 } catch (JobException e) {
                     writeSummary(output, s, "failed", e.getMessage(), inputRows, pendingRows, doneRows,
-                            progress.drafts(), g0, sets.size());
+                            progress.counts(), g0, sets.size());
                     throw e;
                 }
                 Map<String, Object> summary = writeSummary(output, s, "ok", null, inputRows, pendingRows, doneRows,
-                        progress.drafts(), g0, sets.size());
+                        progress.counts(), g0, sets.size());
                 progress.close();
                 print(summary, output);
             }
@@ -387,21 +387,32 @@ final class JobRun {
 
     /** Writes {@code _SUMMARY.json} from this run's committed part files and the accumulators; returns it. */
     private Map<String, Object> writeSummary(OutputDir output, PpsdSettings s, String status, String error,
-            long inputRows, long pendingRows, long doneRows, long[] drafts, long g0, int partSets) {
+            long inputRows, long pendingRows, long doneRows, long[] counts, long g0, int partSets) {
         List<String> files = new ArrayList<>(committed);
         long ok = 0;
         long failed = 0;
         long promptTokens = 0;
         long newTokens = 0;
+        String countedFrom = "output";
         if (!files.isEmpty()) {
-            Row r = output.read(files).agg(count(lit(1)),
-                    sum(when(col(s.output().error()).isNull(), 1).otherwise(0)),
-                    sum(col(s.output().promptTokens()).cast("long")),
-                    sum(col(s.output().newTokens()).cast("long"))).first();
-            ok = r.isNullAt(1) ? 0 : r.getLong(1);
-            failed = r.getLong(0) - ok;
-            promptTokens = r.isNullAt(2) ? 0 : r.getLong(2);
-            newTokens = r.isNullAt(3) ? 0 : r.getLong(3);
+            try {
+                Row r = output.read(files).agg(count(lit(1)),
+                        sum(when(col(s.output().error()).isNull(), 1).otherwise(0)),
+                        sum(col(s.output().promptTokens()).cast("long")),
+                        sum(col(s.output().newTokens()).cast("long"))).first();
+                ok = r.isNullAt(1) ? 0 : r.getLong(1);
+                failed = r.getLong(0) - ok;
+                promptTokens = r.isNullAt(2) ? 0 : r.getLong(2);
+                newTokens = r.isNullAt(3) ? 0 : r.getLong(3);
+            } catch (Exception e) {
+                // the rows are committed; only the count failed: fall back to the accumulators
+                err.println(GenerateJob.NAME + ": warning: cannot count the committed rows (" + GenerateJob.reason(e)
+                        + "); the summary counts from the accumulators");
+                countedFrom = "accumulators";
+                ok = counts[0] - counts[1];
+                failed = counts[1];
+                newTokens = counts[2];
+            }
         }
         double wall = (System.nanoTime() - t0) / 1e9;
         double gen = (System.nanoTime() - g0) / 1e9;
@@ -421,9 +432,10 @@ final class JobRun {
         m.put("prompt_tokens", promptTokens);
         m.put("new_tokens", newTokens);
         m.put("tokens_per_s", round(gen > 0 ? newTokens / gen : 0));
-        m.put("acceptance", drafts[0] == 0 ? null : round((double) drafts[1] / drafts[0]));
-        m.put("drafts_proposed", drafts[0]);
-        m.put("drafts_accepted", drafts[1]);
+        m.put("acceptance", counts[3] == 0 ? null : round((double) counts[4] / counts[3]));
+        m.put("drafts_proposed", counts[3]);
+        m.put("drafts_accepted", counts[4]);
+        m.put("counted_from", countedFrom);
         m.put("part_sets", partSets);
         m.put("wall_s", round(wall));
         m.put("generation_s", round(gen));
@@ -473,8 +485,9 @@ final class JobRun {
         out.printf(Locale.ROOT, "  tokens    %d prompt, %d generated, %.1f tokens/s, acceptance %s%n",
                 (Long) m.get("prompt_tokens"), (Long) m.get("new_tokens"), (Double) m.get("tokens_per_s"),
                 acc == null ? "n/a (no drafts)" : String.format(Locale.ROOT, "%.2f", (Double) acc));
-        out.printf(Locale.ROOT, "  time      %.1f s wall, %.1f s generating, %d part sets%n", (Double) m.get("wall_s"),
-                (Double) m.get("generation_s"), (Integer) m.get("part_sets"));
+        int sets = (Integer) m.get("part_sets");
+        out.printf(Locale.ROOT, "  time      %.1f s wall, %.1f s generating, %d part set%s%n", (Double) m.get("wall_s"),
+                (Double) m.get("generation_s"), sets, sets == 1 ? "" : "s");
         out.printf(Locale.ROOT, "  settings  mode=%s max_new_tokens=%s temperature=%s top_k=%s top_p=%s seed=%s"
                 + " batch_size=%s on_error=%s%n", st.get("mode"), st.get("max_new_tokens"), st.get("temperature"),
                 st.get("top_k"), st.get("top_p"), st.get("seed"), st.get("batch_size"), st.get("on_error"));

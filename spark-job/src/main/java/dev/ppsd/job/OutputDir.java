@@ -50,7 +50,8 @@ final class OutputDir {
     static final String STAGING = "staging";
     static final String SUMMARY = "_SUMMARY.json";
     static final String SUCCESS = "_SUCCESS";
-    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
+    private static final Gson GSON = new GsonBuilder().setPrettyPrinting().serializeNulls().disableHtmlEscaping()
+            .create();
 
     /** What to do with what is there. */
     enum Mode { FRESH, RESUME, OVERWRITE }
@@ -89,7 +90,11 @@ final class OutputDir {
             }
             Path markerFile = new Path(new Path(root, META), MARKER);
             if (!fs.exists(markerFile)) {
-                if (fs.listStatus(root).length > 0) {
+                FileStatus[] there = fs.listStatus(root);
+                // a run killed between creating the folder and writing the marker leaves an empty _ppsd/ only
+                boolean onlyOurEmptyMeta = there.length == 1 && there[0].getPath().getName().equals(META)
+                        && there[0].isDirectory() && fs.listStatus(there[0].getPath()).length == 0;
+                if (there.length > 0 && !onlyOurEmptyMeta) {
                     throw JobException.usage("output " + a.output + " is a folder that is not empty and holds no earlier"
                             + " ppsd-job output (no " + META + "/" + MARKER + "); pick a new or empty folder");
                 }
@@ -160,8 +165,18 @@ final class OutputDir {
      * killed run ({@link #recover}) and writes the marker. Returns what recovery did, one line per part set.
      */
     List<String> prepare(JsonObject identity) throws IOException {
-        if (mode == Mode.OVERWRITE && !fs.delete(root, true)) {
-            throw new IOException("cannot delete " + root);
+        if (mode == Mode.OVERWRITE) {
+            // the marker goes last: a kill part-way leaves a (smaller) output of this job, never a foreign folder
+            Path meta = new Path(root, META);
+            for (FileStatus f : fs.listStatus(root)) {
+                if (!f.getPath().getName().equals(META)) {
+                    fs.delete(f.getPath(), true);
+                }
+            }
+            fs.delete(new Path(meta, STAGING), true);
+            if (!fs.delete(meta, true)) {
+                throw new IOException("cannot delete " + meta);
+            }
         }
         fs.mkdirs(new Path(root, META));
         List<String> notes = mode == Mode.RESUME ? recover() : List.of();
@@ -202,9 +217,17 @@ final class OutputDir {
         return new Path(new Path(new Path(root, META), STAGING), String.format("%s-%04d", runId, k));
     }
 
-    /** Writes {@code rows} as a committed part set into {@code staged} (which must not exist). */
-    void write(Dataset<Row> rows, Path staged) {
+    /**
+     * Writes {@code rows} as a committed part set into {@code staged} (which must not exist). When the write
+     * returns, Spark's job commit is done; {@code _SUCCESS} is added if the cluster's committer was told not to
+     * write it ({@code mapreduce.fileoutputcommitter.marksuccessfuljobs=false}), since recovery trusts it.
+     */
+    void write(Dataset<Row> rows, Path staged) throws IOException {
         format.write(rows, staged.toString());
+        Path success = new Path(staged, SUCCESS);
+        if (!fs.exists(success)) {
+            fs.create(success, false).close();
+        }
     }
 
     /**

@@ -55,26 +55,27 @@ final class ProgressReporter implements AutoCloseable {
                 n, partSets));
     }
 
-    /** Drafts proposed and accepted so far, summed over the part sets. */
-    long[] drafts() {
-        long p = 0;
-        long a = 0;
+    /**
+     * The accumulators summed over the part sets: rows, errors, new tokens, drafts proposed, drafts accepted (a
+     * retried task counts twice: exact counts come from the committed files).
+     */
+    long[] counts() {
+        long[] c = new long[5];
         for (PpsdMetrics m : metrics) {
-            p += m.draftsProposed().value();
-            a += m.draftsAccepted().value();
+            c[0] += m.rows().value();
+            c[1] += m.errors().value();
+            c[2] += m.newTokens().value();
+            c[3] += m.draftsProposed().value();
+            c[4] += m.draftsAccepted().value();
         }
-        return new long[] {p, a};
+        return c;
     }
 
     private String status() {
-        long rows = 0;
-        long errors = 0;
-        long tokens = 0;
-        for (PpsdMetrics m : metrics) {
-            rows += m.rows().value();
-            errors += m.errors().value();
-            tokens += m.newTokens().value();
-        }
+        long[] c = counts();
+        long rows = c[0];
+        long errors = c[1];
+        long tokens = c[2];
         double s = (System.nanoTime() - start) / 1e9;
         return String.format(Locale.ROOT, "ppsd-job: %d/%d rows (%d failed), %d tokens, %.1f tokens/s, part sets %d/%d,"
                 + " %d:%02d", rows, totalRows, errors, tokens, s > 0 ? tokens / s : 0.0, committed.get(), partSets,

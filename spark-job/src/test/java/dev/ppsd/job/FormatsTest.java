@@ -84,4 +84,21 @@ class FormatsTest {
             }
         }
     }
+
+    @Test
+    void aTableOfTheCatalogIsAnInputByName() throws IOException {
+        JobTests.spark().read().json(inputs.get("jsonl").toString()).createOrReplaceTempView("prompts_view");
+        Path out = tmp.resolve("out-table");
+        JobTests.Result r = JobTests.run("--input", "prompts_view", "--output", out.toString(), "--partitions", "3");
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(6, JobTests.read(out, "parquet").size());
+        try (var files = Files.list(out)) {
+            assertEquals(3, files.filter(p -> p.getFileName().toString().endsWith(".parquet")).count(),
+                    "one part file per input partition");
+        }
+        JobTests.Result missing = JobTests.run("--input", "no_such_table", "--input-format", "table", "--output",
+                tmp.resolve("out-none").toString());
+        assertEquals(2, missing.exitCode());
+        assertEquals("ppsd-job: error: input table no_such_table does not exist", missing.lastErrLine());
+    }
 }

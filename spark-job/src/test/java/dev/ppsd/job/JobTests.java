@@ -101,7 +101,10 @@ final class JobTests {
 
     // ---- inputs ----
 
-    /** id 1..n, prompt, domain rows of PROMPTS (cycled) for n rows. */
+    /**
+     * Rows {id 1..n, prompt, domain} cycling through PROMPTS: up to 6 rows, row 6 has the null prompt (a bad row);
+     * longer tables (the resume tests) have only good rows ("row 6", "row 12").
+     */
     static List<Object[]> rows(int n) {
         List<Object[]> rows = new ArrayList<>();
         for (int i = 0; i < n; i++) {

@@ -121,6 +121,16 @@ class ResumeTest {
     }
 
     @Test
+    void aFolderWithOnlyTheEmptyMetaFolderOfAKilledFirstRunIsStartedAfresh() throws IOException {
+        // killed between creating the output folder and writing its marker
+        Path out = tmp.resolve("bare");
+        Files.createDirectories(out.resolve(OutputDir.META));
+        JobTests.Result r = run(out);
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(12, JobTests.read(out, "parquet").size());
+    }
+
+    @Test
     void theRerunOfAStoppedRunIntoArrowAlsoEndsWithEveryIdOnce() throws IOException {
         // Arrow goes through the job's own task commit (temp file + rename) instead of Spark's committer
         Path out = tmp.resolve("arrow-out");

@@ -123,6 +123,15 @@ class StandaloneClusterIT {
         return byId;
     }
 
+    private static boolean hasEntries(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return false;
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.findAny().isPresent();
+        }
+    }
+
     /** What the engine gives each prompt called directly, with the seed the job derives from the row's id. */
     static Map<String, String> oracle(List<Object[]> rows) {
         List<GenerationRequest> requests = new ArrayList<>();
@@ -173,8 +182,10 @@ class StandaloneClusterIT {
 
         // every row waits 500 ms before it is written: a part set (3 rows) takes > 1.5 s after its engine work
         Process first = submit("killed", jobArgs(input, out, "--conf", TestHooks.ROW_DELAY_MS + "=500"));
+        // kill once a part set is published and another one is being written (its staging folder exists)
+        Path staging = out.resolve(OutputDir.META).resolve(OutputDir.STAGING);
         long end = System.nanoTime() + JOB.toNanos();
-        while (rows(out).isEmpty()) {
+        while (rows(out).isEmpty() || !hasEntries(staging)) {
             assertTrue(first.isAlive(), "the first run ended before it was killed:\n" + cluster.tail("killed"));
             assertTrue(System.nanoTime() < end, "no part set published within " + JOB + ":\n" + cluster.tail("killed"));
             Thread.sleep(50);
@@ -186,6 +197,10 @@ class StandaloneClusterIT {
 
         Process second = submit("resumed", jobArgs(input, out));
         assertEquals(0, await("resumed", second), cluster.tail("resumed"));
+        String log = Files.readString(cluster.logs.resolve("resumed.log"));
+        assertTrue(log.contains("that an earlier run left unfinished") || log.contains("that an earlier run committed"
+                + " but had not published"), "the part set in flight at the kill was cleaned up:\n" + log);
+        assertTrue(!hasEntries(staging), "staging is empty after a successful run");
         Map<String, JsonObject> got = rows(out); // every id exactly once
         assertSameAsEngine(got, oracle(rows));
         JsonObject summary = JsonParser.parseString(Files.readString(out.resolve("_SUMMARY.json"))).getAsJsonObject();

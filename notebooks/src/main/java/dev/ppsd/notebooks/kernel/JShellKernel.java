@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.stream.Collectors;
 
 /**
@@ -55,6 +56,9 @@ public final class JShellKernel extends BaseKernel {
             "java.util.*", "java.util.concurrent.*", "java.util.function.*", "java.util.prefs.*", "java.util.regex.*",
             "java.util.stream.*");
 
+    /** The process's stderr as it was at start-up (during a cell, System.err is the cell's stderr stream). */
+    private static final java.io.PrintStream KERNEL_LOG = System.err;
+
     private final JShell shell;
     private final InProcessExecution.Provider execution = new InProcessExecution.Provider();
 
@@ -77,7 +81,13 @@ public final class JShellKernel extends BaseKernel {
      * Imports jshell's DEFAULT packages and so warms up the compiler (the first snippet reads the whole classpath:
      * seconds). Holds the kernel's lock, as a cell's execution does, so the first cell waits for it.
      */
-    public synchronized void warmUp() {
+    public void warmUp() {
+        warmUp(() -> { });
+    }
+
+    /** {@link #warmUp()}, calling {@code locked} once it holds the kernel's lock. */
+    synchronized void warmUp(Runnable locked) {
+        locked.run();
         evalCell(DEFAULT_IMPORTS.stream().map(p -> "import " + p + ";").collect(Collectors.joining("\n")));
     }
 
@@ -108,11 +118,14 @@ public final class JShellKernel extends BaseKernel {
         JShellKernel kernel = create(KernelSpec.NAME, KernelSpec.version());
         kernel.onStartup();
         kernel.becomeHandlerForConnection(connection);
-        connection.connect();
-        // answer kernel_info at once; the first execute_request waits for the warm-up
-        Thread warmUp = new Thread(kernel::warmUp, "jshell-warm-up");
+        // Warm up in the background, holding the kernel's lock from before the first request can arrive:
+        // kernel_info is answered at once, the first execute_request waits for the warm-up.
+        CountDownLatch locked = new CountDownLatch(1);
+        Thread warmUp = new Thread(() -> kernel.warmUp(locked::countDown), "jshell-warm-up");
         warmUp.setDaemon(true);
         warmUp.start();
+        locked.await();
+        connection.connect();
         connection.waitUntilClose();
         System.exit(0);
     }
@@ -124,7 +137,15 @@ public final class JShellKernel extends BaseKernel {
 
     @Override
     public DisplayData eval(String code) {
-        String value = evalCell(code);
+        String value;
+        try {
+            value = evalCell(code);
+        } catch (CellError e) {
+            // the notebook gets the traceback as the cell's error output; the kernel's log (the terminal of
+            // jupyter / nbconvert) gets it too, so a failed headless run shows where and why
+            KERNEL_LOG.println("[ppsd-java] cell failed: " + String.join("\n", e.traceback()));
+            throw e;
+        }
         return value == null ? null : new DisplayData(value);
     }
 
@@ -251,7 +272,7 @@ public final class JShellKernel extends BaseKernel {
         private final transient List<String> traceback;
 
         private CellError(String message, List<String> traceback) {
-            super(message);
+            super(message, null, false, false); // no Java stack: the kernel's frames say nothing about the cell
             this.traceback = List.copyOf(traceback);
         }
 
@@ -273,7 +294,9 @@ public final class JShellKernel extends BaseKernel {
                 if (!d.isError()) {
                     continue;
                 }
-                String msg = d.getMessage(Locale.ROOT);
+                // drop javac's "location: class " line: the class is JShell's nameless wrapper
+                String msg = d.getMessage(Locale.ROOT).lines().filter(l -> !l.strip().equals("location: class"))
+                        .collect(Collectors.joining("\n"));
                 first = first == null ? msg.lines().findFirst().orElse(msg) : first;
                 lines.add("error: " + msg);
                 lines.addAll(pointAt(source, (int) d.getStartPosition(), (int) d.getEndPosition()));
