@@ -5,8 +5,6 @@ import org.apache.hadoop.fs.FSDataInputStream;
 import org.apache.hadoop.fs.FSDataOutputStream;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
-import org.apache.spark.SparkEnv;
-import scala.Tuple2;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -18,16 +16,7 @@ final class HadoopFiles {
 
     /** A Hadoop conf on an executor: the defaults plus the job's {@code spark.hadoop.*} confs. */
     static Configuration executorConf() {
-        Configuration conf = new Configuration();
-        SparkEnv env = SparkEnv.get();
-        if (env != null) {
-            for (Tuple2<String, String> kv : env.conf().getAll()) {
-                if (kv._1().startsWith("spark.hadoop.")) {
-                    conf.set(kv._1().substring("spark.hadoop.".length()), kv._2());
-                }
-            }
-        }
-        return conf;
+        return dev.ppsd.udf.ModelPaths.hadoopConf();
     }
 
     /** Whether {@code p} or a folder between {@code base} and it is hidden from readers (name starts with _ or .). */

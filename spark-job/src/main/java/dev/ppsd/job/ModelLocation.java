@@ -64,7 +64,7 @@ final class ModelLocation {
      * after checking it holds a model; a URI or a shipped name unchanged.
      */
     static String check(String model, boolean submitted) {
-        URI uri = uriOf(model);
+        URI uri = dev.ppsd.udf.ModelPaths.uriOf(model);
         if (uri != null && !"file".equals(uri.getScheme())) {
             return model; // hdfs://, s3a://, ...: read by every executor (ModelPaths copies it to local disk)
         }
@@ -101,20 +101,6 @@ final class ModelLocation {
             var src = ModelLocation.class.getProtectionDomain().getCodeSource();
             return src == null ? null : Paths.get(src.getLocation().toURI()).toAbsolutePath();
         } catch (URISyntaxException | RuntimeException e) {
-            return null;
-        }
-    }
-
-    /** A URI with a scheme of at least two letters (so {@code C:\x} stays a path), else null. */
-    private static URI uriOf(String location) {
-        int colon = location.indexOf(':');
-        if (colon < 2) {
-            return null;
-        }
-        try {
-            URI u = new URI(location);
-            return u.getScheme() != null && u.getScheme().length() >= 2 ? u : null;
-        } catch (URISyntaxException e) {
             return null;
         }
     }

@@ -77,7 +77,8 @@ public final class ModelPaths {
         }
     }
 
-    private static Configuration hadoopConf() {
+    /** A Hadoop conf on an executor: the defaults plus the job's {@code spark.hadoop.*} confs. */
+    public static Configuration hadoopConf() {
         Configuration conf = new Configuration();
         SparkEnv env = SparkEnv.get();
         if (env != null) {
@@ -91,7 +92,7 @@ public final class ModelPaths {
     }
 
     /** A URI with a scheme of at least two letters (so {@code C:\x} stays a path), else null. */
-    private static URI uriOf(String location) {
+    public static URI uriOf(String location) {
         int colon = location.indexOf(':');
         if (colon < 2) {
             return null;
