@@ -12,7 +12,6 @@ import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
@@ -41,16 +40,10 @@ public final class ArScheduler implements Scheduler {
 
     @Override
     public void run(List<Sequence> sequences, StopCriteria stop) {
-        Deque<Sequence> waiting = new ArrayDeque<>();
-        int maxLen = 1;
-        for (Sequence s : sequences) {
-            if (!s.finished()) {
-                waiting.add(s);
-                maxLen = Math.max(maxLen, s.promptIds().length + s.params().maxNewTokens());
-            }
-        }
-        maxLen = Math.min(maxLen, model.config().maxPositionEmbeddings());
-        int slots = Math.min(maxBatch, Math.max(1, waiting.size()));
+        WorkQueue q = WorkQueue.of(sequences, 0, model.config().maxPositionEmbeddings(), maxBatch);
+        Deque<Sequence> waiting = q.waiting();
+        int maxLen = q.cacheLen();
+        int slots = q.slots();
         LayerStack all = model.stack(0, model.config().numHiddenLayers());
         NDManager m = model.manager();
         try (KvCache cache = all.newCache(m, slots, maxLen)) {

@@ -10,7 +10,6 @@ import dev.ppsd.engine.decode.Verifier;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
@@ -115,17 +114,11 @@ public final class PipelineScheduler implements Scheduler {
 
     @Override
     public void run(List<Sequence> sequences, StopCriteria stop) {
-        Deque<Sequence> waiting = new ArrayDeque<>();
-        int maxLen = 1;
-        for (Sequence s : sequences) {
-            if (!s.finished()) {
-                waiting.add(s);
-                maxLen = Math.max(maxLen, s.promptIds().length + s.params().maxNewTokens() + stages.size() + 1);
-            }
-        }
         int context = model.config().maxPositionEmbeddings();
-        int cacheLen = Math.min(maxLen, context);
-        int slots = Math.min(maxBatch, Math.max(1, waiting.size()));
+        WorkQueue q = WorkQueue.of(sequences, stages.size() + 1, context, maxBatch);
+        Deque<Sequence> waiting = q.waiting();
+        int cacheLen = q.cacheLen();
+        int slots = q.slots();
         stages.forEach(st -> st.allocate(slots, cacheLen));
         int k = stages.size();
         Lane[] lanes = new Lane[slots];
