@@ -161,15 +161,17 @@ final class CrossTaskBatcher implements AutoCloseable {
             queued = new ArrayList<>(queue);
             queue.clear();
         }
+        // evict first, then wake the waiting tasks: a task that sees the error (and Spark's retry of it) must
+        // already find the failed engine gone from the cache
+        try {
+            onFailure.accept(e);
+        } catch (RuntimeException ignored) {
+            // the tasks still get the engine's error below; a failing cleanup must not hide it
+        }
         PpsdEngineException ex = new PpsdEngineException("the engine failed generating a batch of " + batch.size()
                 + " rows: " + e, e);
         batch.forEach(it -> it.ticket.fail(ex));
         queued.forEach(it -> it.ticket.fail(ex));
-        try {
-            onFailure.accept(e);
-        } catch (RuntimeException ignored) {
-            // the tasks already have the engine's error; a failing cleanup must not hide it
-        }
     }
 
     private record Item(GenerationRequest request, Ticket ticket, int index) {
