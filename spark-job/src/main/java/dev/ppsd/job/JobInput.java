@@ -4,6 +4,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
+import dev.ppsd.udf.RowRequests;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -32,9 +33,9 @@ import static org.apache.spark.sql.functions.col;
 record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     private static final Pattern TABLE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*){0,2}");
     /** Per-row override columns of PpsdGenerator and their types (a CSV reads them as strings). */
-    private static final Map<String, DataType> OVERRIDE_TYPES = Map.of("max_new_tokens", DataTypes.LongType,
-            "top_k", DataTypes.LongType, "seed", DataTypes.LongType, "temperature", DataTypes.DoubleType,
-            "top_p", DataTypes.DoubleType);
+    private static final Map<String, DataType> OVERRIDE_TYPES = Map.of(RowRequests.MAX_NEW_TOKENS,
+            DataTypes.LongType, RowRequests.TOP_K, DataTypes.LongType, RowRequests.SEED, DataTypes.LongType,
+            RowRequests.TEMPERATURE, DataTypes.DoubleType, RowRequests.TOP_P, DataTypes.DoubleType);
 
     /** Opens the input named by {@code a.input}; every problem is a {@link JobException} naming it. */
     static JobInput open(SparkSession spark, JobArgs a) {

@@ -14,15 +14,15 @@ import java.util.List;
  * ({@code max_new_tokens must be >= 0 but was -3}, {@code temperature must be >= 0 but was -1.0},
  * {@code top_p must be in (0, 1] but was 1.5}, ...) and, with the model at hand, prompt-too-long.
  */
-final class RowRequests {
+public final class RowRequests {
     /** Per-row override columns (Dataset) and options-map keys (SQL). */
-    static final String MAX_NEW_TOKENS = "max_new_tokens";
-    static final String TEMPERATURE = "temperature";
-    static final String TOP_K = "top_k";
-    static final String TOP_P = "top_p";
-    static final String SEED = "seed";
-    static final String STOP = "stop";
-    static final List<String> OVERRIDES = List.of(MAX_NEW_TOKENS, TEMPERATURE, TOP_K, TOP_P, SEED, STOP);
+    public static final String MAX_NEW_TOKENS = "max_new_tokens";
+    public static final String TEMPERATURE = "temperature";
+    public static final String TOP_K = "top_k";
+    public static final String TOP_P = "top_p";
+    public static final String SEED = "seed";
+    public static final String STOP = "stop";
+    public static final List<String> OVERRIDES = List.of(MAX_NEW_TOKENS, TEMPERATURE, TOP_K, TOP_P, SEED, STOP);
 
     /** Slack for specials (BOS, ...) in the "surely fits" shortcut of {@link #fit}. */
     private static final int SPECIAL_TOKENS_SLACK = 8;

@@ -151,14 +151,19 @@ public final class LlamaModel implements AutoCloseable {
             LayerStack all = stack(0, config.numHiddenLayers());
             AttentionBatch a = all.batch(manager, new int[] {start}, new int[] {slot}, tokens.length);
             NDArray h = all.forward(embed(manager, new int[][] {tokens}), a, cache);
-            float[] flat = logits(h).toFloatArray();
-            float[][] out = new float[tokens.length][];
-            int v = config.vocabSize();
-            for (int i = 0; i < tokens.length; i++) {
-                out[i] = Arrays.copyOfRange(flat, i * v, (i + 1) * v);
-            }
-            return out;
+            return rows(logits(h));
         }
+    }
+
+    /** Logits {@code [..., V]} as one Java array per position: {@code [B, T, V] -> float[B*T][V]}. */
+    public static float[][] rows(NDArray logits) {
+        float[] flat = logits.toFloatArray();
+        int v = (int) logits.getShape().get(logits.getShape().dimension() - 1);
+        float[][] out = new float[flat.length / v][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = Arrays.copyOfRange(flat, i * v, (i + 1) * v);
+        }
+        return out;
     }
 
     /** A KV cache for all layers of this model. */

@@ -115,14 +115,8 @@ public final class ArScheduler implements Scheduler {
         try (NDScope ignored = new NDScope()) {
             NDManager m = model.manager();
             AttentionBatch a = all.batch(m, start, slots, 1);
-            NDArray logits = model.logits(all.forward(model.embed(m, tokens), a, cache)); // [B, 1, V]
-            float[] flat = logits.toFloatArray();
-            int v = model.config().vocabSize();
-            float[][] out = new float[tokens.length][];
-            for (int r = 0; r < tokens.length; r++) {
-                out[r] = java.util.Arrays.copyOfRange(flat, r * v, (r + 1) * v);
-            }
-            return out;
+            // [B, 1, V] -> one row of logits per sequence
+            return LlamaModel.rows(model.logits(all.forward(model.embed(m, tokens), a, cache)));
         }
     }
 }

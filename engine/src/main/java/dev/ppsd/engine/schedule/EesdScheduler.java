@@ -117,12 +117,7 @@ public final class EesdScheduler implements Scheduler {
                     // verify: one pass of [E, N) over the stored layer-E states of positions pos..pos+g
                     NDArray hE = NDArrays.concat(states, 1); // g+1 x [1, 1, D] -> [1, g+1, D]
                     AttentionBatch a = upper.batch(m, new int[] {pos}, new int[] {0}, g + 1);
-                    float[] flat = model.logits(upper.forward(hE, a, highCache)).toFloatArray();
-                    int v = model.config().vocabSize();
-                    targets = new float[g + 1][];
-                    for (int i = 0; i <= g; i++) {
-                        targets[i] = java.util.Arrays.copyOfRange(flat, i * v, (i + 1) * v);
-                    }
+                    targets = LlamaModel.rows(model.logits(upper.forward(hE, a, highCache))); // [1, g+1, V]
                 }
                 // accept the longest prefix, then one target token (correction or bonus)
                 int ok = 0;

@@ -31,10 +31,8 @@ public final class PipelineScheduler implements Scheduler {
     private final List<PipelineStage> stages = new ArrayList<>();
     private final boolean speculative;
     private final int maxBatch;
-    private final ExitHead head;
-    private final boolean adaptive;
     private double handoffMs;
-    private SpeculationController controller;
+    private final SpeculationController controller;
     private boolean draftThisCycle;
     private PipelineTrace trace;
     private int cycleDrafted;
@@ -66,8 +64,6 @@ public final class PipelineScheduler implements Scheduler {
         this.split = split;
         this.speculative = speculative;
         this.maxBatch = maxBatch;
-        this.head = head;
-        this.adaptive = adaptive;
         this.controller = new SpeculationController(split.stages(), adaptive);
         for (int s = 0; s < split.stages(); s++) {
             stages.add(new PipelineStage(model, s, split.stages(), split.from(s), split.to(s), devices.get(s),

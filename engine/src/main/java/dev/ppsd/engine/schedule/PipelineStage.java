@@ -166,12 +166,10 @@ final class PipelineStage implements AutoCloseable {
         NDArray lastPos = h.get(":, -1:, :");
         if (first && head != null) {
             NDArray draft = head.logits(headStack != null ? h : lastPos, a, headCache);
-            float[] flat = (headStack != null ? draft.get(":, -1:, :") : draft).toFloatArray();
-            split(group, flat);
+            split(group, LlamaModel.rows(headStack != null ? draft.get(":, -1:, :") : draft));
         }
         if (last) {
-            float[] flat = DecoderLayer.lmHead(lastPos, finalNorm, lmHead, model.config().rmsNormEps()).toFloatArray();
-            split(group, flat);
+            split(group, LlamaModel.rows(DecoderLayer.lmHead(lastPos, finalNorm, lmHead, model.config().rmsNormEps())));
         } else {
             for (int r = 0; r < b; r++) {
                 NDArray out = h.get("{}:{}", r, r + 1); // [1, T, D] hand-off, survives the cycle scope
@@ -181,10 +179,9 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
-    private void split(List<InFlight> group, float[] flat) {
-        int v = flat.length / group.size();
+    private static void split(List<InFlight> group, float[][] rows) {
         for (int r = 0; r < group.size(); r++) {
-            group.get(r).logits = java.util.Arrays.copyOfRange(flat, r * v, (r + 1) * v);
+            group.get(r).logits = rows[r];
         }
     }
 
