@@ -9,6 +9,7 @@ import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.SchedulerFactory;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
 
+import dev.ppsd.engine.runtime.DjlRuntime;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -78,6 +79,7 @@ public final class GenerationEngine implements AutoCloseable {
 
     /** Decodes every request; results come back in request order. */
     public synchronized List<GenerationResult> generate(List<GenerationRequest> requests) {
+        DjlRuntime.pinIntraOpThreads();
         List<Sequence> seqs = new ArrayList<>();
         GenerationResult[] out = new GenerationResult[requests.size()];
         Sequence[] byIndex = new Sequence[requests.size()];

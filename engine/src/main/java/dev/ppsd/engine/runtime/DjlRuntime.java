@@ -35,6 +35,27 @@ public final class DjlRuntime {
         }
     }
 
+    /**
+     * Applies the intra-op thread count ({@code ai.djl.pytorch.num_threads}, default 1) to the calling
+     * thread. PyTorch's OpenMP thread count is a per-thread setting: DJL applies it only on the thread that
+     * starts the engine, so every other thread that runs tensor ops (a pipeline stage, a Spark task, a
+     * batcher) would otherwise fork an OpenMP team of one spinning worker per core for each op, and two
+     * such threads slow each other down 2-10x. Cheap after the first call on a thread.
+     */
+    public static void pinIntraOpThreads() {
+        if (PINNED.get()) {
+            return;
+        }
+        init();
+        int n = Integer.getInteger("ai.djl.pytorch.num_threads", 1);
+        if (n > 0 && "PyTorch".equals(ai.djl.engine.Engine.getDefaultEngineName())) {
+            ai.djl.pytorch.jni.JniUtils.setNumThreads(n);
+        }
+        PINNED.set(true);
+    }
+
+    private static final ThreadLocal<Boolean> PINNED = ThreadLocal.withInitial(() -> false);
+
     private static void setIfAbsent(String key, String value) {
         if (System.getProperty(key) == null) {
             System.setProperty(key, value);

@@ -13,8 +13,6 @@ import dev.ppsd.engine.model.LlamaModel;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
 
 /**
  * PPSD: the layers split into k stages, one worker thread (and device) per stage, verifying the oldest
@@ -286,29 +284,40 @@ public final class PipelineScheduler implements Scheduler {
                 lane.idleMs));
     }
 
+    /**
+     * Runs one cycle: the first stage with work runs on this (the coordinator's) thread while the other
+     * stages with work run on their workers, so a cycle costs one hand-off per extra busy stage and a cycle
+     * with a single busy stage (one sequence without a draft in flight) costs none.
+     */
     private void runCycle(List<List<InFlight>> work) {
-        List<Future<?>> futures = new ArrayList<>();
+        int here = -1;
         for (int b = 0; b < work.size(); b++) {
             PipelineStage st = stages.get(b);
             if (work.get(b).isEmpty()) {
                 st.lastBusyMs = 0;
-                futures.add(null);
+            } else if (here < 0) {
+                here = b;
             } else {
-                futures.add(st.submit(work.get(b)));
+                st.start(work.get(b));
             }
         }
-        for (Future<?> f : futures) {
-            if (f == null) {
-                continue;
+        RuntimeException failed = null;
+        try {
+            stages.get(here).runHere(work.get(here));
+        } catch (RuntimeException e) {
+            failed = e;
+        }
+        for (int b = here + 1; b < work.size(); b++) {
+            if (!work.get(b).isEmpty()) {
+                try {
+                    stages.get(b).await();
+                } catch (RuntimeException e) {
+                    failed = failed == null ? e : failed;
+                }
             }
-            try {
-                f.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for a pipeline stage", e);
-            } catch (ExecutionException e) {
-                throw new IllegalStateException("pipeline stage failed: " + e.getCause(), e.getCause());
-            }
+        }
+        if (failed != null) {
+            throw failed;
         }
     }
 

@@ -14,15 +14,13 @@ import dev.ppsd.engine.model.LlamaModel;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
 
 /**
- * One pipeline stage: a block of layers with its KV cache on its own device, run by its own worker thread.
- * Stage 0 also embeds tokens and runs the exit head (the drafter) with its own cache; the last stage also
- * applies the final norm and LM head. {@link #submit} runs one cycle's entries; every NDArray created in a
- * cycle lives in the cycle's {@link NDScope} except the hand-off states, which the next stage closes.
+ * One pipeline stage: a block of layers with its KV cache on its own device, run by its own worker thread
+ * ({@link #start} / {@link #await}) or, when the coordinator has nothing better to do, on the calling thread
+ * ({@link #runHere}). Stage 0 also embeds tokens and runs the exit head (the drafter) with its own cache; the
+ * last stage also applies the final norm and LM head. Every NDArray created in a cycle lives in the cycle's
+ * {@link NDScope} except the hand-off states, which the next stage closes.
  */
 final class PipelineStage implements AutoCloseable {
     final int index;
@@ -36,7 +34,7 @@ final class PipelineStage implements AutoCloseable {
     private final LayerStack headStack; // trained head's layer
     private final NDArray finalNorm; // last stage only
     private final NDArray lmHead; // last stage only
-    private final ExecutorService thread;
+    private final StageWorker worker;
     private KvCache cache;
     private KvCache headCache;
     /** Busy time of the last cycle, ms, and its start / end (System.nanoTime). */
@@ -60,11 +58,7 @@ final class PipelineStage implements AutoCloseable {
         this.headStack = head != null && head.trained() ? head.stack(layers.rope()) : null;
         this.finalNorm = last ? copy(model.weights().finalNorm(), device) : null;
         this.lmHead = last ? copy(model.weights().lmHead(), device) : null;
-        this.thread = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "ppsd-stage-" + index);
-            t.setDaemon(true);
-            return t;
-        });
+        this.worker = new StageWorker("ppsd-stage-" + index, stages);
     }
 
     private NDArray copy(NDArray a, Device device) {
@@ -102,23 +96,29 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
-    /** Runs this cycle's entries on the stage thread. */
-    Future<?> submit(List<InFlight> entries) {
-        return thread.submit(() -> {
-            long t0 = System.nanoTime();
-            try (NDScope ignored = new NDScope()) {
-                run(entries);
-            }
-            lastEndNanos = System.nanoTime();
-            lastStartNanos = t0;
-            lastBusyMs = (lastEndNanos - t0) / 1e6;
-            if (entries.stream().allMatch(e -> e.tokens.length == 1)) {
-                decodeBusyMs += lastBusyMs;
-                decodeTokens += entries.size();
-                decodeCycles++;
-            }
-            return null;
-        });
+    /** Starts this cycle's entries on the stage's worker thread; {@link #await} waits for them. */
+    void start(List<InFlight> entries) {
+        worker.start(() -> runHere(entries));
+    }
+
+    void await() {
+        worker.await();
+    }
+
+    /** Runs this cycle's entries on the calling thread, timed. */
+    void runHere(List<InFlight> entries) {
+        long t0 = System.nanoTime();
+        try (NDScope ignored = new NDScope()) {
+            run(entries);
+        }
+        lastEndNanos = System.nanoTime();
+        lastStartNanos = t0;
+        lastBusyMs = (lastEndNanos - t0) / 1e6;
+        if (entries.stream().allMatch(e -> e.tokens.length == 1)) {
+            decodeBusyMs += lastBusyMs;
+            decodeTokens += entries.size();
+            decodeCycles++;
+        }
     }
 
     /** Single-token entries of different sequences run as one batch; a prefill runs alone. */
@@ -198,7 +198,7 @@ final class PipelineStage implements AutoCloseable {
 
     @Override
     public void close() {
-        thread.shutdownNow();
+        worker.close();
         closeCaches();
         manager.close();
     }
