@@ -14,11 +14,11 @@ import java.util.Set;
  * @param exitLayer exit layer E of the drafter; 0 means the default N/2 (or the trained head's layer)
  * @param stages    one device per pipeline stage, e.g. {@code [cpu, cpu]} or {@code [gpu0, gpu1]}
  * @param gamma     EESD draft length: a number, or {@code ts} for Thompson sampling
- * @param exitHead  {@code auto} (the model folder's {@code exit_head/} if present, else shared), {@code shared},
- *                  or a folder holding a trained head
- * @param speculation for ppsd: {@code always} (default: measured best on this project's CPU machine) or {@code auto}
- *                  (experimental: draft only while it is predicted to beat pipelined AR for the
- *                  current number of sequences)
+ * @param exitHead  {@code auto} (for pipelines: the cheapest drafter by {@code DrafterPlan}; for eesd: the model
+ *                  folder's {@code exit_head/} if present, else shared), {@code shared}, or a folder holding a
+ *                  trained head
+ * @param speculation for ppsd: {@code auto} (default: draft only while drafting measures cheaper per token than
+ *                    pipelined AR; sampled sequences always draft) or {@code always}
  */
 public record EngineOptions(Path modelDir, String mode, int batchSize, int exitLayer, List<String> stages,
         String gamma, String exitHead, String speculation) {
@@ -28,7 +28,7 @@ public record EngineOptions(Path modelDir, String mode, int batchSize, int exitL
     public static final List<String> DEFAULT_STAGES = List.of("cpu", "cpu");
     public static final String DEFAULT_GAMMA = "ts";
     public static final String DEFAULT_EXIT_HEAD = "auto";
-    public static final String DEFAULT_SPECULATION = "always";
+    public static final String DEFAULT_SPECULATION = "auto";
 
     public EngineOptions {
         if (modelDir == null) {

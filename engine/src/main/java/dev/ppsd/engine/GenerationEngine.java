@@ -33,10 +33,13 @@ public final class GenerationEngine implements AutoCloseable {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private final Scheduler scheduler;
-    private final StopCriteria stop;
+    private StopCriteria stop;
+    private final boolean ownsModel;
 
-    private GenerationEngine(EngineOptions options, LlamaModel model, TextTokenizer tokenizer, Scheduler scheduler) {
+    private GenerationEngine(EngineOptions options, LlamaModel model, boolean ownsModel, TextTokenizer tokenizer,
+            Scheduler scheduler) {
         this.options = options;
+        this.ownsModel = ownsModel;
         this.model = model;
         this.tokenizer = tokenizer;
         this.scheduler = scheduler;
@@ -46,16 +49,29 @@ public final class GenerationEngine implements AutoCloseable {
 
     /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
     public static GenerationEngine open(EngineOptions options) {
-        LlamaModel model = LlamaModel.load(options.modelDir());
+        return open(options, LlamaModel.load(options.modelDir()), true);
+    }
+
+    /**
+     * An engine over an already loaded {@code model} of {@code options.modelDir()}, which stays open when the
+     * engine closes: benchmarks compare modes on the very same weights in memory.
+     */
+    public static GenerationEngine open(EngineOptions options, LlamaModel model) {
+        return open(options, model, false);
+    }
+
+    private static GenerationEngine open(EngineOptions options, LlamaModel model, boolean ownsModel) {
         TextTokenizer tok = null;
         try {
             tok = TextTokenizer.load(options.modelDir());
-            return new GenerationEngine(options, model, tok, SchedulerFactory.create(model, options));
+            return new GenerationEngine(options, model, ownsModel, tok, SchedulerFactory.create(model, options));
         } catch (RuntimeException e) {
             if (tok != null) {
                 tok.close(); // a bad scheduler option must not leak the native tokenizer
             }
-            model.close();
+            if (ownsModel) {
+                model.close();
+            }
             throw e;
         }
     }
@@ -75,6 +91,14 @@ public final class GenerationEngine implements AutoCloseable {
 
     public TextTokenizer tokenizer() {
         return tokenizer;
+    }
+
+    /**
+     * Benchmarks only: decode every request to its full {@code max_new_tokens}, past EOS (vLLM's
+     * {@code ignore_eos}), so that modes are compared on the same number of tokens.
+     */
+    public synchronized void ignoreEos() {
+        stop = stop.ignoringEos();
     }
 
     /** Decodes every request; results come back in request order. */
@@ -110,6 +134,8 @@ public final class GenerationEngine implements AutoCloseable {
     public void close() {
         scheduler.close();
         tokenizer.close();
-        model.close();
+        if (ownsModel) {
+            model.close();
+        }
     }
 }

@@ -4,6 +4,7 @@ import dev.ppsd.engine.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.PipelineScheduler;
 
 import java.util.ArrayList;
@@ -39,8 +40,27 @@ public final class Benchmark {
 
     /** Measures one mode over {@code requests}. */
     public static ModeRun run(EngineOptions base, String spec, List<GenerationRequest> requests, int warmup) {
+        return run(base, spec, requests, warmup, false);
+    }
+
+    /** Measures one mode over {@code requests}; {@code ignoreEos}: every request runs to its token budget. */
+    public static ModeRun run(EngineOptions base, String spec, List<GenerationRequest> requests, int warmup,
+            boolean ignoreEos) {
+        return run(base, spec, requests, warmup, ignoreEos, null);
+    }
+
+    /**
+     * As {@link #run(EngineOptions, String, List, int, boolean)} on an already loaded {@code model} of
+     * {@code base.modelDir()} (null: load it), so that every mode of a comparison runs on the same weights in
+     * memory.
+     */
+    public static ModeRun run(EngineOptions base, String spec, List<GenerationRequest> requests, int warmup,
+            boolean ignoreEos, LlamaModel model) {
         EngineOptions o = optionsFor(base, spec);
-        try (GenerationEngine engine = GenerationEngine.open(o)) {
+        try (GenerationEngine engine = model == null ? GenerationEngine.open(o) : GenerationEngine.open(o, model)) {
+            if (ignoreEos) {
+                engine.ignoreEos();
+            }
             if (warmup > 0) {
                 List<GenerationRequest> w = new ArrayList<>();
                 for (GenerationRequest r : requests.subList(0, Math.min(warmup, requests.size()))) {
@@ -65,14 +85,16 @@ public final class Benchmark {
                 accepted += r.spec().draftsAccepted();
             }
             double[] stageCost = null;
+            String plan = null;
             double handoff = 0;
             int stages = 1;
             if (engine.scheduler() instanceof PipelineScheduler p) {
                 stageCost = p.stageCosts().msPerToken();
                 handoff = p.stageCosts().handoffMs() - handoffBefore;
                 stages = p.split().stages();
+                plan = p.plan();
             }
-            return new ModeRun(o.mode(), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, results);
+            return new ModeRun(o.mode(), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, plan, results);
         }
     }
 

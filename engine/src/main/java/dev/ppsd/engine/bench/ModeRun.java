@@ -6,10 +6,11 @@ import java.util.List;
 
 /**
  * The measured outcome of one decoding mode over a prompt set: throughput, acceptance, and, for the
- * pipeline modes, the per-stage cost per token (stage 0 includes the exit head; hand-offs excluded).
+ * pipeline modes, the per-stage cost per token (stage 0 includes the exit head; hand-offs excluded) and the
+ * drafter / split plan (null for the other modes).
  */
 public record ModeRun(String mode, String label, int stages, double wallMs, long newTokens, long proposed,
-        long accepted, double[] stageMsPerToken, double handoffMs, List<GenerationResult> results) {
+        long accepted, double[] stageMsPerToken, double handoffMs, String plan, List<GenerationResult> results) {
 
     public double tokensPerSecond() {
         return newTokens * 1000.0 / wallMs;

@@ -42,11 +42,13 @@ import java.util.Set;
 final class BenchCommand {
     static final String USAGE = """
             usage: ppsd bench --model DIR --prompts FILE.jsonl [--modes ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd]
-                     [--batch-size 1] [--limit 20] [--max-new-tokens 64] [--warmup 2] [--exit-layer E]
+                     [--batch-size 1] [--limit 20] [--max-new-tokens 64] [--warmup 2] [--repeat 1] [--exit-layer E]
                      [--stages cpu,cpu] [--exit-head auto|shared|DIR] [--json OUT]
                      [--alpha-sweep 0,0.5,1,2 (scale factors of the layers after E; uses the shared head)]
                      [--batch-sizes 1,8,32 (repeat the comparison per batch size; eesd is measured once)]
                      [--report DIR (report.md + PNG plots + bench.json, and a traced ppsd timeline)]
+                     (--repeat R: R interleaved rounds of all modes, each mode reports its median run)
+                     [--ignore-eos (every prompt decodes --max-new-tokens tokens, as vLLM's ignore_eos)]
             """;
     /** Cycles the report's traced PPSD run records (the plot draws the first decode cycles of them). */
     private static final int TRACE_CYCLES = 200;
@@ -55,7 +57,7 @@ final class BenchCommand {
     }
 
     static void run(String[] argv, PrintStream out) throws IOException {
-        Args a = new Args(argv, 1, Set.of());
+        Args a = new Args(argv, 1, Set.of("ignore-eos"));
         Path model = Path.of(a.required("model"));
         Path promptsFile = Path.of(a.required("prompts"));
         // each mode once, in the order given (a mode named twice would be measured and plotted twice)
@@ -63,6 +65,11 @@ final class BenchCommand {
                 a.string("modes", "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd").split(","))));
         int limit = a.integer("limit", 20);
         int warmup = a.integer("warmup", 2);
+        int repeat = a.integer("repeat", 1);
+        boolean ignoreEos = a.flag("ignore-eos");
+        if (repeat < 1) {
+            throw new IllegalArgumentException("--repeat must be >= 1 but was " + repeat);
+        }
         String json = a.string("json", null);
         String sweep = a.string("alpha-sweep", null);
         String report = a.string("report", null);
@@ -88,7 +95,7 @@ final class BenchCommand {
         Map<String, Comparison> sweepPoints = new LinkedHashMap<>();
         int exitLayer = 0;
         if (sweep == null) {
-            main = compare(base, modes, requests, warmup, out, sequential);
+            main = compare(base, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, sequential);
             results.add("modes", main.toJson());
         } else {
             LlamaConfig c = LlamaConfig.load(model);
@@ -101,7 +108,7 @@ final class BenchCommand {
                 out.printf(Locale.ROOT, "%n== late layers (>= %d) scaled by %s ==%n", exitLayer, s.trim());
                 EngineOptions o = new EngineOptions(variant, base.mode(), base.batchSize(), exitLayer, base.stages(),
                         base.gamma(), "shared", base.speculation());
-                Comparison point = compare(o, modes, requests, warmup, out, null);
+                Comparison point = compare(o, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, null);
                 sweepPoints.put(s.trim(), point);
                 points.add(s.trim(), point.toJson());
             }
@@ -116,7 +123,7 @@ final class BenchCommand {
                     c = main;
                 } else {
                     out.printf(Locale.ROOT, "%n== batch size %d ==%n", b);
-                    c = compare(base.withBatchSize(b), modes, requests, warmup, out, sequential);
+                    c = compare(base.withBatchSize(b), modes, requests, new Rounds(warmup, repeat, ignoreEos), out, sequential);
                 }
                 perBatch.add(c);
                 byBatch.add(String.valueOf(b), c.toJson());
@@ -191,35 +198,50 @@ final class BenchCommand {
     }
 
     /**
-     * Measures every mode (ar first) at {@code base}'s batch size and prints the table. EESD runs found in
-     * {@code sequential} are reused (and new ones stored), since EESD ignores the batch size; null: measure all.
+     * Measures every mode (ar first) at {@code base}'s batch size and prints the table. With {@code repeat > 1}
+     * the modes run in {@code repeat} interleaved rounds and each mode keeps its median run (by tokens/s), so
+     * a slow spell of the machine does not land on one mode only. EESD runs found in {@code sequential} are
+     * reused (and new ones stored), since EESD ignores the batch size; null: measure all.
      */
     private static Comparison compare(EngineOptions base, List<String> modes, List<GenerationRequest> requests,
-            int warmup, PrintStream out, Map<String, ModeRun> sequential) {
+            Rounds rounds, PrintStream out, Map<String, ModeRun> sequential) {
+        int warmup = rounds.warmup();
+        // one load of the weights for every mode, so that every mode reads the very same memory
         List<ModeRun> runs = new ArrayList<>();
-        // JIT warm-up of every code path first, so the mode measured first is not penalised
-        List<GenerationRequest> warm = requests.subList(0, Math.min(Math.max(warmup, 1), requests.size()));
-        for (String m : modes) {
-            if (!reused(sequential, base, m)) {
-                Benchmark.run(base, m, warm, 0);
+        try (LlamaModel model = LlamaModel.load(base.modelDir())) {
+            // JIT warm-up of every code path first, so the mode measured first is not penalised
+            List<GenerationRequest> warm = requests.subList(0, Math.min(Math.max(warmup, 1), requests.size()));
+            for (String m : modes) {
+                if (!reused(sequential, base, m)) {
+                    Benchmark.run(base, m, warm, 0, rounds.ignoreEos(), model);
+                }
+            }
+            List<String> order = new ArrayList<>();
+            order.add("ar");
+            modes.stream().filter(m -> !m.equals("ar")).forEach(order::add);
+            Map<String, List<ModeRun>> measured = new LinkedHashMap<>();
+            for (int round = 0; round < rounds.repeat(); round++) {
+                for (String m : order) {
+                    if (reused(sequential, base, m)) {
+                        continue;
+                    }
+                    measured.computeIfAbsent(m, x -> new ArrayList<>()).add(Benchmark.run(base, m, requests, warmup,
+                            rounds.ignoreEos(), model));
+                }
+            }
+            for (String m : order) {
+                if (reused(sequential, base, m)) {
+                    runs.add(sequential.get(m));
+                    continue;
+                }
+                ModeRun r = median(measured.get(m));
+                if (sequential != null && r.mode().equals("eesd")) {
+                    sequential.put(m, r);
+                }
+                runs.add(r);
             }
         }
-        ModeRun ar = Benchmark.run(base, "ar", requests, warmup);
-        runs.add(ar);
-        for (String m : modes) {
-            if (m.equals("ar")) {
-                continue;
-            }
-            if (reused(sequential, base, m)) {
-                runs.add(sequential.get(m));
-                continue;
-            }
-            ModeRun r = Benchmark.run(base, m, requests, warmup);
-            if (sequential != null && r.mode().equals("eesd")) {
-                sequential.put(m, r);
-            }
-            runs.add(r);
-        }
+        ModeRun ar = runs.get(0);
         Comparison c = Comparison.of(base.batchSize(), ar, runs);
         out.printf(Locale.ROOT, "%-10s %9s %7s %8s %7s %7s %6s %s%n", "mode", "tokens/s", "alpha", "speedup",
                 "S_k", "S_c", "eff", "outputs=ar");
@@ -231,9 +253,21 @@ final class BenchCommand {
                 out.printf(Locale.ROOT, "           stage ms/token %s, coordinator %.1f ms%n",
                         Arrays.toString(Arrays.stream(r.run().stageMsPerToken()).map(x -> Math.round(x * 1000) / 1000.0)
                                 .toArray()), r.run().handoffMs());
+                out.printf(Locale.ROOT, "           %s%n", r.run().plan());
             }
         }
         return c;
+    }
+
+    /** How each comparison measures: warm-up requests, interleaved rounds, decoding past EOS. */
+    private record Rounds(int warmup, int repeat, boolean ignoreEos) {
+    }
+
+    /** The run with the median tokens/s (the lower middle one for an even count). */
+    static ModeRun median(List<ModeRun> runs) {
+        List<ModeRun> sorted = new ArrayList<>(runs);
+        sorted.sort(java.util.Comparator.comparingDouble(ModeRun::tokensPerSecond));
+        return sorted.get((sorted.size() - 1) / 2);
     }
 
     private static boolean reused(Map<String, ModeRun> sequential, EngineOptions base, String mode) {

@@ -39,8 +39,9 @@ final class GenerateCommand {
               --exit-layer E       exit layer of the drafter (default: the trained head's, else N/2)
               --stages D,D         one device per pipeline stage: cpu or gpuN (default cpu,cpu)
               --gamma G|ts         EESD draft length, or ts for Thompson sampling (default ts)
-              --exit-head H        auto | shared | DIR (default auto: MODEL/exit_head if present, else shared)
-              --speculation S      ppsd: always (default) | auto (experimental: draft only while predicted faster than pipelined AR)
+              --exit-head H        auto | shared | DIR (default auto: ppsd/ar-pipe take the cheapest drafter by cost model
+                                   and MODEL/eval.json; eesd takes MODEL/exit_head if present, else shared)
+              --speculation S      ppsd: auto (default: greedy sequences draft only while that measures faster than pipelined AR) | always
             """;
 
     private GenerateCommand() {

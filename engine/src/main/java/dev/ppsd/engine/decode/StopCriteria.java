@@ -4,7 +4,12 @@ import dev.ppsd.engine.tokenizer.TextTokenizer;
 
 import java.util.Set;
 
-/** Stopping rules other than the token budget: an EOS id, or a stop string appearing in the decoded text. */
+/**
+ * Stopping rules other than the token budget: an EOS id, or a stop string appearing in the decoded text.
+ * A stop string is looked for in the decoded tail of the generated tokens that could hold a match ending at
+ * the newest token (every token is at least one byte, a character at most four), and the whole text is
+ * decoded only to cut it once a match is found, so checking costs the same at token 10 and at token 10,000.
+ */
 public final class StopCriteria {
     private final Set<Integer> eosIds;
     private final TextTokenizer tokenizer;
@@ -14,6 +19,11 @@ public final class StopCriteria {
         this.tokenizer = tokenizer;
     }
 
+    /** The same rules without the EOS stop (benchmarks that need fixed-length outputs: vLLM's ignore_eos). */
+    public StopCriteria ignoringEos() {
+        return new StopCriteria(Set.of(), tokenizer);
+    }
+
     /** The reason {@code seq} stops after committing {@code token}, or null to go on. */
     FinishReason check(Sequence seq, int token) {
         if (eosIds.contains(token)) {
@@ -21,6 +31,18 @@ public final class StopCriteria {
         }
         if (!seq.params().stop().isEmpty() && tokenizer != null) {
             int[] gen = seq.generated();
+            int longest = 0;
+            for (String s : seq.params().stop()) {
+                longest = Math.max(longest, s.length());
+            }
+            int window = 4 * longest + 4; // tokens that cover the last `longest` characters
+            if (gen.length > window) {
+                String tail = tokenizer.decode(java.util.Arrays.copyOfRange(gen, gen.length - window, gen.length),
+                        window);
+                if (seq.params().stop().stream().noneMatch(tail::contains)) {
+                    return null;
+                }
+            }
             String text = tokenizer.decode(gen, gen.length);
             int cut = -1;
             for (String s : seq.params().stop()) {

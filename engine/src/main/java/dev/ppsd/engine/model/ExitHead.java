@@ -115,11 +115,23 @@ public final class ExitHead {
      * layer with {@code cache} (may be null for uncached training).
      */
     public NDArray logits(NDArray hE, AttentionBatch a, KvCache cache) {
-        NDArray h = hE;
-        if (trained()) {
-            h = DecoderLayer.rmsNorm(h, exitNorm, config.rmsNormEps());
-            h = DecoderLayer.forward(config, layer, h, a, cache, 0);
+        return project(advance(hE, a, cache));
+    }
+
+    /**
+     * The head's state before its LM head: a trained head runs its layer over every position of {@code hE}
+     * (so its cache stays complete even when no draft is wanted); a shared head has nothing to run.
+     */
+    public NDArray advance(NDArray hE, AttentionBatch a, KvCache cache) {
+        if (!trained()) {
+            return hE;
         }
+        NDArray h = DecoderLayer.rmsNorm(hE, exitNorm, config.rmsNormEps());
+        return DecoderLayer.forward(config, layer, h, a, cache, 0);
+    }
+
+    /** Draft logits from {@link #advance}'s state: final norm and LM head. */
+    public NDArray project(NDArray h) {
         return DecoderLayer.lmHead(h, norm, lmHead, config.rmsNormEps());
     }
 

@@ -33,15 +33,23 @@ public final class PipelineScheduler implements Scheduler {
     private final SpeculationController controller;
     private boolean draftThisCycle;
     private PipelineTrace trace;
+    private String plan;
     private int cycleDrafted;
     private int cycleAccepted;
     private int cycleFlushed;
+    private int cycleCommitted;
 
     /**
      * @param speculative draft (ppsd) or not (ar-pipe)
      * @param adaptive    with speculation: let {@link SpeculationController} switch drafting off when pipelined
      *                    AR is predicted to be faster for the current number of sequences
      */
+    public PipelineScheduler(LlamaModel model, DrafterPlan plan, List<Device> devices, boolean speculative,
+            boolean adaptive, int maxBatch) {
+        this(model, plan.head(), plan.split(), devices, speculative, adaptive, maxBatch);
+        this.plan = plan.reason();
+    }
+
     public PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
             boolean speculative, boolean adaptive, int maxBatch) {
         if (devices.size() != split.stages()) {
@@ -62,7 +70,7 @@ public final class PipelineScheduler implements Scheduler {
         this.split = split;
         this.speculative = speculative;
         this.maxBatch = maxBatch;
-        this.controller = new SpeculationController(split.stages(), adaptive);
+        this.controller = new SpeculationController(adaptive, split.stages());
         for (int s = 0; s < split.stages(); s++) {
             stages.add(new PipelineStage(model, s, split.stages(), split.from(s), split.to(s), devices.get(s),
                     speculative ? head : null));
@@ -76,6 +84,11 @@ public final class PipelineScheduler implements Scheduler {
 
     public PipelineSplit split() {
         return split;
+    }
+
+    /** What drafter and split the pipeline runs and why ({@link DrafterPlan#reason}). */
+    public String plan() {
+        return plan != null ? plan : "drafter and stages " + split + " given by the caller";
     }
 
     /** Coordinator time between cycles (verification, bookkeeping, hand-off routing), ms, since creation. */
@@ -118,6 +131,7 @@ public final class PipelineScheduler implements Scheduler {
         Lane[] lanes = new Lane[slots];
         while (true) {
             long tBook = System.nanoTime();
+            long cycleStart = tBook;
             // admit: a waiting sequence takes a free slot; its prompt enters stage 0 as one prefill entry.
             // At most ⌈slots/k⌉ per cycle, so the sequences enter out of phase and keep every stage busy
             // (admitted all at once they would move through the stages in lock-step, one stage at a time).
@@ -135,6 +149,10 @@ public final class PipelineScheduler implements Scheduler {
                     lanes[slot] = lane;
                 }
             }
+            // decided before the cycle, so stage 0 skips the drafter's LM head when nobody drafts. A sampled
+            // sequence always drafts: whether a token is drafted changes how its random stream is consumed, so
+            // a timing-driven switch would make its text depend on measured times rather than on its seed
+            draftThisCycle = speculative && controller.draft();
             // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
             List<List<InFlight>> work = new ArrayList<>();
             for (int b = 0; b < k; b++) {
@@ -145,6 +163,9 @@ public final class PipelineScheduler implements Scheduler {
                 if (lane != null) {
                     lane.cycles++;
                     for (InFlight e : lane.inFlight) {
+                        if (e.stage == 0) {
+                            e.wantDraft = speculative && (draftThisCycle || !lane.seq.params().isGreedy());
+                        }
                         work.get(e.stage).add(e);
                         any = true;
                     }
@@ -163,17 +184,7 @@ public final class PipelineScheduler implements Scheduler {
             cycleDrafted = 0;
             cycleAccepted = 0;
             cycleFlushed = 0;
-            int active = 0;
-            for (int b = 0; b < k; b++) {
-                List<InFlight> w = work.get(b);
-                if (!w.isEmpty() && w.stream().allMatch(e -> e.tokens.length == 1)) {
-                    controller.observeStage(b, w.size(), stages.get(b).lastBusyMs);
-                }
-            }
-            for (Lane lane : lanes) {
-                active += lane == null ? 0 : 1;
-            }
-            draftThisCycle = speculative && controller.draft(active);
+            cycleCommitted = 0;
             for (Lane lane : lanes) {
                 if (lane == null) {
                     continue;
@@ -190,7 +201,9 @@ public final class PipelineScheduler implements Scheduler {
             if (trace != null) {
                 record(work, tCycle, tDone);
             }
-            handoffMs += (System.nanoTime() - tBook) / 1e6;
+            long end = System.nanoTime();
+            handoffMs += (end - tBook) / 1e6;
+            controller.observeCycle(draftThisCycle, (end - cycleStart) / 1e6, cycleCommitted);
         }
     }
 
@@ -213,7 +226,6 @@ public final class PipelineScheduler implements Scheduler {
             if (next != null && next.draft) {
                 lane.proposed++;
                 Verifier.Verdict v = Verifier.verify(next.tokens[0], target, next.q, seq.params(), seq.rng());
-                controller.observeVerdicts(1, v.accepted() ? 1 : 0);
                 cycleAccepted += v.accepted() ? 1 : 0;
                 cycleFlushed += v.accepted() ? 0 : 1;
                 if (v.accepted()) {
@@ -234,6 +246,7 @@ public final class PipelineScheduler implements Scheduler {
                 committed = Sampler.sample(target, seq.params(), seq.rng());
                 flushed = true;
             }
+            cycleCommitted++;
             if (seq.commit(committed, stop)) {
                 finish(lane);
                 return true;
@@ -247,12 +260,9 @@ public final class PipelineScheduler implements Scheduler {
                 return false;
             }
         }
-        // draft: the newest entry has just left block 1; its exit-head logits give the next draft. A sampled
-        // sequence always drafts: whether a token is drafted changes how its random stream is consumed, so a
-        // timing-driven switch would make its text depend on measured stage times rather than on its seed
+        // draft: the newest entry has just left block 1; its exit-head logits give the next draft
         InFlight newest = lane.inFlight.peekLast();
-        boolean draft = draftThisCycle || (speculative && !seq.params().isGreedy());
-        if (draft && newest != null && newest.stage == 1 && newest.end() < context) {
+        if (newest != null && newest.wantDraft && newest.stage == 1 && newest.end() < context) {
             float[] draftLogits = newest.logits;
             float[] q = seq.params().isGreedy() ? null : dev.ppsd.engine.decode.Sampler.distribution(draftLogits,
                     seq.params());

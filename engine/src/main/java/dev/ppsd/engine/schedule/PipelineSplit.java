@@ -12,7 +12,11 @@ import java.util.Arrays;
 public record PipelineSplit(int[] bounds) {
     /** Boundaries for {@code stages} stages with the first ending at {@code exitLayer}. */
     public static PipelineSplit of(LlamaConfig c, int stages, int exitLayer) {
-        int n = c.numHiddenLayers();
+        return of(c.numHiddenLayers(), stages, exitLayer);
+    }
+
+    /** Boundaries for {@code n} layers in {@code stages} stages with the first ending at {@code exitLayer}. */
+    public static PipelineSplit of(int n, int stages, int exitLayer) {
         if (stages < 1) {
             throw new IllegalArgumentException("stages must be >= 1 but was " + stages);
         }
@@ -47,6 +51,16 @@ public record PipelineSplit(int[] bounds) {
 
     public int to(int stage) {
         return bounds[stage + 1];
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof PipelineSplit p && Arrays.equals(bounds, p.bounds);
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(bounds);
     }
 
     @Override

@@ -165,8 +165,12 @@ final class PipelineStage implements AutoCloseable {
         // only the last position of each entry matters for drafting / verifying: [B, T, D] -> [B, 1, D]
         NDArray lastPos = h.get(":, -1:, :");
         if (first && head != null) {
-            NDArray draft = head.logits(headStack != null ? h : lastPos, a, headCache);
-            split(group, LlamaModel.rows(headStack != null ? draft.get(":, -1:, :") : draft));
+            // a trained head's layer always runs (its cache must hold every position); the LM-head
+            // projection only when an entry of the group drafts
+            NDArray state = head.trained() ? head.advance(h, a, headCache).get(":, -1:, :") : lastPos;
+            if (group.stream().anyMatch(e -> e.wantDraft)) {
+                split(group, LlamaModel.rows(head.project(state)));
+            }
         }
         if (last) {
             split(group, LlamaModel.rows(DecoderLayer.lmHead(lastPos, finalNorm, lmHead, model.config().rmsNormEps())));

@@ -11,9 +11,10 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * Builds the scheduler an {@link EngineOptions} asks for, resolving the exit head ({@code auto}: the model
- * folder's {@code exit_head/} when present, else the shared LM head) and the exit layer (default: the
- * trained head's layer, else N/2). Every bad option fails here, before any work starts.
+ * Builds the scheduler an {@link EngineOptions} asks for. Pipelines (ppsd, ar-pipe) take their drafter and
+ * stage split from {@link DrafterPlan}; eesd resolves the exit head by the default rule ({@code auto}: the
+ * model folder's {@code exit_head/} when present, else the shared LM head; exit layer: the trained head's,
+ * else N/2). Every bad option fails here, before any work starts.
  */
 public final class SchedulerFactory {
     private SchedulerFactory() {
@@ -24,13 +25,11 @@ public final class SchedulerFactory {
             return new ArScheduler(model, o.batchSize());
         }
         List<Device> devices = StageDevices.parse(o.stages());
-        ExitHead head = exitHead(model, o);
-        int exitLayer = head.exitLayer();
         if (o.mode().equals("eesd")) {
-            return new EesdScheduler(model, head, o.gamma());
+            return new EesdScheduler(model, exitHead(model, o), o.gamma());
         }
-        PipelineSplit split = PipelineSplit.of(model.config(), devices.size(), exitLayer);
-        return new PipelineScheduler(model, head, split, devices, o.mode().equals("ppsd"),
+        DrafterPlan plan = DrafterPlan.choose(model, o, devices.size());
+        return new PipelineScheduler(model, plan, devices, o.mode().equals("ppsd"),
                 o.speculation().equals("auto"), o.batchSize());
     }
 

@@ -1,107 +1,105 @@
 package dev.ppsd.engine.schedule;
 
 /**
- * Decides, cycle by cycle, whether the pipeline should draft (PPSD) or run plain pipelined AR with the
- * sequences as micro-batches, from measured acceptance and stage costs (doc section 6). A stage's cycle time
- * is modelled as {@code t(n) = o + c·n} for n single-token entries, fitted online per stage (least squares
- * over all decode cycles); with B active sequences and k stages:
- * <ul>
- *   <li>ar-pipe: every stage holds ⌈B/k⌉ entries, B/k tokens are committed per cycle;</li>
- *   <li>ppsd: every stage holds B entries, B / (α + k(1-α)) tokens are committed per cycle.</li>
- * </ul>
- * The cheaper schedule per committed token wins (choice: a 5% margin against flapping). While not drafting,
- * α is not observed, so the controller drafts again for a probe every {@value #PROBE_EVERY} cycles.
+ * Decides, cycle by cycle, whether the pipeline drafts (PPSD) or runs plain pipelined AR with the sequences
+ * as micro-batches (doc section 6), from what each schedule has actually cost: wall milliseconds per committed
+ * token, measured over recent cycles of each (exponentially decayed, so the estimate follows the acceptance
+ * rate, the number of active sequences and the machine). Measuring instead of modelling keeps every cost in
+ * the comparison: flush bubbles, the drafter's work, hand-offs, two stages slowing each other on shared
+ * caches, and a lone sequence's plain cycles running on one thread.
+ *
+ * <p>Start: {@value #WARMUP} cycles of each schedule. Then the cheaper one runs, with a {@value #MARGIN}
+ * margin against flapping, and now and then the other one runs for {@value #PROBE_CYCLES} cycles to refresh
+ * its estimate: {@value #PROBE_EVERY} cycles after a switch, twice as long after each probe that confirmed the
+ * choice, up to {@value #MAX_PROBE_EVERY} (so a clear choice costs about 1% in probes). The first k cycles after a switch (k stages) count for
+ * neither schedule: they still carry the other one's entries. Only greedy sequences follow the decision: a sampled sequence always drafts,
+ * so that its text depends on its seed only.
  */
 final class SpeculationController {
+    static final int WARMUP = 12;
     static final int PROBE_EVERY = 64;
-    private static final int MIN_SAMPLES = 8;
-    private final int stages;
+    static final int MAX_PROBE_EVERY = 1024;
+    static final int PROBE_CYCLES = 12;
+    static final double MARGIN = 0.05;
+    /** Per-cycle decay of past observations of a schedule: an effective window of ~30 cycles. */
+    private static final double DECAY = 0.967;
     private final boolean adaptive;
-    private final double[] n;
-    private final double[] sx;
-    private final double[] sy;
-    private final double[] sxx;
-    private final double[] sxy;
-    private long proposed;
-    private long accepted;
-    private boolean drafting = true;
+    private final int stages;
+    private Boolean lastDrafted;
+    private int sinceSwitch;
+    private final double[] ms = new double[2]; // [drafting, plain]
+    private final double[] tokens = new double[2];
+    private final long[] samples = new long[2];
+    private boolean preferDraft = true;
+    private long nextProbe;
+    private long probeEvery = PROBE_EVERY;
     private long cycle;
+    private int probeLeft;
 
-    SpeculationController(int stages, boolean adaptive) {
-        this.stages = stages;
+    /**
+     * @param stages the pipeline depth: after a switch the first {@code stages} cycles still carry the other
+     *               schedule's entries (a draft refilling the pipe, or old drafts still being verified), so they
+     *               are not counted for either schedule
+     */
+    SpeculationController(boolean adaptive, int stages) {
         this.adaptive = adaptive;
-        n = new double[stages];
-        sx = new double[stages];
-        sy = new double[stages];
-        sxx = new double[stages];
-        sxy = new double[stages];
+        this.stages = stages;
     }
 
-    /** Records one decode cycle of stage {@code b}: {@code entries} single-token entries in {@code ms}. */
-    void observeStage(int b, int entries, double ms) {
-        n[b]++;
-        sx[b] += entries;
-        sy[b] += ms;
-        sxx[b] += (double) entries * entries;
-        sxy[b] += entries * ms;
+    /** Records one cycle: whether it drafted, its wall time (coordinator included) and the tokens it committed. */
+    void observeCycle(boolean drafted, double wallMs, int committed) {
+        if (lastDrafted == null || lastDrafted != drafted) {
+            lastDrafted = drafted;
+            sinceSwitch = 0;
+        }
+        if (sinceSwitch++ < stages) {
+            return; // a transition cycle
+        }
+        int i = drafted ? 0 : 1;
+        ms[i] = ms[i] * DECAY + wallMs;
+        tokens[i] = tokens[i] * DECAY + committed;
+        samples[i]++;
     }
 
-    void observeVerdicts(long newProposed, long newAccepted) {
-        proposed += newProposed;
-        accepted += newAccepted;
-    }
-
-    /** Acceptance so far (prior 0.5 before any draft was verified). */
-    double alpha() {
-        return (accepted + 1.0) / (proposed + 2.0);
-    }
-
-    /** Whether to draft in the next cycle with {@code active} sequences in the pipeline. */
-    boolean draft(int active) {
-        cycle++;
+    /** Whether the next cycle drafts. */
+    boolean draft() {
         if (!adaptive) {
             return true;
         }
-        if (!drafting && cycle % PROBE_EVERY == 0) {
-            return true; // probe: refresh the acceptance estimate
+        cycle++;
+        if (samples[0] < WARMUP) {
+            return true;
         }
-        double[] spec = msPerToken(active);
-        if (spec != null) {
-            if (drafting && spec[0] > 1.05 * spec[1]) {
-                drafting = false;
-            } else if (!drafting && spec[0] * 1.05 < spec[1]) {
-                drafting = true;
-            }
+        if (samples[1] < WARMUP) {
+            return false;
         }
-        return drafting;
+        double spec = msPerToken(0);
+        double plain = msPerToken(1);
+        boolean before = preferDraft;
+        if (preferDraft && spec > (1 + MARGIN) * plain) {
+            preferDraft = false;
+        } else if (!preferDraft && plain > (1 + MARGIN) * spec) {
+            preferDraft = true;
+        }
+        if (preferDraft != before || nextProbe == 0) {
+            probeEvery = PROBE_EVERY; // a new choice: check it again soon
+            nextProbe = cycle + probeEvery;
+        }
+        if (probeLeft > 0) {
+            probeLeft--;
+            return !preferDraft;
+        }
+        if (cycle >= nextProbe) {
+            probeLeft = PROBE_CYCLES - 1;
+            probeEvery = Math.min(MAX_PROBE_EVERY, probeEvery * 2);
+            nextProbe = cycle + PROBE_CYCLES + probeEvery;
+            return !preferDraft;
+        }
+        return preferDraft;
     }
 
-    /** Predicted [ppsd, ar-pipe] milliseconds per committed token, or null before enough samples. */
-    double[] msPerToken(int active) {
-        double a = alpha();
-        double tokensSpec = active / (a + stages * (1 - a));
-        double tokensPipe = (double) active / stages;
-        double cycleSpec = 0;
-        double cyclePipe = 0;
-        for (int b = 0; b < stages; b++) {
-            if (n[b] < MIN_SAMPLES) {
-                return null;
-            }
-            double[] oc = fit(b);
-            cycleSpec = Math.max(cycleSpec, oc[0] + oc[1] * active);
-            cyclePipe = Math.max(cyclePipe, oc[0] + oc[1] * Math.ceil((double) active / stages));
-        }
-        return new double[] {cycleSpec / tokensSpec, cyclePipe / tokensPipe};
-    }
-
-    /** Least-squares [o, c] of stage b; falls back to a pure per-entry cost when entries never varied. */
-    private double[] fit(int b) {
-        double den = n[b] * sxx[b] - sx[b] * sx[b];
-        if (Math.abs(den) < 1e-9) {
-            return new double[] {0, sy[b] / Math.max(1e-9, sx[b])};
-        }
-        double c = (n[b] * sxy[b] - sx[b] * sy[b]) / den;
-        double o = (sy[b] - c * sx[b]) / n[b];
-        return new double[] {Math.max(0, o), Math.max(0, c)};
+    /** Measured wall ms per committed token of drafting (0) or plain (1) cycles; infinite before any commit. */
+    double msPerToken(int schedule) {
+        return tokens[schedule] <= 0 ? Double.POSITIVE_INFINITY : ms[schedule] / tokens[schedule];
     }
 }

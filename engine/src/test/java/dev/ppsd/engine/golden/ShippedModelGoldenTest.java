@@ -79,12 +79,17 @@ class ShippedModelGoldenTest {
             assertArrayEquals(expected, ar.get(i).tokenIds(), "case " + i + " (" + CASES.get(i).prompt() + ")");
             assertEquals(g.get("text").getAsString(), ar.get(i).text(), "case " + i);
         }
-        // greedy ppsd with the shipped exit head is token-identical to the stored AR output
-        try (GenerationEngine e = GenerationEngine.open(EngineOptions.defaults(MODEL).withMode("ppsd").withBatchSize(1))) {
-            List<GenerationResult> ppsd = e.generate(requests.subList(0, 3));
-            for (int i = 0; i < 3; i++) {
-                assertArrayEquals(ar.get(i).tokenIds(), ppsd.get(i).tokenIds(), "ppsd case " + i);
-                assertTrue(ppsd.get(i).spec().draftsProposed() > 0, "ppsd drafted for case " + i);
+        // greedy ppsd, drafting every cycle, is token-identical to the stored AR output: with the default
+        // drafter plan (the shared head after layer 4) and with the shipped trained head
+        for (String head : List.of("auto", MODEL.resolve("exit_head").toString())) {
+            EngineOptions o = EngineOptions.defaults(MODEL).withMode("ppsd").withBatchSize(1).withSpeculation("always")
+                    .withExitHead(head);
+            try (GenerationEngine e = GenerationEngine.open(o)) {
+                List<GenerationResult> ppsd = e.generate(requests.subList(0, 3));
+                for (int i = 0; i < 3; i++) {
+                    assertArrayEquals(ar.get(i).tokenIds(), ppsd.get(i).tokenIds(), head + ": ppsd case " + i);
+                    assertTrue(ppsd.get(i).spec().draftsProposed() > 0, head + ": ppsd drafted for case " + i);
+                }
             }
         }
     }

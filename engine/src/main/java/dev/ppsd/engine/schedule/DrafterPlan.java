@@ -1,0 +1,180 @@
+package dev.ppsd.engine.schedule;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.LlamaModel;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The drafter (exit head and exit layer) and the stage split of a k-stage pipeline, chosen so that the
+ * pipeline is fastest by the {@link StageCostModel}: per committed token PPSD pays its most expensive stage
+ * (the drafter counts in stage 0) {@code α + k(1-α)} times. With {@code --exit-head auto} and an
+ * {@code eval.json} in the model folder (written by {@code ppsd eval}: acceptance per exit layer of the shared
+ * head and of each trained head), every candidate is scored — each trained head in an {@code exit_head*} folder
+ * and the shared head at every exit layer — and the cheapest wins; a cheap shared head with balanced
+ * stages can beat a more accurate trained head whose extra layer makes stage 0 the slow one. Without
+ * {@code eval.json}: {@code MODEL/exit_head} when present, else the shared head at N/2. An explicit
+ * {@code --exit-layer} or {@code --exit-head shared|DIR} narrows the candidates. The stages after the first are
+ * always split by cost (the last one carries the LM head).
+ *
+ * @param reason one line saying what was chosen and why, for logs and the benchmark report
+ */
+public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
+    /** File in the model folder with the measured acceptance per exit layer. */
+    public static final String EVAL_FILE = "eval.json";
+
+    public static DrafterPlan choose(LlamaModel model, EngineOptions o, int stages) {
+        int n = model.config().numHiddenLayers();
+        StageCostModel cost = StageCostModel.of(model.config());
+        String h = o.exitHead();
+        if (!h.equals("auto") && !h.equals("shared")) {
+            ExitHead head = SchedulerFactory.exitHead(model, o); // loads and checks DIR against --exit-layer
+            return plan(cost, n, stages, head, Double.NaN, "exit head " + h);
+        }
+        Map<String, Map<Integer, Double>> alpha = model.dir() == null ? Map.of() : readAlpha(model.dir());
+        List<Candidate> candidates = new ArrayList<>();
+        int maxE = n - (stages - 1);
+        if (h.equals("auto") && model.dir() != null) {
+            for (Path dir : trainedHeadDirs(model.dir())) {
+                int e = exitLayerOf(dir);
+                Double a = alpha.getOrDefault("trained", Map.of()).get(e);
+                if (a == null && !alpha.isEmpty()) {
+                    // a head trained after the last `ppsd eval`: no basis for comparing, keep the default rule
+                    alpha = Map.of();
+                    candidates.clear();
+                    break;
+                }
+                if (e >= 1 && e <= maxE && a != null && (o.exitLayer() == 0 || o.exitLayer() == e)) {
+                    candidates.add(new Candidate(dir, e, a));
+                }
+            }
+        }
+        for (Map.Entry<Integer, Double> s : alpha.getOrDefault("shared", Map.of()).entrySet()) {
+            int e = s.getKey();
+            if (e >= 1 && e <= maxE && (o.exitLayer() == 0 || o.exitLayer() == e)) {
+                candidates.add(new Candidate(null, e, s.getValue()));
+            }
+        }
+        if (candidates.isEmpty()) {
+            ExitHead head = SchedulerFactory.exitHead(model, o);
+            return plan(cost, n, stages, head, Double.NaN, (h.equals("auto") && head.trained()
+                    ? "the model folder's exit_head" : "the default") + " (no " + EVAL_FILE
+                    + " acceptance to choose by)");
+        }
+        Candidate best = null;
+        double bestCost = Double.POSITIVE_INFINITY;
+        for (Candidate c : candidates) {
+            double drafter = c.dir == null ? cost.drafter(false) : cost.drafter(true);
+            double perToken = cost.ppsdPerToken(cost.split(n, stages, c.exitLayer), drafter, c.alpha);
+            if (perToken < bestCost - 1e-9) {
+                bestCost = perToken;
+                best = c;
+            }
+        }
+        ExitHead head = best.dir == null ? ExitHead.shared(model, best.exitLayer)
+                : ExitHead.load(best.dir, model, model.manager());
+        return plan(cost, n, stages, head, best.alpha, String.format(Locale.ROOT,
+                "best of %d candidates by predicted cost (%.2f × an AR step per token at α %.3f from %s)",
+                candidates.size(), bestCost / cost.ar(n), best.alpha, EVAL_FILE));
+    }
+
+    private static DrafterPlan plan(StageCostModel cost, int n, int stages, ExitHead head, double alpha,
+            String why) {
+        PipelineSplit split = cost.split(n, stages, head.exitLayer());
+        String text = String.format(Locale.ROOT, "drafter: %s head after layer %d, stages %s: %s", head.kind(),
+                head.exitLayer(), split, why);
+        return new DrafterPlan(head, split, text);
+    }
+
+    private record Candidate(Path dir, int exitLayer, double alpha) {
+    }
+
+    /** Sub-folders {@code exit_head*} of the model folder that hold a head (config.json), in name order. */
+    static List<Path> trainedHeadDirs(Path modelDir) {
+        List<Path> out = new ArrayList<>();
+        if (!Files.isDirectory(modelDir)) {
+            return out;
+        }
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(modelDir, "exit_head*")) {
+            for (Path p : ds) {
+                if (Files.isRegularFile(p.resolve("config.json"))) {
+                    out.add(p);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + modelDir, e);
+        }
+        out.sort(null);
+        return out;
+    }
+
+    private static int exitLayerOf(Path headDir) {
+        Path f = headDir.resolve("config.json");
+        try {
+            JsonElement e = JsonParser.parseString(Files.readString(f)).getAsJsonObject().get("exit_layer");
+            return e == null ? -1 : e.getAsInt();
+        } catch (IOException | RuntimeException e) {
+            return -1; // not a head this plan can use; loading it explicitly gives the full error
+        }
+    }
+
+    /**
+     * Acceptance by head kind ("shared" / "trained") and exit layer, averaged over the held-out files of
+     * {@code eval.json}; empty when the file is missing or unreadable (the plan then falls back to the default).
+     */
+    static Map<String, Map<Integer, Double>> readAlpha(Path modelDir) {
+        Path f = modelDir.resolve(EVAL_FILE);
+        if (!Files.isRegularFile(f)) {
+            return Map.of();
+        }
+        Map<String, Map<Integer, double[]>> sums = new HashMap<>();
+        try {
+            JsonObject root = JsonParser.parseString(Files.readString(f)).getAsJsonObject();
+            for (Map.Entry<String, JsonElement> file : root.entrySet()) {
+                if (!file.getValue().isJsonObject()) {
+                    continue;
+                }
+                JsonObject r = file.getValue().getAsJsonObject();
+                add(sums, "shared", r.get("alpha_shared_head"));
+                add(sums, "trained", r.get("alpha_trained_head"));
+            }
+        } catch (IOException | RuntimeException e) {
+            return Map.of();
+        }
+        Map<String, Map<Integer, Double>> out = new HashMap<>();
+        sums.forEach((kind, byLayer) -> {
+            Map<Integer, Double> m = new HashMap<>();
+            byLayer.forEach((e, s) -> m.put(e, s[0] / s[1]));
+            out.put(kind, m);
+        });
+        return out;
+    }
+
+    private static void add(Map<String, Map<Integer, double[]>> sums, String kind, JsonElement table) {
+        if (table == null || !table.isJsonObject()) {
+            return;
+        }
+        for (Map.Entry<String, JsonElement> e : table.getAsJsonObject().entrySet()) {
+            double a = e.getValue().getAsDouble();
+            if (a >= 0 && a <= 1) {
+                double[] s = sums.computeIfAbsent(kind, k -> new HashMap<>())
+                        .computeIfAbsent(Integer.parseInt(e.getKey()), k -> new double[2]);
+                s[0] += a;
+                s[1]++;
+            }
+        }
+    }
+}
