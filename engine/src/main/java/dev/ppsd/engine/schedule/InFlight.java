@@ -15,6 +15,8 @@ final class InFlight {
     int stage;
     /** Hand-off state {@code [1, T, D]} on the device of the stage that produced it; null before stage 0. */
     NDArray hidden;
+    /** Whether this entry ran in the current cycle (an entry waiting at stage 0 does not move on). */
+    boolean ran;
     /** Whether a draft is made from this entry's stage-0 output (set when it enters stage 0). */
     boolean wantDraft;
     /** True while the token is an unverified draft. */

@@ -38,6 +38,7 @@ public final class PipelineScheduler implements Scheduler {
     private int cycleAccepted;
     private int cycleFlushed;
     private int cycleCommitted;
+    private long cycleNo;
 
     /**
      * @param speculative draft (ppsd) or not (ar-pipe)
@@ -158,14 +159,31 @@ public final class PipelineScheduler implements Scheduler {
             for (int b = 0; b < k; b++) {
                 work.add(new ArrayList<>());
             }
-            boolean any = false;
+            // without drafts every sequence has one entry in the pipe, and stage 0 takes at most ⌈active/k⌉ new
+            // tokens a cycle (the others wait a cycle, in turn): the sequences then stay spread over the stages,
+            // as after a staggered admission, also after drafting cycles left most of them in the same phase
+            int active = 0;
             for (Lane lane : lanes) {
+                active += lane == null ? 0 : 1;
+            }
+            int stage0Cap = draftThisCycle ? Integer.MAX_VALUE : Math.max(1, (active + k - 1) / k);
+            int stage0 = 0;
+            boolean any = false;
+            cycleNo++;
+            for (int i = 0; i < slots; i++) {
+                Lane lane = lanes[(int) ((i + cycleNo) % slots)];
                 if (lane != null) {
                     lane.cycles++;
                     for (InFlight e : lane.inFlight) {
+                        e.ran = false;
                         if (e.stage == 0) {
+                            if (stage0 >= stage0Cap) {
+                                continue; // waits a cycle at stage 0
+                            }
+                            stage0++;
                             e.wantDraft = speculative && (draftThisCycle || !lane.seq.params().isGreedy());
                         }
+                        e.ran = true;
                         work.get(e.stage).add(e);
                         any = true;
                     }
@@ -193,7 +211,7 @@ public final class PipelineScheduler implements Scheduler {
                     lane.busyMs[b] += stages.get(b).lastBusyMs;
                     lane.idleMs[b] += cycleMs - stages.get(b).lastBusyMs;
                 }
-                lane.inFlight.forEach(e -> e.stage++);
+                lane.inFlight.forEach(e -> e.stage += e.ran ? 1 : 0);
                 if (advance(lane, stop, context)) {
                     lanes[lane.slot] = null;
                 }

@@ -3,43 +3,48 @@ package dev.ppsd.engine.schedule;
 /**
  * Decides, cycle by cycle, whether the pipeline drafts (PPSD) or runs plain pipelined AR with the sequences
  * as micro-batches (doc section 6), from what each schedule has actually cost: wall milliseconds per committed
- * token, measured over recent cycles of each (exponentially decayed, so the estimate follows the acceptance
- * rate, the number of active sequences and the machine). Measuring instead of modelling keeps every cost in
- * the comparison: flush bubbles, the drafter's work, hand-offs, two stages slowing each other on shared
- * caches, and a lone sequence's plain cycles running on one thread.
+ * token. Measuring instead of modelling keeps every cost in the comparison: flush bubbles, the drafter's work,
+ * hand-offs, two stages slowing each other on shared caches, and a lone sequence's plain cycles running on one
+ * thread.
  *
- * <p>Start: {@value #WARMUP} cycles of each schedule. Then the cheaper one runs, with a {@value #MARGIN}
- * margin against flapping, and now and then the other one runs for {@value #PROBE_CYCLES} cycles to refresh
- * its estimate: {@value #PROBE_EVERY} cycles after a switch, twice as long after each probe that confirmed the
- * choice, up to {@value #MAX_PROBE_EVERY} (so a clear choice costs about 1% in probes). The first k cycles after a switch (k stages) count for
- * neither schedule: they still carry the other one's entries. Only greedy sequences follow the decision: a sampled sequence always drafts,
- * so that its text depends on its seed only.
+ * <p>The preferred schedule runs and its cost is tracked over recent cycles (exponentially decayed). Now and
+ * then the other one runs for a probe of {@value #PROBE_CYCLES} cycles, and the probe's cost is compared with
+ * the preferred schedule's cost just before it: both are measured at the same point of the run, so the cost
+ * that grows with the context length (attention) cancels out. The probe wins when it is cheaper by
+ * {@value #MARGIN}. The first probe comes after {@value #WARMUP} cycles of drafting; later ones
+ * {@value #PROBE_EVERY} cycles after a switch and twice as far apart after each probe that confirmed the
+ * choice, up to {@value #MAX_PROBE_EVERY} cycles. The first k cycles after a change of schedule (k stages)
+ * count for neither: they still carry the other schedule's entries.
+ *
+ * <p>Only greedy sequences follow the decision: a sampled sequence always drafts, so that its text depends on
+ * its seed only.
  */
 final class SpeculationController {
-    static final int WARMUP = 12;
+    static final int WARMUP = 16;
     static final int PROBE_EVERY = 64;
     static final int MAX_PROBE_EVERY = 1024;
     static final int PROBE_CYCLES = 12;
     static final double MARGIN = 0.05;
-    /** Per-cycle decay of past observations of a schedule: an effective window of ~30 cycles. */
+    /** Per-cycle decay of the preferred schedule's past cycles: an effective window of ~30 cycles. */
     private static final double DECAY = 0.967;
     private final boolean adaptive;
     private final int stages;
+    private boolean preferDraft = true;
+    private double ms;
+    private double tokens;
+    private boolean probing;
+    private int probeLeft;
+    private double probeMs;
+    private double probeTokens;
+    private long cycle;
+    private long nextProbe = WARMUP;
+    private long probeEvery = PROBE_EVERY;
     private Boolean lastDrafted;
     private int sinceSwitch;
-    private final double[] ms = new double[2]; // [drafting, plain]
-    private final double[] tokens = new double[2];
-    private final long[] samples = new long[2];
-    private boolean preferDraft = true;
-    private long nextProbe;
-    private long probeEvery = PROBE_EVERY;
-    private long cycle;
-    private int probeLeft;
 
     /**
-     * @param stages the pipeline depth: after a switch the first {@code stages} cycles still carry the other
-     *               schedule's entries (a draft refilling the pipe, or old drafts still being verified), so they
-     *               are not counted for either schedule
+     * @param adaptive false: always draft
+     * @param stages   the pipeline depth k
      */
     SpeculationController(boolean adaptive, int stages) {
         this.adaptive = adaptive;
@@ -55,10 +60,13 @@ final class SpeculationController {
         if (sinceSwitch++ < stages) {
             return; // a transition cycle
         }
-        int i = drafted ? 0 : 1;
-        ms[i] = ms[i] * DECAY + wallMs;
-        tokens[i] = tokens[i] * DECAY + committed;
-        samples[i]++;
+        if (probing && drafted != preferDraft) {
+            probeMs += wallMs;
+            probeTokens += committed;
+        } else if (!probing && drafted == preferDraft) {
+            ms = ms * DECAY + wallMs;
+            tokens = tokens * DECAY + committed;
+        }
     }
 
     /** Whether the next cycle drafts. */
@@ -67,39 +75,40 @@ final class SpeculationController {
             return true;
         }
         cycle++;
-        if (samples[0] < WARMUP) {
-            return true;
-        }
-        if (samples[1] < WARMUP) {
-            return false;
-        }
-        double spec = msPerToken(0);
-        double plain = msPerToken(1);
-        boolean before = preferDraft;
-        if (preferDraft && spec > (1 + MARGIN) * plain) {
-            preferDraft = false;
-        } else if (!preferDraft && plain > (1 + MARGIN) * spec) {
-            preferDraft = true;
-        }
-        if (preferDraft != before || nextProbe == 0) {
-            probeEvery = PROBE_EVERY; // a new choice: check it again soon
-            nextProbe = cycle + probeEvery;
-        }
-        if (probeLeft > 0) {
-            probeLeft--;
-            return !preferDraft;
+        if (probing) {
+            if (probeLeft > 0) {
+                probeLeft--;
+                return !preferDraft;
+            }
+            finishProbe();
         }
         if (cycle >= nextProbe) {
+            probing = true;
             probeLeft = PROBE_CYCLES - 1;
-            probeEvery = Math.min(MAX_PROBE_EVERY, probeEvery * 2);
-            nextProbe = cycle + PROBE_CYCLES + probeEvery;
+            probeMs = 0;
+            probeTokens = 0;
             return !preferDraft;
         }
         return preferDraft;
     }
 
-    /** Measured wall ms per committed token of drafting (0) or plain (1) cycles; infinite before any commit. */
-    double msPerToken(int schedule) {
-        return tokens[schedule] <= 0 ? Double.POSITIVE_INFINITY : ms[schedule] / tokens[schedule];
+    private void finishProbe() {
+        probing = false;
+        double probe = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
+        double current = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
+        if (probe * (1 + MARGIN) < current) {
+            preferDraft = !preferDraft;
+            ms = probeMs; // the new preferred schedule starts from its probe
+            tokens = probeTokens;
+            probeEvery = PROBE_EVERY;
+        } else {
+            probeEvery = Math.min(MAX_PROBE_EVERY, probeEvery * 2);
+        }
+        nextProbe = cycle + probeEvery;
+    }
+
+    /** The schedule currently preferred: true for drafting. */
+    boolean prefersDraft() {
+        return preferDraft;
     }
 }

@@ -166,12 +166,23 @@ class DeterminismAndMetricsTest {
             assertEquals(0, r.spec().draftsProposed(), "ar proposes nothing");
             assertTrue(Double.isNaN(r.spec().acceptance()), "ar acceptance is NaN");
         }
+        // ar-pipe with as many sequences as stages: admitted one per cycle, they stay spread over the stages and
+        // every token takes exactly k = 3 cycles
         EngineOptions pipe = EngineOptions.defaults(model).withMode("ar-pipe").withStages(List.of("cpu", "cpu", "cpu"))
-                .withBatchSize(4);
+                .withBatchSize(3);
         for (GenerationResult r : SpecHarness.run(pipe, greedy).results()) {
             assertEquals(0, r.spec().draftsProposed(), "ar-pipe proposes nothing");
             assertEquals(3L * r.newTokens(), r.spec().cycles(), "ar-pipe: every token takes k = 3 cycles");
             assertEquals(3, r.spec().stageBusyMs().length);
         }
+        // 4 sequences on 3 stages: stage 0 takes at most 2 new tokens a cycle, so a token may wait a cycle there
+        long tokens = 0;
+        long cycles = 0;
+        for (GenerationResult r : SpecHarness.run(pipe.withBatchSize(4), greedy).results()) {
+            assertTrue(r.spec().cycles() >= 3L * r.newTokens(), "ar-pipe: a token takes at least k cycles " + r.spec());
+            tokens += r.newTokens();
+            cycles += r.spec().cycles();
+        }
+        assertTrue(cycles <= 4 * tokens, "ar-pipe batch 4: " + cycles + " cycles for " + tokens + " tokens");
     }
 }
