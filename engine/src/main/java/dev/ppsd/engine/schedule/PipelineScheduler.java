@@ -153,7 +153,11 @@ public final class PipelineScheduler implements Scheduler {
             // decided before the cycle, so stage 0 skips the drafter's LM head when nobody drafts. A sampled
             // sequence always drafts: whether a token is drafted changes how its random stream is consumed, so
             // a timing-driven switch would make its text depend on measured times rather than on its seed
-            draftThisCycle = speculative && controller.draft();
+            int active = 0;
+            for (Lane lane : lanes) {
+                active += lane == null ? 0 : 1;
+            }
+            draftThisCycle = speculative && controller.draft(active);
             // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
             List<List<InFlight>> work = new ArrayList<>();
             for (int b = 0; b < k; b++) {
@@ -162,13 +166,10 @@ public final class PipelineScheduler implements Scheduler {
             // without drafts every sequence has one entry in the pipe, and stage 0 takes at most ⌈active/k⌉ new
             // tokens a cycle (the others wait a cycle, in turn): the sequences then stay spread over the stages,
             // as after a staggered admission, also after drafting cycles left most of them in the same phase
-            int active = 0;
-            for (Lane lane : lanes) {
-                active += lane == null ? 0 : 1;
-            }
             int stage0Cap = draftThisCycle ? Integer.MAX_VALUE : Math.max(1, (active + k - 1) / k);
             int stage0 = 0;
             boolean any = false;
+            boolean prefilled = false;
             cycleNo++;
             for (int i = 0; i < slots; i++) {
                 Lane lane = lanes[(int) ((i + cycleNo) % slots)];
@@ -184,6 +185,7 @@ public final class PipelineScheduler implements Scheduler {
                             e.wantDraft = speculative && (draftThisCycle || !lane.seq.params().isGreedy());
                         }
                         e.ran = true;
+                        prefilled |= e.tokens.length > 1;
                         work.get(e.stage).add(e);
                         any = true;
                     }
@@ -221,7 +223,7 @@ public final class PipelineScheduler implements Scheduler {
             }
             long end = System.nanoTime();
             handoffMs += (end - tBook) / 1e6;
-            controller.observeCycle(draftThisCycle, (end - cycleStart) / 1e6, cycleCommitted);
+            controller.observeCycle(draftThisCycle, (end - cycleStart) / 1e6, cycleCommitted, prefilled);
         }
     }
 

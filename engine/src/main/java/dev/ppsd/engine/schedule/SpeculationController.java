@@ -1,5 +1,8 @@
 package dev.ppsd.engine.schedule;
 
+import java.util.HashMap;
+import java.util.Map;
+
 /**
  * Decides, cycle by cycle, whether the pipeline drafts (PPSD) or runs plain pipelined AR with the sequences
  * as micro-batches (doc section 6), from what each schedule has actually cost: wall milliseconds per committed
@@ -7,14 +10,26 @@ package dev.ppsd.engine.schedule;
  * hand-offs, two stages slowing each other on shared caches, and a lone sequence's plain cycles running on one
  * thread.
  *
- * <p>The preferred schedule runs and its cost is tracked over recent cycles (exponentially decayed). Now and
- * then the other one runs for a probe of {@value #PROBE_CYCLES} cycles, and the probe's cost is compared with
- * the preferred schedule's cost just before it: both are measured at the same point of the run, so the cost
- * that grows with the context length (attention) cancels out. The probe wins when it is cheaper by
- * {@value #MARGIN}. The first probe comes after {@value #WARMUP} cycles of drafting; later ones
- * {@value #PROBE_EVERY} cycles after a switch and twice as far apart after each probe that confirmed the
- * choice, up to {@value #MAX_PROBE_EVERY} cycles. The first k cycles after a change of schedule (k stages)
- * count for neither: they still carry the other schedule's entries.
+ * <p>Which schedule wins depends on how many sequences are in the pipeline: one sequence leaves k−1 stages idle
+ * without drafts, while enough sequences keep every stage busy without them, and drafting then only adds work
+ * (the drafter's LM head, rejected drafts) unless the device runs more rows per step nearly for free. So each
+ * occupancy class (1, 2–3, 4–7, 8–15, ... active sequences) learns its own choice, and keeps it for the
+ * scheduler's lifetime: an executor that decodes many partitions learns once. A class starts drafting when it
+ * has fewer than four sequences per stage and plain otherwise (on the 2-core CPU drafting and plain cycles are
+ * even at 8 sequences and plain wins at 32); measurement then decides.
+ *
+ * <p>Within a class the preferred schedule runs and its cost is tracked over recent cycles (exponentially
+ * decayed). Now and then the other one runs for a short probe, and the probe's cost is compared with the
+ * preferred schedule's cost just before it: both are measured at the same point of the run, so the cost that
+ * grows with the context length (attention) cancels out. The probe wins when it is cheaper by {@value #MARGIN};
+ * the schedule changes when the next probe, {@value #CONFIRM_AFTER} cycles later, wins too (single probes of
+ * schedules within noise of each other would make the pipeline flip back and forth, paying each transition).
+ * A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or {@value #SHORT_PROBE_CYCLES} when those
+ * already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences: each cycle averages over many rows). The
+ * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
+ * switch and twice as far apart after each probe that confirmed the choice, up to {@value #MAX_PROBE_EVERY}.
+ * Not measured: the first k cycles after a change of schedule (k stages; they still carry the other schedule's
+ * entries) and cycles that prefill a prompt (the same work in either schedule, and large).
  *
  * <p>Only greedy sequences follow the decision: a sampled sequence always drafts, so that its text depends on
  * its seed only.
@@ -24,21 +39,19 @@ final class SpeculationController {
     static final int PROBE_EVERY = 64;
     static final int MAX_PROBE_EVERY = 1024;
     static final int PROBE_CYCLES = 12;
+    static final int SHORT_PROBE_CYCLES = 4;
+    static final int SHORT_PROBE_TOKENS = 64;
+    /** A probe whose cycles cannot be measured (prefills) gives up after this many cycles. */
+    static final int MAX_PROBE_LENGTH = 3 * PROBE_CYCLES;
     static final double MARGIN = 0.05;
+    /** Measured cycles of the preferred schedule between a winning probe and the probe that confirms it. */
+    static final int CONFIRM_AFTER = 8;
     /** Per-cycle decay of the preferred schedule's past cycles: an effective window of ~30 cycles. */
     private static final double DECAY = 0.967;
     private final boolean adaptive;
     private final int stages;
-    private boolean preferDraft = true;
-    private double ms;
-    private double tokens;
-    private boolean probing;
-    private int probeLeft;
-    private double probeMs;
-    private double probeTokens;
-    private long cycle;
-    private long nextProbe = WARMUP;
-    private long probeEvery = PROBE_EVERY;
+    private final Map<Integer, Choice> choices = new HashMap<>();
+    private Choice current;
     private Boolean lastDrafted;
     private int sinceSwitch;
 
@@ -51,64 +64,127 @@ final class SpeculationController {
         this.stages = stages;
     }
 
-    /** Records one cycle: whether it drafted, its wall time (coordinator included) and the tokens it committed. */
-    void observeCycle(boolean drafted, double wallMs, int committed) {
+    /** Whether the next cycle, with {@code active} sequences in the pipeline, drafts. */
+    boolean draft(int active) {
+        if (!adaptive) {
+            return true;
+        }
+        Choice c = choices.computeIfAbsent(occupancyClass(active), this::initial);
+        if (current != null && current != c && current.probing) {
+            current.abandonProbe(); // its cycles would be compared across occupancies
+        }
+        current = c;
+        return c.next();
+    }
+
+    /**
+     * Records one cycle: whether it drafted, its wall time (coordinator included), the tokens it committed and
+     * whether it prefilled a prompt.
+     */
+    void observeCycle(boolean drafted, double wallMs, int committed, boolean prefilled) {
         if (lastDrafted == null || lastDrafted != drafted) {
             lastDrafted = drafted;
             sinceSwitch = 0;
         }
-        if (sinceSwitch++ < stages) {
-            return; // a transition cycle
-        }
-        if (probing && drafted != preferDraft) {
-            probeMs += wallMs;
-            probeTokens += committed;
-        } else if (!probing && drafted == preferDraft) {
-            ms = ms * DECAY + wallMs;
-            tokens = tokens * DECAY + committed;
+        boolean transition = sinceSwitch++ < stages;
+        if (current != null && !transition && !prefilled) {
+            current.observe(drafted, wallMs, committed);
         }
     }
 
-    /** Whether the next cycle drafts. */
-    boolean draft() {
-        if (!adaptive) {
-            return true;
+    /** The schedule currently preferred with {@code active} sequences: true for drafting. */
+    boolean prefersDraft(int active) {
+        Choice c = choices.get(occupancyClass(active));
+        return c == null ? initial(occupancyClass(active)).preferDraft : c.preferDraft;
+    }
+
+    /** ⌊log2 active⌋: 1, 2–3, 4–7, ... sequences. */
+    private static int occupancyClass(int active) {
+        return 31 - Integer.numberOfLeadingZeros(Math.max(1, active));
+    }
+
+    private Choice initial(int occupancyClass) {
+        return new Choice((1 << occupancyClass) < 4 * stages);
+    }
+
+    /** What one occupancy class has learned: its preferred schedule, that schedule's cost, the probe state. */
+    private static final class Choice {
+        boolean preferDraft;
+        private double ms;
+        private double tokens;
+        private boolean probing;
+        private int probeLength;
+        private int probeMeasured;
+        private double probeMs;
+        private double probeTokens;
+        private long measured;
+        private long nextProbe = WARMUP;
+        private long probeEvery = PROBE_EVERY;
+        private boolean confirming;
+
+        Choice(boolean preferDraft) {
+            this.preferDraft = preferDraft;
         }
-        cycle++;
-        if (probing) {
-            if (probeLeft > 0) {
-                probeLeft--;
+
+        boolean next() {
+            if (probing) {
+                boolean done = probeMeasured >= PROBE_CYCLES
+                        || probeMeasured >= SHORT_PROBE_CYCLES && probeTokens >= SHORT_PROBE_TOKENS
+                        || probeLength >= MAX_PROBE_LENGTH;
+                if (!done) {
+                    probeLength++;
+                    return !preferDraft;
+                }
+                finishProbe();
+            }
+            if (measured >= nextProbe) {
+                probing = true;
+                probeLength = 1;
+                probeMeasured = 0;
+                probeMs = 0;
+                probeTokens = 0;
                 return !preferDraft;
             }
-            finishProbe();
+            return preferDraft;
         }
-        if (cycle >= nextProbe) {
-            probing = true;
-            probeLeft = PROBE_CYCLES - 1;
-            probeMs = 0;
-            probeTokens = 0;
-            return !preferDraft;
-        }
-        return preferDraft;
-    }
 
-    private void finishProbe() {
-        probing = false;
-        double probe = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
-        double current = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
-        if (probe * (1 + MARGIN) < current) {
-            preferDraft = !preferDraft;
-            ms = probeMs; // the new preferred schedule starts from its probe
-            tokens = probeTokens;
-            probeEvery = PROBE_EVERY;
-        } else {
-            probeEvery = Math.min(MAX_PROBE_EVERY, probeEvery * 2);
+        void observe(boolean drafted, double wallMs, int committed) {
+            if (probing && drafted != preferDraft) {
+                probeMs += wallMs;
+                probeTokens += committed;
+                probeMeasured++;
+            } else if (!probing && drafted == preferDraft) {
+                ms = ms * DECAY + wallMs;
+                tokens = tokens * DECAY + committed;
+                measured++;
+            }
         }
-        nextProbe = cycle + probeEvery;
-    }
 
-    /** The schedule currently preferred: true for drafting. */
-    boolean prefersDraft() {
-        return preferDraft;
+        void abandonProbe() {
+            probing = false;
+            nextProbe = measured + SHORT_PROBE_CYCLES; // retried soon after the occupancy comes back
+        }
+
+        private void finishProbe() {
+            probing = false;
+            double probe = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
+            double cost = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
+            boolean won = probe * (1 + MARGIN) < cost;
+            if (won && !confirming) {
+                confirming = true; // one win may be noise: probe again after a few cycles of the preferred one
+                nextProbe = measured + CONFIRM_AFTER;
+                return;
+            }
+            confirming = false;
+            if (won) {
+                preferDraft = !preferDraft;
+                ms = probeMs; // the new preferred schedule starts from its probe
+                tokens = probeTokens;
+                probeEvery = PROBE_EVERY;
+            } else {
+                probeEvery = Math.min(MAX_PROBE_EVERY, probeEvery * 2);
+            }
+            nextProbe = measured + probeEvery;
+        }
     }
 }
