@@ -93,6 +93,10 @@ public final class Benchmark {
                 handoff = p.stageCosts().handoffMs() - handoffBefore;
                 stages = p.split().stages();
                 plan = p.plan();
+                String learned = p.speculationSummary();
+                if (learned != null) {
+                    plan += "\n           speculation auto: " + learned;
+                }
             }
             return new ModeRun(o.mode(), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, plan, results);
         }

@@ -92,6 +92,11 @@ public final class PipelineScheduler implements Scheduler {
         return plan != null ? plan : "drafter and stages " + split + " given by the caller";
     }
 
+    /** What {@code --speculation auto} has learned per number of sequences in flight; null when it does not run. */
+    public String speculationSummary() {
+        return speculative ? controller.summary() : null;
+    }
+
     /** Coordinator time between cycles (verification, bookkeeping, hand-off routing), ms, since creation. */
     public double handoffMs() {
         return handoffMs;

@@ -98,6 +98,28 @@ final class SpeculationController {
         return c == null ? initial(occupancyClass(active)).preferDraft : c.preferDraft;
     }
 
+    /**
+     * What each occupancy class has learned so far, e.g. {@code "1 seq: drafts (99% of 412 cycles, 3 probes);
+     * 32-63 seqs: plain (6% drafted of 256 cycles, 2 probes, 1 switch)"}; null when not adaptive or nothing ran.
+     */
+    String summary() {
+        if (!adaptive || choices.isEmpty()) {
+            return null;
+        }
+        StringBuilder sb = new StringBuilder();
+        choices.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+            int lo = 1 << e.getKey();
+            Choice c = e.getValue();
+            long all = c.draftCycles + c.plainCycles;
+            sb.append(sb.length() == 0 ? "" : "; ").append(lo == 1 ? "1 seq" : lo + "-" + (2 * lo - 1) + " seqs")
+                    .append(": ").append(c.preferDraft ? "drafts" : "plain")
+                    .append(String.format(java.util.Locale.ROOT, " (%d%% of %d cycles drafted, %d probe%s, %d switch%s)",
+                            Math.round(100.0 * c.draftCycles / Math.max(1, all)), all, c.probes,
+                            c.probes == 1 ? "" : "s", c.switches, c.switches == 1 ? "" : "es"));
+        });
+        return sb.toString();
+    }
+
     /** ⌊log2 active⌋: 1, 2–3, 4–7, ... sequences. */
     private static int occupancyClass(int active) {
         return 31 - Integer.numberOfLeadingZeros(Math.max(1, active));
@@ -121,12 +143,26 @@ final class SpeculationController {
         private long nextProbe = WARMUP;
         private long probeEvery = PROBE_EVERY;
         private boolean confirming;
+        long draftCycles;
+        long plainCycles;
+        int probes;
+        int switches;
 
         Choice(boolean preferDraft) {
             this.preferDraft = preferDraft;
         }
 
         boolean next() {
+            boolean d = decide();
+            if (d) {
+                draftCycles++;
+            } else {
+                plainCycles++;
+            }
+            return d;
+        }
+
+        private boolean decide() {
             if (probing) {
                 boolean done = probeMeasured >= PROBE_CYCLES
                         || probeMeasured >= SHORT_PROBE_CYCLES && probeTokens >= SHORT_PROBE_TOKENS
@@ -139,6 +175,7 @@ final class SpeculationController {
             }
             if (measured >= nextProbe) {
                 probing = true;
+                probes++;
                 probeLength = 1;
                 probeMeasured = 0;
                 probeMs = 0;
@@ -177,6 +214,7 @@ final class SpeculationController {
             }
             confirming = false;
             if (won) {
+                switches++;
                 preferDraft = !preferDraft;
                 ms = probeMs; // the new preferred schedule starts from its probe
                 tokens = probeTokens;

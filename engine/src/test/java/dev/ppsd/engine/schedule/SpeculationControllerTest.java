@@ -94,6 +94,18 @@ class SpeculationControllerTest {
     }
 
     @Test
+    void theSummaryNamesEachOccupancyAndItsChoice() {
+        SpeculationController c = new SpeculationController(true, 2);
+        assertEquals(null, c.summary());
+        drive(c, 1, 1.0, 1.8, 100);
+        drive(c, 32, 1.5, 1.0, 100);
+        String s = c.summary();
+        assertTrue(s.startsWith("1 seq: drafts ("), s);
+        assertTrue(s.contains("; 32-63 seqs: plain ("), s);
+        assertEquals(null, new SpeculationController(false, 2).summary());
+    }
+
+    @Test
     void prefillCyclesAreNotMeasured() {
         // one sequence: the first drafting cycles prefill a long prompt and cost 1000× a decode cycle; counted,
         // they would make plain look cheaper than drafting
