@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 
@@ -167,6 +168,20 @@ public final class ExitHead {
         Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
         named().forEach((k, v) -> t.put(k, new Safetensors.Tensor(v.toFloatArray(), v.getShape().getShape())));
         Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+    }
+
+    /**
+     * The exit layer a trained head folder declares ({@code exit_layer} in its config.json), read without
+     * loading its weights; -1 when the folder has no readable head config ({@link #load} then gives the error).
+     */
+    public static int exitLayerOf(Path dir) {
+        try {
+            JsonElement e = JsonParser.parseString(Files.readString(dir.resolve("config.json"))).getAsJsonObject()
+                    .get("exit_layer");
+            return e == null ? -1 : e.getAsInt();
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
     }
 
     /** Loads a trained head from {@code dir}, checking it was built for {@code model}. */

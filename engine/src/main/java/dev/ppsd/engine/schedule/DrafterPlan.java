@@ -49,7 +49,7 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
         int maxE = n - (stages - 1);
         if (h.equals("auto") && model.dir() != null) {
             for (Path dir : trainedHeadDirs(model.dir())) {
-                int e = exitLayerOf(dir);
+                int e = ExitHead.exitLayerOf(dir);
                 Double a = alpha.getOrDefault("trained", Map.of()).get(e);
                 if (a == null && !alpha.isEmpty()) {
                     // a head trained after the last `ppsd eval`: no basis for comparing, keep the default rule
@@ -119,16 +119,6 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
         }
         out.sort(null);
         return out;
-    }
-
-    private static int exitLayerOf(Path headDir) {
-        Path f = headDir.resolve("config.json");
-        try {
-            JsonElement e = JsonParser.parseString(Files.readString(f)).getAsJsonObject().get("exit_layer");
-            return e == null ? -1 : e.getAsInt();
-        } catch (IOException | RuntimeException e) {
-            return -1; // not a head this plan can use; loading it explicitly gives the full error
-        }
     }
 
     /**

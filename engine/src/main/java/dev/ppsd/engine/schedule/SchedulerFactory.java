@@ -40,12 +40,11 @@ public final class SchedulerFactory {
         Path dir = null;
         if (h.equals("auto")) {
             Path candidate = model.dir() == null ? null : model.dir().resolve("exit_head");
-            if (candidate != null && Files.isDirectory(candidate)) {
-                ExitHead trained = ExitHead.load(candidate, model, model.manager());
-                if (o.exitLayer() == 0 || o.exitLayer() == trained.exitLayer()) {
-                    return trained;
-                }
-                // an explicit other exit layer: fall back to the shared head there
+            // an explicit other exit layer than the trained head's: the shared head there (the trained one is
+            // not loaded, so its weights take no memory)
+            if (candidate != null && Files.isDirectory(candidate)
+                    && (o.exitLayer() == 0 || o.exitLayer() == ExitHead.exitLayerOf(candidate))) {
+                return ExitHead.load(candidate, model, model.manager());
             }
         } else if (!h.equals("shared")) {
             dir = Path.of(h);
