@@ -95,7 +95,7 @@ public final class Benchmark {
                 plan = p.plan();
                 String learned = p.speculationSummary();
                 if (learned != null) {
-                    plan += "\n           speculation auto: " + learned;
+                    plan += "\nspeculation auto: " + learned;
                 }
             }
             return new ModeRun(o.mode(), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, plan, results);

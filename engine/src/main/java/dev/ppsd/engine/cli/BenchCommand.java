@@ -253,7 +253,9 @@ final class BenchCommand {
                 out.printf(Locale.ROOT, "           stage ms/token %s, coordinator %.1f ms%n",
                         Arrays.toString(Arrays.stream(r.run().stageMsPerToken()).map(x -> Math.round(x * 1000) / 1000.0)
                                 .toArray()), r.run().handoffMs());
-                out.printf(Locale.ROOT, "           %s%n", r.run().plan());
+                for (String line : r.run().plan().split("\n")) {
+                    out.printf(Locale.ROOT, "           %s%n", line);
+                }
             }
         }
         return c;

@@ -2,6 +2,8 @@ package dev.ppsd.engine.schedule;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.function.IntPredicate;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -42,13 +44,7 @@ class SpeculationControllerTest {
         // both schedules get dearer as the context grows (attention); plain stays 20% cheaper at every point.
         // A probe compared with a stale estimate of the other schedule would see drafting as cheaper.
         SpeculationController c = new SpeculationController(true, 2);
-        int drafted = 0;
-        for (int i = 0; i < 6000; i++) {
-            boolean d = c.draft(1);
-            drafted += d ? 1 : 0;
-            double grow = 1 + i / 500.0;
-            c.observeCycle(d, (d ? 1.2 : 1.0) * grow, 1, false);
-        }
+        int drafted = drive(c, 6000, (i, d) -> (d ? 1.2 : 1.0) * (1 + i / 500.0), i -> false)[1];
         assertTrue(drafted < 18 + 14 * 9, "drafting cycles: " + drafted);
         assertEquals(false, c.prefersDraft(1));
     }
@@ -110,13 +106,7 @@ class SpeculationControllerTest {
         // one sequence: the first drafting cycles prefill a long prompt and cost 1000× a decode cycle; counted,
         // they would make plain look cheaper than drafting
         SpeculationController c = new SpeculationController(true, 2);
-        int plain = 0;
-        for (int i = 0; i < 1000; i++) {
-            boolean d = c.draft(1);
-            plain += d ? 0 : 1;
-            boolean prefill = i < 6;
-            c.observeCycle(d, prefill ? 1000 : d ? 1.0 : 1.3, 1, prefill);
-        }
+        int plain = 1000 - drive(c, 1000, (i, d) -> i < 6 ? 1000 : d ? 1.0 : 1.3, i -> i < 6)[1];
         assertTrue(c.prefersDraft(1));
         assertTrue(plain < 12 * 6, "plain cycles: " + plain);
     }
@@ -132,13 +122,28 @@ class SpeculationControllerTest {
 
     /** As above with {@code active} sequences, each committing one token a cycle. */
     private static int[] drive(SpeculationController c, int active, double specMs, double plainMs, int cycles) {
+        return drive(c, active, cycles, (i, d) -> (d ? specMs : plainMs) * active, i -> false);
+    }
+
+    /** One sequence committing a token a cycle, cycle {@code i} costing {@code cost(i, drafted)} ms. */
+    private static int[] drive(SpeculationController c, int cycles, CycleCost cost, IntPredicate prefilled) {
+        return drive(c, 1, cycles, cost, prefilled);
+    }
+
+    private static int[] drive(SpeculationController c, int active, int cycles, CycleCost cost,
+            IntPredicate prefilled) {
         int drafted = 0;
         boolean last = false;
         for (int i = 0; i < cycles; i++) {
             last = c.draft(active);
             drafted += last ? 1 : 0;
-            c.observeCycle(last, (last ? specMs : plainMs) * active, active, false);
+            c.observeCycle(last, cost.ms(i, last), active, prefilled.test(i));
         }
         return new int[] {last ? 1 : 0, drafted};
+    }
+
+    /** Wall ms of cycle {@code i}, given whether it drafted. */
+    private interface CycleCost {
+        double ms(int i, boolean drafted);
     }
 }
