@@ -2,54 +2,99 @@ package dev.ppsd.engine.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 
 /**
  * What every layer of one forward call shares: which cache slot and start position each batch row has,
- * the RoPE tables for those positions and the additive attention mask. Row {@code b}, query {@code t} sits
- * at position {@code start[b] + t} and may attend to positions {@code <= start[b] + t}.
+ * the RoPE tables for those positions, how the rows address the KV cache and the additive attention mask.
+ * Row {@code b}, query {@code t} sits at position {@code start[b] + t} and may attend to positions
+ * {@code <= start[b] + t}.
+ *
+ * <p>Glossary: the <em>batch rows</em> are the {@code B} sequences of the call; the <em>attention rows</em>
+ * are the {@code R} rows attention runs over. A cached batch whose slots lie densely in a run of cache
+ * slots attends over that <em>window</em> of the cache in place ({@code R} = window size, no copy of K/V):
+ * its queries are scattered into window rows first and the outputs picked back. A sparse batch (a few
+ * slots spread over a large cache) gathers its slots' K/V instead ({@code R = B}).
  */
 public final class AttentionBatch {
+    /** A window may hold at most this many attention rows per batch row; sparser batches gather. */
+    static final int MAX_WINDOW_PER_ROW = 3;
+
     final int[] start;
     final int[] slots;
-    final NDArray slotIndex; // null when the slots are contiguous
-    final NDArray[] cosSin; // [B, 1, T, hd] each
-    final NDArray mask; // [B, 1, 1, T, L] additive: 0 or -inf
-    final boolean cached;
+    final NDArray[] ropeTables; // cos, sin [B, 1, T, hd] and rotate_half [hd, hd] ({@link Rope#tables})
+    final NDArray mask; // [R, 1, 1, T, L] additive: 0 or -inf
+    final int attend; // L = max(start) + T
+    final int windowFrom; // window mode: attention row r is cache slot windowFrom + r; -1 when gathering
+    final int rows; // R
+    final NDArray rowIndex; // [B] attention row of each batch row; null when they are the same rows
+    final NDArray gatherSlots; // [B] slots to gather (gather mode only)
+    final NDIndex writeAt; // [slots [B, 1], :, positions [B, T]]: where the new K/V go; null for B == 1
 
-    private AttentionBatch(int[] start, int[] slots, NDArray slotIndex, NDArray[] cosSin, NDArray mask,
-            boolean cached) {
+    private AttentionBatch(int[] start, int[] slots, NDArray[] ropeTables, NDArray mask, int attend, int windowFrom,
+            int rows, NDArray rowIndex, NDArray gatherSlots, NDIndex writeAt) {
         this.start = start;
         this.slots = slots;
-        this.slotIndex = slotIndex;
-        this.cosSin = cosSin;
+        this.ropeTables = ropeTables;
         this.mask = mask;
-        this.cached = cached;
+        this.attend = attend;
+        this.windowFrom = windowFrom;
+        this.rows = rows;
+        this.rowIndex = rowIndex;
+        this.gatherSlots = gatherSlots;
+        this.writeAt = writeAt;
     }
 
     /** For a cached forward of {@code t} new tokens per row. */
     public static AttentionBatch cached(NDManager m, Rope rope, int[] start, int[] slots, int t) {
         int b = start.length;
         int attend = 0;
-        for (int s : start) {
-            attend = Math.max(attend, s + t);
+        int lo = Integer.MAX_VALUE;
+        int hi = Integer.MIN_VALUE;
+        for (int r = 0; r < b; r++) {
+            attend = Math.max(attend, start[r] + t);
+            lo = Math.min(lo, slots[r]);
+            hi = Math.max(hi, slots[r] + 1);
+        }
+        boolean window = hi - lo <= MAX_WINDOW_PER_ROW * b;
+        int rows = window ? hi - lo : b;
+        // attention row of batch row r; rows of the window that no batch row uses keep a zero mask (their
+        // output is dropped, and a zero mask keeps their softmax finite)
+        int[] rowOf = new int[b];
+        boolean identity = true;
+        for (int r = 0; r < b; r++) {
+            rowOf[r] = window ? slots[r] - lo : r;
+            identity &= rowOf[r] == r;
         }
         long[] pos = new long[b * t];
-        float[] mask = new float[b * t * attend];
+        float[] mask = new float[rows * t * attend];
         for (int r = 0; r < b; r++) {
             for (int q = 0; q < t; q++) {
                 int p = start[r] + q;
                 pos[r * t + q] = p;
+                int at = (rowOf[r] * t + q) * attend;
                 for (int j = p + 1; j < attend; j++) {
-                    mask[(r * t + q) * attend + j] = Float.NEGATIVE_INFINITY;
+                    mask[at + j] = Float.NEGATIVE_INFINITY;
                 }
             }
         }
         NDArray positions = m.create(pos, new Shape(b, t));
-        NDArray slotIndex = KvCache.contiguous(slots) ? null : m.create(slots).toType(DataType.INT64, false);
-        return new AttentionBatch(start, slots, slotIndex, rope.tables(positions),
-                m.create(mask, new Shape(b, 1, 1, t, attend)), true);
+        NDIndex writeAt = null;
+        if (b > 1) {
+            long[] slotCol = new long[b];
+            for (int r = 0; r < b; r++) {
+                slotCol[r] = slots[r];
+            }
+            // advanced indices on the slot and position axes of K/V [slots, KV, maxLen, hd]: they broadcast to
+            // [B, T] and select [B, T, KV, hd]
+            writeAt = new NDIndex("{}, :, {}", m.create(slotCol, new Shape(b, 1)), positions);
+        }
+        NDArray rowIndex = identity ? null : ints(m, rowOf);
+        NDArray gatherSlots = window ? null : ints(m, slots);
+        return new AttentionBatch(start, slots, rope.tables(positions), m.create(mask, new Shape(rows, 1, 1, t, attend)),
+                attend, window ? lo : -1, rows, rowIndex, gatherSlots, writeAt);
     }
 
     /** For an uncached (training / scoring) forward of whole sequences starting at position 0. */
@@ -64,7 +109,27 @@ public final class AttentionBatch {
                 mask[q * t + j] = Float.NEGATIVE_INFINITY;
             }
         }
-        return new AttentionBatch(new int[b], new int[b], null, rope.tables(m.create(pos, new Shape(b, t))),
-                m.create(mask, new Shape(1, 1, 1, t, t)), false);
+        return new AttentionBatch(new int[b], new int[b], rope.tables(m.create(pos, new Shape(b, t))),
+                m.create(mask, new Shape(1, 1, 1, t, t)), t, 0, b, null, null, null);
+    }
+
+    /** Batch rows to attention rows: {@code [B, ...] -> [R, ...]} (unused window rows are zero). */
+    NDArray toRows(NDArray x) {
+        if (rowIndex == null) {
+            return x;
+        }
+        Shape s = x.getShape();
+        NDArray out = x.getManager().zeros(new Shape(rows).addAll(s.slice(1)), x.getDataType(), x.getDevice());
+        out.set(new NDIndex("{}", rowIndex), x);
+        return out;
+    }
+
+    /** Attention rows back to batch rows: {@code [R, ...] -> [B, ...]}. */
+    NDArray fromRows(NDArray x) {
+        return rowIndex == null ? x : x.get(rowIndex);
+    }
+
+    private static NDArray ints(NDManager m, int[] v) {
+        return m.create(v).toType(DataType.INT64, false);
     }
 }

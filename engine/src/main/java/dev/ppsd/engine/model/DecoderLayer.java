@@ -42,25 +42,27 @@ public final class DecoderLayer {
         NDArray q = Linear.linear(n, w.q()).head().reshape(b, t, h, hd).transpose(0, 2, 1, 3);
         NDArray k = Linear.linear(n, w.k()).head().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
         NDArray v = Linear.linear(n, w.v()).head().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
-        q = Rope.rotate(q, a.cosSin);
-        k = Rope.rotate(k, a.cosSin);
+        q = Rope.rotate(q, a.ropeTables);
+        k = Rope.rotate(k, a.ropeTables);
         if (cache != null) {
-            // [B, KV, T, hd] new -> [B, KV, L, hd] cached prefix including the new positions
-            NDArray[] kv = cache.appendAndRead(cacheLayer, k, v, a.start, a.slots, a.slotIndex);
+            // [B, KV, T, hd] new -> [R, KV, L, hd] cached prefix (new positions included) of the attention rows
+            NDArray[] kv = cache.appendAndRead(cacheLayer, k, v, a);
             k = kv[0];
             v = kv[1];
+            q = a.toRows(q); // [B, H, T, hd] -> [R, H, T, hd]
         }
+        long r = k.getShape().get(0);
         long l = k.getShape().get(2);
-        // grouped-query attention without copying K/V: query head h uses kv head h / G
-        // q [B, H, T, hd] -> [B, KV, G, T, hd]; k, v [B, KV, L, hd] -> [B, KV, 1, L, hd]
-        NDArray qg = q.reshape(b, kvh, h / kvh, t, hd);
-        NDArray kg = k.expandDims(2);
-        NDArray vg = v.expandDims(2);
-        // scores [B, KV, G, T, L]
-        NDArray scores = qg.matMul(kg.transpose(0, 1, 2, 4, 3)).mul(1.0f / (float) Math.sqrt(hd)).add(a.mask);
-        NDArray attn = scores.softmax(-1).matMul(vg); // [B, KV, G, T, hd]
-        // [B, KV, G, T, hd] -> [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd]
-        NDArray merged = attn.reshape(b, h, t, hd).transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
+        long gt = (long) (h / kvh) * t;
+        // grouped-query attention without copying K/V: query head j uses kv head j / G, so the G query heads of
+        // a kv head are G*T query rows against the same keys (batch dims match exactly: no broadcast copy)
+        // q [R, H, T, hd] -> [R, KV, G*T, hd]; scores [R, KV, G*T, L] -> [R, KV, G, T, L] (+ mask [R, 1, 1, T, L])
+        NDArray scores = q.reshape(r, kvh, gt, hd).matMul(k.transpose(0, 1, 3, 2))
+                .mul(1.0f / (float) Math.sqrt(hd)).reshape(r, kvh, h / kvh, t, l).add(a.mask);
+        // [R, KV, G*T, L] x [R, KV, L, hd] -> [R, KV, G*T, hd] -> [R, H, T, hd] -> [B, H, T, hd]
+        NDArray attn = a.fromRows(scores.softmax(-1).reshape(r, kvh, gt, l).matMul(v).reshape(r, h, t, hd));
+        // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd]
+        NDArray merged = attn.transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
         NDArray hidden = x.add(Linear.linear(merged, w.o()).head());
 
         // MLP block: out = h + down(silu(gate(norm(h))) * up(norm(h)))

@@ -71,12 +71,15 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * Writes {@code k, v [B, kvHeads, T, hd]} of layer {@code layer} at positions {@code start[b]..+T} of
-     * {@code slots[b]}, then returns the cached keys and values of those slots {@code [B, kvHeads, L, hd]} for
-     * {@code L = max(start) + T}. Rows past each slot's own end are masked by the caller.
+     * {@code slots[b]} (one indexed write for the whole batch), then returns the cached keys and values over
+     * the batch's attention rows {@code [R, kvHeads, L, hd]} for {@code L = max(start) + T}: a view of the
+     * batch's window of slots, or the batch's slots gathered ({@link AttentionBatch}). Positions past each
+     * row's own end are masked by the caller.
      */
-    NDArray[] appendAndRead(int layer, NDArray k, NDArray v, int[] start, int[] slots, NDArray slotIndex) {
+    NDArray[] appendAndRead(int layer, NDArray k, NDArray v, AttentionBatch a) {
+        int[] start = a.start;
+        int[] slots = a.slots;
         int t = (int) k.getShape().get(2);
-        int attend = 0;
         for (int b = 0; b < slots.length; b++) {
             int end = start[b] + t;
             if (end > maxLen) {
@@ -86,35 +89,34 @@ public final class KvCache implements AutoCloseable {
                 throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + slots[b] + ": writing at "
                         + start[b] + " but length is " + lengths[layer][slots[b]]);
             }
-            // [slot:slot+1, :, start:end, :] <- row b of k / v, [1, KV, T, hd]; built without string parsing
-            NDIndex at = new NDIndex().addSliceDim(slots[b], slots[b] + 1L).addAllDim()
-                    .addSliceDim(start[b], end).addAllDim();
-            keys[layer].set(at, slots.length == 1 ? k : k.get(new NDIndex().addSliceDim(b, b + 1L)));
-            values[layer].set(at, slots.length == 1 ? v : v.get(new NDIndex().addSliceDim(b, b + 1L)));
-            lengths[layer][slots[b]] = end;
-            attend = Math.max(attend, end);
         }
-        NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, attend).addAllDim();
-        NDArray kk = keys[layer].get(upTo);
-        NDArray vv = values[layer].get(upTo);
-        if (slotIndex != null) { // slots are not 0..B-1: gather the rows
-            kk = kk.get(slotIndex);
-            vv = vv.get(slotIndex);
-        } else if (slots.length != slots()) {
-            kk = kk.get("{}:{}", slots[0], slots[0] + slots.length);
-            vv = vv.get("{}:{}", slots[0], slots[0] + slots.length);
+        if (a.writeAt == null) {
+            // one row: [slot:slot+1, :, start:end, :] <- k / v [1, KV, T, hd]; built without string parsing
+            NDIndex at = new NDIndex().addSliceDim(slots[0], slots[0] + 1L).addAllDim()
+                    .addSliceDim(start[0], start[0] + (long) t).addAllDim();
+            keys[layer].set(at, k);
+            values[layer].set(at, v);
+        } else {
+            // every row at once: [B, KV, T, hd] -> [B, T, KV, hd], the shape the advanced index selects
+            keys[layer].set(a.writeAt, k.transpose(0, 2, 1, 3));
+            values[layer].set(a.writeAt, v.transpose(0, 2, 1, 3));
+        }
+        for (int b = 0; b < slots.length; b++) {
+            lengths[layer][slots[b]] = start[b] + t;
+        }
+        NDArray kk;
+        NDArray vv;
+        if (a.windowFrom >= 0) { // the window of slots, in place
+            NDIndex window = new NDIndex().addSliceDim(a.windowFrom, a.windowFrom + (long) a.rows).addAllDim()
+                    .addSliceDim(0, a.attend).addAllDim();
+            kk = keys[layer].get(window);
+            vv = values[layer].get(window);
+        } else { // sparse slots: gather them
+            NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, a.attend).addAllDim();
+            kk = keys[layer].get(upTo).get(a.gatherSlots);
+            vv = values[layer].get(upTo).get(a.gatherSlots);
         }
         return new NDArray[] {kk, vv};
-    }
-
-    /** True when {@code slots} is a contiguous run, which needs no gather. */
-    static boolean contiguous(int[] slots) {
-        for (int i = 1; i < slots.length; i++) {
-            if (slots[i] != slots[0] + i) {
-                return false;
-            }
-        }
-        return true;
     }
 
     @Override

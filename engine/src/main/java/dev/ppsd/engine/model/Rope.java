@@ -7,11 +7,14 @@ import ai.djl.ndarray.types.Shape;
 /**
  * Rotary position embedding in the Hugging Face Llama convention: {@code inv_freq[i] = theta^(-2i/hd)},
  * {@code emb = cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where
- * {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])} per head.
+ * {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])} per head. {@code rotate_half} is one matmul with a
+ * signed permutation matrix (each output is one input times ±1 plus exact zeros, so the result is bit-identical
+ * to slicing, negating and concatenating, in one op instead of four).
  */
 public final class Rope {
     private final NDArray cos; // [maxPos, hd]
     private final NDArray sin; // [maxPos, hd]
+    private final NDArray rotateHalf; // [hd, hd]: x @ rotateHalf == rotate_half(x)
     private final ai.djl.Device device;
 
     public Rope(LlamaConfig c, NDManager manager) {
@@ -36,6 +39,12 @@ public final class Rope {
         }
         this.cos = manager.create(cosv, new Shape(maxPos, hd));
         this.sin = manager.create(sinv, new Shape(maxPos, hd));
+        float[] rot = new float[hd * hd]; // row = input index, column = output index
+        for (int i = 0; i < hd / 2; i++) {
+            rot[(i + hd / 2) * hd + i] = -1; // out[i] = -x[i + hd/2]
+            rot[i * hd + i + hd / 2] = 1; // out[i + hd/2] = x[i]
+        }
+        this.rotateHalf = manager.create(rot, new Shape(hd, hd));
         this.device = manager.getDevice();
     }
 
@@ -43,19 +52,18 @@ public final class Rope {
         return device;
     }
 
-    /** Cos and sin rows for the given positions: {@code [B, T] -> [B, 1, T, hd]} each (broadcast over heads). */
+    /**
+     * Cos and sin rows for the given positions, {@code [B, T] -> [B, 1, T, hd]} each (broadcast over heads), and
+     * the {@code rotate_half} matrix {@code [hd, hd]}.
+     */
     public NDArray[] tables(NDArray positions) {
         NDArray c = cos.get(positions).expandDims(1);
         NDArray s = sin.get(positions).expandDims(1);
-        return new NDArray[] {c, s};
+        return new NDArray[] {c, s, rotateHalf};
     }
 
     /** Applies the rotation to {@code x [B, heads, T, hd]} with tables from {@link #tables}. */
-    public static NDArray rotate(NDArray x, NDArray[] cosSin) {
-        long half = x.getShape().get(3) / 2;
-        NDArray x1 = x.get("..., :{}", half);
-        NDArray x2 = x.get("..., {}:", half);
-        NDArray rotated = x2.neg().concat(x1, -1); // rotate_half
-        return x.mul(cosSin[0]).add(rotated.mul(cosSin[1]));
+    public static NDArray rotate(NDArray x, NDArray[] tables) {
+        return x.mul(tables[0]).add(x.matMul(tables[2]).mul(tables[1]));
     }
 }

@@ -367,8 +367,20 @@ class ReferenceForwardTest {
 
     @Test
     void batchedNonContiguousSlots() throws IOException {
-        // slots {2, 0} of a 3-slot cache: the gather path of KvCache.appendAndRead
+        // slots {2, 0} of a 3-slot cache: a window of 3 slots, queries scattered into it and picked back
         batchedCase(3, new int[] {2, 0}, "batched slots {2,0} of 3");
+    }
+
+    @Test
+    void batchedWindowNotAtSlotZero() throws IOException {
+        // slots {1, 2} of 4: the window [1, 3) in place, batch rows = attention rows
+        batchedCase(4, new int[] {1, 2}, "batched slots {1,2} of 4");
+    }
+
+    @Test
+    void batchedSparseSlotsGather() throws IOException {
+        // slots {7, 0} of 8: a window of 8 slots for 2 rows is too sparse, so the two slots' K/V are gathered
+        batchedCase(8, new int[] {7, 0}, "batched slots {7,0} of 8");
     }
 
     // ------------------------------------------------------------------ truncate
