@@ -132,6 +132,8 @@ final class PipelineStage implements AutoCloseable {
             }
         }
         if (!singles.isEmpty()) {
+            // in slot order: a batch that holds a run of slots then attends over it in place, with no scatter
+            singles.sort(java.util.Comparator.comparingInt(e -> e.lane.slot));
             runGroup(singles);
         }
     }
@@ -176,7 +178,8 @@ final class PipelineStage implements AutoCloseable {
             split(group, LlamaModel.rows(DecoderLayer.lmHead(lastPos, finalNorm, lmHead, model.config().rmsNormEps())));
         } else {
             for (int r = 0; r < b; r++) {
-                NDArray out = h.get("{}:{}", r, r + 1); // [1, T, D] hand-off, survives the cycle scope
+                // [1, T, D] hand-off, survives the cycle scope
+                NDArray out = h.get(new ai.djl.ndarray.index.NDIndex().addSliceDim(r, r + 1L));
                 NDScope.unregister(out);
                 group.get(r).hidden = out;
             }
