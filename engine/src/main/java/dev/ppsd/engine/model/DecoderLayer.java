@@ -15,8 +15,13 @@ public final class DecoderLayer {
 
     /** RMSNorm over the last axis: {@code x / sqrt(mean(x^2) + eps) * w}. */
     public static NDArray rmsNorm(NDArray x, NDArray w, float eps) {
-        NDArray rms = x.square().mean(new int[] {-1}, true).add(eps).sqrt();
+        NDArray rms = x.square().mean(new int[] {-1}, true).add(Scalars.of(w.getDevice(), eps)).sqrt();
         return x.div(rms).mul(w);
+    }
+
+    /** {@code [B, T, n*hd] -> [B, T, n, hd] -> [B, n, T, hd]}; one reshape when T == 1 (the same memory order). */
+    private static NDArray heads(NDArray x, long b, long t, int n, int hd) {
+        return t == 1 ? x.reshape(b, n, 1, hd) : x.reshape(b, t, n, hd).transpose(0, 2, 1, 3);
     }
 
     /** Final RMSNorm + LM head: {@code [B, T, D] -> [B, T, V]}. */
@@ -38,10 +43,9 @@ public final class DecoderLayer {
 
         // attention block: h = x + o(attn(norm(x)))
         NDArray n = rmsNorm(x, w.inputNorm(), c.rmsNormEps());
-        // [B, T, H*hd] -> [B, T, H, hd] -> [B, H, T, hd]
-        NDArray q = Linear.linear(n, w.q()).head().reshape(b, t, h, hd).transpose(0, 2, 1, 3);
-        NDArray k = Linear.linear(n, w.k()).head().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
-        NDArray v = Linear.linear(n, w.v()).head().reshape(b, t, kvh, hd).transpose(0, 2, 1, 3);
+        NDArray q = heads(Linear.linear(n, w.q()).head(), b, t, h, hd);
+        NDArray k = heads(Linear.linear(n, w.k()).head(), b, t, kvh, hd);
+        NDArray v = heads(Linear.linear(n, w.v()).head(), b, t, kvh, hd);
         q = Rope.rotate(q, a.ropeTables);
         k = Rope.rotate(k, a.ropeTables);
         if (cache != null) {
@@ -58,11 +62,12 @@ public final class DecoderLayer {
         // a kv head are G*T query rows against the same keys (batch dims match exactly: no broadcast copy)
         // q [R, H, T, hd] -> [R, KV, G*T, hd]; scores [R, KV, G*T, L] -> [R, KV, G, T, L] (+ mask [R, 1, 1, T, L])
         NDArray scores = q.reshape(r, kvh, gt, hd).matMul(k.transpose(0, 1, 3, 2))
-                .mul(1.0f / (float) Math.sqrt(hd)).reshape(r, kvh, h / kvh, t, l).add(a.mask);
+                .mul(Scalars.of(w.o().getDevice(), 1.0f / (float) Math.sqrt(hd))).reshape(r, kvh, h / kvh, t, l).add(a.mask);
         // [R, KV, G*T, L] x [R, KV, L, hd] -> [R, KV, G*T, hd] -> [R, H, T, hd] -> [B, H, T, hd]
         NDArray attn = a.fromRows(scores.softmax(-1).reshape(r, kvh, gt, l).matMul(v).reshape(r, h, t, hd));
-        // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd]
-        NDArray merged = attn.transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
+        // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd] (one reshape when T == 1: the same memory order)
+        NDArray merged = t == 1 ? attn.reshape(b, 1, (long) h * hd)
+                : attn.transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
         NDArray hidden = x.add(Linear.linear(merged, w.o()).head());
 
         // MLP block: out = h + down(silu(gate(norm(h))) * up(norm(h)))
