@@ -81,18 +81,13 @@ public final class AttentionBatch {
             }
         }
         NDArray positions = m.create(pos, new Shape(b, t));
-        NDIndex writeAt = null;
-        if (b > 1) {
-            long[] slotCol = new long[b];
-            for (int r = 0; r < b; r++) {
-                slotCol[r] = slots[r];
-            }
-            // advanced indices on the slot and position axes of K/V [slots, KV, maxLen, hd]: they broadcast to
-            // [B, T] and select [B, T, KV, hd]
-            writeAt = new NDIndex("{}, :, {}", m.create(slotCol, new Shape(b, 1)), positions);
-        }
+        // one row (always a window of one slot) is written by slicing and needs no index tensors
+        NDArray slotIndex = b > 1 ? ints(m, slots) : null; // [B]
+        // advanced indices on the slot and position axes of K/V [slots, KV, maxLen, hd]: [B, 1] and [B, T]
+        // broadcast to [B, T] and select [B, T, KV, hd]
+        NDIndex writeAt = b > 1 ? new NDIndex("{}, :, {}", slotIndex.reshape(b, 1), positions) : null;
         NDArray rowIndex = identity ? null : ints(m, rowOf);
-        NDArray gatherSlots = window ? null : ints(m, slots);
+        NDArray gatherSlots = window ? null : slotIndex;
         return new AttentionBatch(start, slots, rope.tables(positions), m.create(mask, new Shape(rows, 1, 1, t, attend)),
                 attend, window ? lo : -1, rows, rowIndex, gatherSlots, writeAt);
     }
