@@ -30,7 +30,8 @@ public final class PipelineScheduler implements Scheduler {
     private final boolean speculative;
     private final int maxBatch;
     private double handoffMs;
-    private final SpeculationController controller;
+    private SpeculationController controller;
+    private Schedule schedule;
     private boolean draftThisCycle;
     private PipelineTrace trace;
     private String plan;
@@ -97,6 +98,11 @@ public final class PipelineScheduler implements Scheduler {
         return speculative ? controller.summary() : null;
     }
 
+    /** Replaces what decides each cycle's schedule; tests use it to run every mix of schedules. */
+    void decideWith(SpeculationController c) {
+        controller = c;
+    }
+
     /** Coordinator time between cycles (verification, bookkeeping, hand-off routing), ms, since creation. */
     public double handoffMs() {
         return handoffMs;
@@ -158,43 +164,48 @@ public final class PipelineScheduler implements Scheduler {
             // decided before the cycle, so stage 0 skips the drafter's LM head when nobody drafts. A sampled
             // sequence always drafts: whether a token is drafted changes how its random stream is consumed, so
             // a timing-driven switch would make its text depend on measured times rather than on its seed
+            // (and neither does the order of its entries through the stages: with k > 2 stages a draft held back
+            // could be verified before the draft after it is proposed, so sampled entries are never held back)
             int active = 0;
             for (Lane lane : lanes) {
                 active += lane == null ? 0 : 1;
             }
-            draftThisCycle = speculative && controller.draft(active);
+            schedule = speculative ? controller.next(active) : Schedule.PIPE;
+            draftThisCycle = schedule == Schedule.DRAFT;
             // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
             List<List<InFlight>> work = new ArrayList<>();
             for (int b = 0; b < k; b++) {
                 work.add(new ArrayList<>());
             }
-            // without drafts every sequence has one entry in the pipe, and stage 0 takes at most ⌈active/k⌉ new
-            // tokens a cycle (the others wait a cycle, in turn): the sequences then stay spread over the stages,
-            // as after a staggered admission, also after drafting cycles left most of them in the same phase
-            int stage0Cap = draftThisCycle ? Integer.MAX_VALUE : Math.max(1, (active + k - 1) / k);
+            // pipelined without drafts every sequence has one entry in the pipe, and stage 0 takes at most
+            // ⌈active/k⌉ new tokens a cycle (the others wait a cycle, in turn): the sequences then stay spread over
+            // the stages, as after a staggered admission, also after drafting cycles left most of them in phase
+            int stage0Cap = schedule == Schedule.PIPE ? Math.max(1, (active + k - 1) / k) : Integer.MAX_VALUE;
             int stage0 = 0;
             boolean any = false;
-            boolean prefilled = false;
             cycleNo++;
             for (int i = 0; i < slots; i++) {
                 Lane lane = lanes[(int) ((i + cycleNo) % slots)];
                 if (lane != null) {
                     lane.cycles++;
+                    boolean sampled = !lane.seq.params().isGreedy();
                     for (InFlight e : lane.inFlight) {
                         e.ran = false;
                         if (e.stage == 0) {
-                            if (stage0 >= stage0Cap) {
+                            if (!sampled && stage0 >= stage0Cap) {
                                 continue; // waits a cycle at stage 0
                             }
-                            stage0++;
-                            e.wantDraft = speculative && (draftThisCycle || !lane.seq.params().isGreedy());
+                            stage0 += sampled ? 0 : 1;
+                            e.wantDraft = speculative && (draftThisCycle || sampled);
                         }
                         e.ran = true;
-                        prefilled |= e.tokens.length > 1;
                         work.get(e.stage).add(e);
                         any = true;
                     }
                 }
+            }
+            if (schedule == Schedule.SERIAL) {
+                runOnlyTheLastBusyStage(work);
             }
             if (!any) {
                 handoffMs += (System.nanoTime() - tBook) / 1e6;
@@ -228,7 +239,7 @@ public final class PipelineScheduler implements Scheduler {
             }
             long end = System.nanoTime();
             handoffMs += (end - tBook) / 1e6;
-            controller.observeCycle(draftThisCycle, (end - cycleStart) / 1e6, cycleCommitted, prefilled);
+            controller.observeCycle(schedule, withoutPrefills((end - cycleStart) / 1e6), cycleCommitted);
         }
     }
 
@@ -298,6 +309,54 @@ public final class PipelineScheduler implements Scheduler {
         return false;
     }
 
+    /** A cycle's wall time as it would have been without its prompt prefills: the slowest stage without them. */
+    private double withoutPrefills(double wallMs) {
+        double[] busy = new double[stages.size()];
+        double[] prefill = new double[stages.size()];
+        for (int b = 0; b < busy.length; b++) {
+            busy[b] = stages.get(b).lastBusyMs;
+            prefill[b] = stages.get(b).lastPrefillMs;
+        }
+        return withoutPrefills(wallMs, busy, prefill);
+    }
+
+    /**
+     * {@code wallMs} less what the prefills added to it: the stages run concurrently, so the cycle took the
+     * slowest stage's busy time plus coordination, and without its prefills would have taken the slowest stage's
+     * busy time without them plus the same coordination.
+     */
+    static double withoutPrefills(double wallMs, double[] busyMs, double[] prefillMs) {
+        double with = 0;
+        double without = 0;
+        for (int b = 0; b < busyMs.length; b++) {
+            with = Math.max(with, busyMs[b]);
+            without = Math.max(without, busyMs[b] - prefillMs[b]);
+        }
+        return wallMs - (with - without);
+    }
+
+    /**
+     * Lock-step: only the last stage with work of greedy sequences runs it, their entries at earlier stages wait.
+     * Within k cycles every greedy sequence's entry is then at the same stage, and each cycle runs one stage with
+     * all of them as one batch, on the coordinator thread (batched AR over the stage split). Sampled sequences'
+     * entries run every cycle, as when drafting, so that their draws follow their seed only.
+     */
+    private static void runOnlyTheLastBusyStage(List<List<InFlight>> work) {
+        int top = -1;
+        for (int b = 0; b < work.size(); b++) {
+            if (work.get(b).stream().anyMatch(e -> e.lane.seq.params().isGreedy())) {
+                top = b;
+            }
+        }
+        for (int b = 0; b < top; b++) {
+            work.get(b).removeIf(e -> {
+                boolean holds = e.lane.seq.params().isGreedy();
+                e.ran &= !holds;
+                return holds;
+            });
+        }
+    }
+
     private void record(List<List<InFlight>> work, long start, long end) {
         int k = stages.size();
         double[] s0 = new double[k];
@@ -330,6 +389,7 @@ public final class PipelineScheduler implements Scheduler {
             PipelineStage st = stages.get(b);
             if (work.get(b).isEmpty()) {
                 st.lastBusyMs = 0;
+                st.lastPrefillMs = 0;
             } else if (here < 0) {
                 here = b;
             } else {

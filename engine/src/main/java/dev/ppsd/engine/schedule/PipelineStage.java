@@ -39,6 +39,8 @@ final class PipelineStage implements AutoCloseable {
     private KvCache headCache;
     /** Busy time of the last cycle, ms, and its start / end (System.nanoTime). */
     double lastBusyMs;
+    /** The part of {@link #lastBusyMs} spent prefilling prompts, ms. */
+    double lastPrefillMs;
     long lastStartNanos;
     long lastEndNanos;
     /** Busy time and tokens of cycles that ran only single-token (decode) entries: the per-token cost. */
@@ -124,11 +126,14 @@ final class PipelineStage implements AutoCloseable {
     /** Single-token entries of different sequences run as one batch; a prefill runs alone. */
     private void run(List<InFlight> entries) {
         List<InFlight> singles = new ArrayList<>();
+        lastPrefillMs = 0;
         for (InFlight e : entries) {
             if (e.tokens.length == 1) {
                 singles.add(e);
             } else {
+                long t0 = System.nanoTime();
                 runGroup(List.of(e));
+                lastPrefillMs += (System.nanoTime() - t0) / 1e6;
             }
         }
         if (!singles.isEmpty()) {

@@ -1,41 +1,50 @@
 package dev.ppsd.engine.schedule;
 
-import java.util.HashMap;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
- * Decides, cycle by cycle, whether the pipeline drafts (PPSD) or runs plain pipelined AR with the sequences
- * as micro-batches (doc section 6), from what each schedule has actually cost: wall milliseconds per committed
- * token. Measuring instead of modelling keeps every cost in the comparison: flush bubbles, the drafter's work,
- * hand-offs, two stages slowing each other on shared caches, and a lone sequence's plain cycles running on one
- * thread.
+ * Decides, cycle by cycle, which {@link Schedule} the pipeline runs: drafting (PPSD), plain pipelined AR with
+ * the sequences as micro-batches, or plain AR with the sequences in lock-step (one stage per cycle, all rows
+ * at once: batched AR), from what each has actually cost: wall milliseconds per committed token (doc section
+ * 6). Measuring instead of modelling keeps every cost in the comparison: flush bubbles, the drafter's work,
+ * hand-offs, two stages slowing each other on shared caches and memory bandwidth, and a lone sequence's plain
+ * cycles running on one thread. So the pipeline is never slower, beyond the cost of its probes, than the
+ * better of pipelined and batched AR on the same device.
  *
  * <p>Which schedule wins depends on how many sequences are in the pipeline: one sequence leaves k−1 stages idle
  * without drafts, while enough sequences keep every stage busy without them, and drafting then only adds work
  * (the drafter's LM head, rejected drafts) unless the device runs more rows per step nearly for free. So each
  * occupancy class (1, 2–3, 4–7, 8–15, ... active sequences) learns its own choice, and keeps it for the
- * scheduler's lifetime: an executor that decodes many partitions learns once. A class starts drafting when it
- * has fewer than four sequences per stage and plain otherwise (on the 2-core CPU drafting and plain cycles are
- * even at 8 sequences and plain wins at 32); measurement then decides.
+ * scheduler's lifetime: an executor that decodes many partitions learns once. A class seen for the first time
+ * starts from what its neighbours learned, since drafting pays most with the fewest sequences: it takes the
+ * plain schedule of the nearest class with fewer sequences that measured plain to be cheaper, unless a nearer
+ * class with more sequences measured drafting to be; with no such neighbour it drafts (on the 2-core EPYC VM
+ * drafting measured cheapest at every occupancy up to 32, on an earlier Intel VM pipelined AR won from about 16
+ * sequences: the probes find out within some 60 cycles). With one sequence the lock-step schedule is the
+ * pipelined one and is not tried.
  *
  * <p>Within a class the preferred schedule runs and its cost is tracked over recent cycles (exponentially
- * decayed). Now and then the other one runs for a short probe, and the probe's cost is compared with the
- * preferred schedule's cost just before it: both are measured at the same point of the run, so the cost that
- * grows with the context length (attention) cancels out. The probe wins when it is cheaper by {@value #MARGIN};
- * the schedule changes when the next probe, {@value #CONFIRM_AFTER} cycles later, wins too (single probes of
- * schedules within noise of each other would make the pipeline flip back and forth, paying each transition).
- * A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or {@value #SHORT_PROBE_CYCLES} when those
- * already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences: each cycle averages over many rows). The
+ * decayed). Now and then one of the others runs for a short probe (in turn), and the probe's cost is compared
+ * with the preferred schedule's cost just before it: both are measured at the same point of the run, so the
+ * cost that grows with the context length (attention) cancels out. The probe wins when it is cheaper by
+ * {@value #MARGIN}; the schedule changes when the next probe, of the same schedule {@value #CONFIRM_AFTER}
+ * cycles later, wins too (single probes of schedules within noise of each other would make the pipeline flip
+ * back and forth, paying each transition). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
+ * {@value #SHORT_PROBE_CYCLES} when those already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences:
+ * each cycle averages over many rows), always a multiple of k (a lock-step round of k cycles commits once). The
  * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
- * switch and twice as far apart after each probe that confirmed the choice, up to {@value #MAX_PROBE_EVERY}.
- * Not measured: the first k cycles after a change of schedule (k stages; they still carry the other schedule's
- * entries) and cycles that prefill a prompt (the same work in either schedule, and large).
+ * switch and twice as far apart after each probe that lost, up to {@value #MAX_PROBE_EVERY}. Not measured: the
+ * first k cycles after a change of schedule (they still carry the other schedule's entries). Prompt prefills
+ * are the same work in every schedule and large: the scheduler reports each cycle's time without them.
  *
  * <p>Only greedy sequences follow the decision: a sampled sequence always drafts, so that its text depends on
- * its seed only.
+ * its seed only. (Not final: tests script the schedule of every cycle by overriding {@link #next}.)
  */
-final class SpeculationController {
+class SpeculationController {
     static final int WARMUP = 16;
     static final int PROBE_EVERY = 64;
     static final int MAX_PROBE_EVERY = 1024;
@@ -51,9 +60,9 @@ final class SpeculationController {
     private static final double DECAY = 0.967;
     private final boolean adaptive;
     private final int stages;
-    private final Map<Integer, Choice> choices = new HashMap<>();
+    private final TreeMap<Integer, Choice> choices = new TreeMap<>();
     private Choice current;
-    private Boolean lastDrafted;
+    private Schedule last;
     private int sinceSwitch;
 
     /**
@@ -65,12 +74,17 @@ final class SpeculationController {
         this.stages = stages;
     }
 
-    /** Whether the next cycle, with {@code active} sequences in the pipeline, drafts. */
-    boolean draft(int active) {
+    /** The schedule of the next cycle, with {@code active} sequences in the pipeline. */
+    Schedule next(int active) {
         if (!adaptive) {
-            return true;
+            return Schedule.DRAFT;
         }
-        Choice c = choices.computeIfAbsent(occupancyClass(active), this::initial);
+        int cls = occupancyClass(active);
+        Choice c = choices.get(cls);
+        if (c == null) {
+            c = new Choice(cls, initial(cls));
+            choices.put(cls, c);
+        }
         if (current != null && current != c && current.probing) {
             current.abandonProbe(); // its cycles would be compared across occupancies
         }
@@ -79,47 +93,55 @@ final class SpeculationController {
     }
 
     /**
-     * Records one cycle: whether it drafted, its wall time (coordinator included), the tokens it committed and
-     * whether it prefilled a prompt.
+     * Records one cycle: the schedule it ran, its wall time (coordinator included) without the time its stages
+     * spent prefilling prompts (the same work in every schedule, and large), and the tokens it committed.
      */
-    void observeCycle(boolean drafted, double wallMs, int committed, boolean prefilled) {
-        if (lastDrafted == null || lastDrafted != drafted) {
-            lastDrafted = drafted;
+    void observeCycle(Schedule ran, double wallMs, int committed) {
+        if (last != ran) {
+            last = ran;
             sinceSwitch = 0;
         }
         boolean transition = sinceSwitch++ < stages;
-        if (current != null && !transition && !prefilled) {
-            current.observe(drafted, wallMs, committed);
+        if (current != null && !transition) {
+            current.observe(ran, wallMs, committed);
         }
     }
 
-    /** The schedule currently preferred with {@code active} sequences: true for drafting. */
-    boolean prefersDraft(int active) {
-        Choice c = choices.get(occupancyClass(active));
-        return c == null ? initial(occupancyClass(active)).preferDraft : c.preferDraft;
+    /** The schedule currently preferred with {@code active} sequences. */
+    Schedule preferred(int active) {
+        int cls = occupancyClass(active);
+        Choice c = choices.get(cls);
+        return c == null ? initial(cls) : c.preferred;
     }
 
     /**
      * What each occupancy class has learned so far, e.g. {@code "1 seq: drafts (95% of 5293 cycles drafted, 14
-     * probes, 2 switches); 32-63 seqs: plain (8% of 240 cycles drafted, 3 probes, 0 switches)"}; null when not
-     * adaptive or nothing ran.
+     * probes, 2 switches); 32-63 seqs: lock-step (8% of 240 cycles drafted, 70% lock-step, 3 probes, 1 switch)"};
+     * null when not adaptive or nothing ran.
      */
     String summary() {
         if (!adaptive || choices.isEmpty()) {
             return null;
         }
         StringBuilder sb = new StringBuilder();
-        choices.entrySet().stream().sorted(Map.Entry.comparingByKey()).forEach(e -> {
+        for (Map.Entry<Integer, Choice> e : choices.entrySet()) {
             int lo = 1 << e.getKey();
             Choice c = e.getValue();
-            long all = c.draftCycles + c.plainCycles;
+            long all = c.cycles[0] + c.cycles[1] + c.cycles[2];
+            long serial = c.cycles[Schedule.SERIAL.ordinal()];
             sb.append(sb.length() == 0 ? "" : "; ").append(lo == 1 ? "1 seq" : lo + "-" + (2 * lo - 1) + " seqs")
-                    .append(": ").append(c.preferDraft ? "drafts" : "plain")
-                    .append(String.format(Locale.ROOT, " (%d%% of %d cycles drafted, %d probe%s, %d switch%s)",
-                            Math.round(100.0 * c.draftCycles / Math.max(1, all)), all, c.probes,
+                    .append(": ").append(c.preferred.label)
+                    .append(String.format(Locale.ROOT, " (%d%% of %d cycles drafted, ",
+                            percent(c.cycles[Schedule.DRAFT.ordinal()], all), all))
+                    .append(serial == 0 ? "" : percent(serial, all) + "% lock-step, ")
+                    .append(String.format(Locale.ROOT, "%d probe%s, %d switch%s)", c.probes,
                             c.probes == 1 ? "" : "s", c.switches, c.switches == 1 ? "" : "es"));
-        });
+        }
         return sb.toString();
+    }
+
+    private static long percent(long part, long all) {
+        return Math.round(100.0 * part / Math.max(1, all));
     }
 
     /** ⌊log2 active⌋: 1, 2–3, 4–7, ... sequences. */
@@ -127,16 +149,32 @@ final class SpeculationController {
         return 31 - Integer.numberOfLeadingZeros(Math.max(1, active));
     }
 
-    private Choice initial(int occupancyClass) {
-        return new Choice((1 << occupancyClass) < 4 * stages);
+    /** Where a class seen for the first time starts: from its nearest informative neighbour, else the prior. */
+    private Schedule initial(int cls) {
+        // nearest first; at equal distance the class with more sequences (drafting) is asked first
+        for (int d = 1; d < 32; d++) {
+            Choice above = choices.get(cls + d);
+            if (above != null && above.learned() && above.preferred == Schedule.DRAFT) {
+                return Schedule.DRAFT;
+            }
+            Choice below = choices.get(cls - d);
+            if (below != null && below.learned() && below.preferred != Schedule.DRAFT) {
+                return below.preferred;
+            }
+        }
+        return Schedule.DRAFT;
     }
 
     /** What one occupancy class has learned: its preferred schedule, that schedule's cost, the probe state. */
-    private static final class Choice {
-        boolean preferDraft;
+    private final class Choice {
+        Schedule preferred;
+        /** The schedules this class may run, in the order they are probed. */
+        private final List<Schedule> candidates = new ArrayList<>();
         private double ms;
         private double tokens;
         private boolean probing;
+        private Schedule probe;
+        private Schedule lastProbed;
         private int probeLength;
         private int probeMeasured;
         private double probeMs;
@@ -144,55 +182,76 @@ final class SpeculationController {
         private long measured;
         private long nextProbe = WARMUP;
         private long probeEvery = PROBE_EVERY;
-        private boolean confirming;
-        long draftCycles;
-        long plainCycles;
+        /** A schedule whose probe won once and is probed again to confirm it; null when none. */
+        private Schedule confirming;
+        private int finishedProbes;
+        final long[] cycles = new long[Schedule.values().length];
         int probes;
         int switches;
 
-        Choice(boolean preferDraft) {
-            this.preferDraft = preferDraft;
-        }
-
-        boolean next() {
-            boolean d = decide();
-            if (d) {
-                draftCycles++;
-            } else {
-                plainCycles++;
+        Choice(int cls, Schedule preferred) {
+            this.preferred = preferred;
+            for (Schedule s : Schedule.values()) {
+                if (s != Schedule.SERIAL || cls > 0) {
+                    candidates.add(s);
+                }
             }
-            return d;
         }
 
-        private boolean decide() {
+        /** Whether this class's choice rests on a measurement (a finished probe) rather than on its start. */
+        boolean learned() {
+            return finishedProbes > 0;
+        }
+
+        Schedule next() {
+            Schedule s = decide();
+            cycles[s.ordinal()]++;
+            return s;
+        }
+
+        private Schedule decide() {
             if (probing) {
-                boolean done = probeMeasured >= PROBE_CYCLES
-                        || probeMeasured >= SHORT_PROBE_CYCLES && probeTokens >= SHORT_PROBE_TOKENS
-                        || probeLength >= MAX_PROBE_LENGTH;
+                boolean enough = probeMeasured >= PROBE_CYCLES
+                        || probeMeasured >= SHORT_PROBE_CYCLES && probeTokens >= SHORT_PROBE_TOKENS;
+                boolean done = enough && probeMeasured % stages == 0 || probeLength >= MAX_PROBE_LENGTH;
                 if (!done) {
                     probeLength++;
-                    return !preferDraft;
+                    return probe;
                 }
                 finishProbe();
             }
             if (measured >= nextProbe) {
                 probing = true;
                 probes++;
+                probe = confirming != null ? confirming : nextAlternative();
+                lastProbed = probe;
                 probeLength = 1;
                 probeMeasured = 0;
                 probeMs = 0;
                 probeTokens = 0;
-                return !preferDraft;
+                return probe;
             }
-            return preferDraft;
+            return preferred;
         }
 
-        void observe(boolean drafted, double wallMs, int committed) {
-            if (probing && drafted != preferDraft) {
+        /** The candidate after the last one probed, skipping the preferred one. */
+        private Schedule nextAlternative() {
+            int i = lastProbed == null ? -1 : candidates.indexOf(lastProbed);
+            for (int n = 1; n <= candidates.size(); n++) {
+                Schedule s = candidates.get((i + n) % candidates.size());
+                if (s != preferred) {
+                    return s;
+                }
+            }
+            throw new IllegalStateException("no schedule to probe besides " + preferred);
+        }
+
+        void observe(Schedule ran, double wallMs, int committed) {
+            if (probing && ran == probe) {
                 probeMs += wallMs;
                 probeTokens += committed;
                 probeMeasured++;
-            } else if (!probing && drafted == preferDraft) {
+            } else if (!probing && ran == preferred) {
                 ms = ms * DECAY + wallMs;
                 tokens = tokens * DECAY + committed;
                 measured++;
@@ -206,18 +265,19 @@ final class SpeculationController {
 
         private void finishProbe() {
             probing = false;
-            double probe = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
+            finishedProbes++;
+            double probeCost = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
             double cost = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
-            boolean won = probe * (1 + MARGIN) < cost;
-            if (won && !confirming) {
-                confirming = true; // one win may be noise: probe again after a few cycles of the preferred one
+            boolean won = probeCost * (1 + MARGIN) < cost;
+            if (won && confirming != probe) {
+                confirming = probe; // one win may be noise: probe again after a few cycles of the preferred one
                 nextProbe = measured + CONFIRM_AFTER;
                 return;
             }
-            confirming = false;
+            confirming = null;
             if (won) {
                 switches++;
-                preferDraft = !preferDraft;
+                preferred = probe;
                 ms = probeMs; // the new preferred schedule starts from its probe
                 tokens = probeTokens;
                 probeEvery = PROBE_EVERY;

@@ -100,6 +100,18 @@ class DeterminismAndMetricsTest {
         assertEquals(texts(a), texts(c), "ppsd speculation=auto: batch 8 vs batch 1 changed the sampled text");
     }
 
+    @Test
+    void sampledTextDoesNotDependOnTheScheduleMix() {
+        // sampled sequences draft whatever the schedule; drafting, pipelined and lock-step cycles only change the
+        // order in which their entries pass the stages, never which tokens are drafted or how the seed is used
+        for (EngineOptions o : List.of(ppsd(2, 8), ppsd(3, 4))) {
+            String label = "ppsd k=" + o.stages().size();
+            List<GenerationResult> always = SpecHarness.run(o, sampled).results();
+            List<GenerationResult> mixed = SpecHarness.run(o, sampled, true).results();
+            assertEquals(texts(always), texts(mixed), label + ": a mix of schedules changed the sampled text");
+        }
+    }
+
     // ------------------------------------------------------------------ metrics
 
     @Test

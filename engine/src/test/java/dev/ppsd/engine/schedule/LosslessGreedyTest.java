@@ -229,7 +229,8 @@ class LosslessGreedyTest {
     static Stream<Arguments> configs() {
         // label, mode, stages, exit layer, batch, gamma   (k stages need E <= N - k + 1 = 7 - k)
         // "ppsd" drafts every cycle; "ppsd-auto" is the default speculation=auto, which may switch drafting
-        // off and on between cycles (the no-draft branch, mixed with drafts)
+        // off and on between cycles (the no-draft branch, mixed with drafts); "ppsd-mixed" runs a scripted mix
+        // of drafting, pipelined and lock-step cycles (every transition between them, many times)
         return Stream.of(
                 Arguments.of("ppsd k=2 E=1 batch 8", "ppsd", 2, 1, 8, "ts"),
                 Arguments.of("ppsd k=2 E=3 batch 3", "ppsd", 2, 3, 3, "ts"),
@@ -239,6 +240,8 @@ class LosslessGreedyTest {
                 Arguments.of("ppsd k=4 E=3 batch 8", "ppsd", 4, 3, 8, "ts"),
                 Arguments.of("ppsd k=4 E=1 batch 3", "ppsd", 4, 1, 3, "ts"),
                 Arguments.of("ppsd-auto k=2 E=3 batch 8", "ppsd-auto", 2, 3, 8, "ts"),
+                Arguments.of("ppsd-mixed k=2 E=3 batch 8", "ppsd-mixed", 2, 3, 8, "ts"),
+                Arguments.of("ppsd-mixed k=3 E=2 batch 5", "ppsd-mixed", 3, 2, 5, "ts"),
                 Arguments.of("ar-pipe k=3 batch 3", "ar-pipe", 3, 2, 3, "ts"),
                 Arguments.of("eesd gamma=1 E=3", "eesd", 2, 3, 1, "1"),
                 Arguments.of("eesd gamma=3 E=2", "eesd", 2, 2, 1, "3"),
@@ -251,12 +254,12 @@ class LosslessGreedyTest {
             String gamma) {
         EngineOptions o = switch (mode) {
             case "ppsd" -> ppsd(stages, exitLayer, batch);
-            case "ppsd-auto" -> ppsd(stages, exitLayer, batch).withSpeculation("auto");
+            case "ppsd-auto", "ppsd-mixed" -> ppsd(stages, exitLayer, batch).withSpeculation("auto");
             case "eesd" -> eesd(gamma, exitLayer);
             default -> EngineOptions.defaults(modelDir).withMode(mode)
                     .withStages(Collections.nCopies(stages, "cpu")).withBatchSize(batch);
         };
-        SpecHarness.Run run = SpecHarness.run(o, requests);
+        SpecHarness.Run run = SpecHarness.run(o, requests, mode.equals("ppsd-mixed"));
         int compared = SpecHarness.assertSameAsOracle(oracle, run.results(), skip, label);
         SpecMetrics t = run.total();
         String line = String.format("%-24s acceptance %.3f (%d / %d drafts), flushes %d, %d requests compared,"

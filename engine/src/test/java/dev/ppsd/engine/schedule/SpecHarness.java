@@ -49,14 +49,54 @@ final class SpecHarness {
     }
 
     static Run run(EngineOptions o, List<GenerationRequest> requests) {
+        return run(o, requests, false);
+    }
+
+    /**
+     * As {@link #run(EngineOptions, List)}; with {@code mixedSchedules} a ppsd pipeline runs a scripted, seeded mix
+     * of drafting, pipelined and lock-step cycles in runs of 1 to 6 cycles, so every transition between them
+     * happens many times.
+     */
+    static Run run(EngineOptions o, List<GenerationRequest> requests, boolean mixedSchedules) {
         try (GenerationEngine e = GenerationEngine.open(o)) {
+            MixedSchedules mix = mixedSchedules ? new MixedSchedules(o.stages().size()) : null;
+            if (mix != null) {
+                ((PipelineScheduler) e.scheduler()).decideWith(mix);
+            }
             long t0 = System.nanoTime();
             List<GenerationResult> r = e.generate(requests);
             double ms = (System.nanoTime() - t0) / 1e6;
             for (GenerationResult g : r) {
                 assertTrue(g.ok(), "request " + g.id() + " failed: " + g.error());
             }
+            if (mix != null) {
+                assertTrue(Arrays.stream(mix.cycles).allMatch(c -> c > 0), "every schedule ran: "
+                        + Arrays.toString(mix.cycles));
+            }
             return new Run(r, ms);
+        }
+    }
+
+    /** Every schedule, in seeded random order (never the same twice in a row) and run lengths; counts the cycles of each. */
+    static final class MixedSchedules extends SpeculationController {
+        private final SplittableRandom random = new SplittableRandom(42);
+        private Schedule schedule = Schedule.DRAFT;
+        private int left;
+        final int[] cycles = new int[Schedule.values().length];
+
+        MixedSchedules(int stages) {
+            super(true, stages);
+        }
+
+        @Override
+        Schedule next(int active) {
+            if (left-- <= 0) {
+                Schedule[] others = Arrays.stream(Schedule.values()).filter(x -> x != schedule).toArray(Schedule[]::new);
+                schedule = others[random.nextInt(others.length)];
+                left = random.nextInt(6);
+            }
+            cycles[schedule.ordinal()]++;
+            return schedule;
         }
     }
 

@@ -4,39 +4,53 @@ import org.junit.jupiter.api.Test;
 
 import java.util.function.IntPredicate;
 
+import static dev.ppsd.engine.schedule.Schedule.DRAFT;
+import static dev.ppsd.engine.schedule.Schedule.PIPE;
+import static dev.ppsd.engine.schedule.Schedule.SERIAL;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The controller on synthetic costs: each schedule's wall ms per committed token is fixed per test. */
+/**
+ * The controller on synthetic costs: each schedule's wall ms per committed token is fixed per test. A lock-step
+ * cycle runs one stage for every sequence, so the driver lets it commit every sequence's token once per round of
+ * k cycles, as the pipeline does.
+ */
 class SpeculationControllerTest {
     @Test
     void alwaysDraftsWhenNotAdaptive() {
         SpeculationController c = new SpeculationController(false, 2);
         for (int i = 0; i < 1000; i++) {
-            assertTrue(c.draft(1));
-            c.observeCycle(true, 10, 1, false);
+            assertEquals(DRAFT, c.next(1));
+            c.observeCycle(DRAFT, 10, 1);
         }
     }
 
     @Test
     void drafting30PercentDearerEndsUpOffWithFewProbes() {
-        int[] drafted = run(1.3, 1.0, 5000);
+        Run r = drive(new SpeculationController(true, 2), 1, 5000, costs(1.3, 1.0, 1.0));
         // 2 + 16 warm-up cycles, then probes of 2 + 12 cycles 64, 128, 256, 512, 1024, 1024, ... cycles apart
-        assertTrue(drafted[1] < 18 + 14 * 8, "drafting cycles: " + drafted[1]);
-        assertEquals(false, drafted[0] == 1, "the last cycle drafted");
+        assertTrue(r.cycles(DRAFT) < 18 + 14 * 8, "drafting cycles: " + r.cycles(DRAFT));
+        assertEquals(PIPE, r.last);
     }
 
     @Test
     void drafting30PercentCheaperStaysOnWithFewProbes() {
-        int[] drafted = run(1.0, 1.3, 5000);
-        int plain = 5000 - drafted[1];
-        assertTrue(plain < 14 * 8, "plain cycles: " + plain);
+        Run r = drive(new SpeculationController(true, 2), 1, 5000, costs(1.0, 1.3, 1.3));
+        assertTrue(r.cycles(PIPE) < 14 * 8, "plain cycles: " + r.cycles(PIPE));
+    }
+
+    @Test
+    void oneSequenceNeverTriesLockStep() {
+        // with one sequence lock-step and pipelined are the same cycles: nothing to learn
+        Run r = drive(new SpeculationController(true, 2), 1, 5000, costs(1.3, 1.0, 0.5));
+        assertEquals(0, r.cycles(SERIAL));
+        assertEquals(PIPE, r.last);
     }
 
     @Test
     void withinTheMarginTheCurrentChoiceIsKept() {
-        int[] drafted = run(1.03, 1.0, 2000); // 3% apart: not worth a switch
-        assertTrue(drafted[1] > 1800, "drafting cycles: " + drafted[1]);
+        Run r = drive(new SpeculationController(true, 2), 1, 2000, costs(1.03, 1.0, 1.0)); // 3% apart: no switch
+        assertTrue(r.cycles(DRAFT) > 1800, "drafting cycles: " + r.cycles(DRAFT));
     }
 
     @Test
@@ -44,106 +58,176 @@ class SpeculationControllerTest {
         // both schedules get dearer as the context grows (attention); plain stays 20% cheaper at every point.
         // A probe compared with a stale estimate of the other schedule would see drafting as cheaper.
         SpeculationController c = new SpeculationController(true, 2);
-        int drafted = drive(c, 6000, (i, d) -> (d ? 1.2 : 1.0) * (1 + i / 500.0), i -> false)[1];
-        assertTrue(drafted < 18 + 14 * 9, "drafting cycles: " + drafted);
-        assertEquals(false, c.prefersDraft(1));
+        Run r = drive(c, 1, 6000, (i, s) -> (s == DRAFT ? 1.2 : 1.0) * (1 + i / 500.0));
+        assertTrue(r.cycles(DRAFT) < 18 + 14 * 9, "drafting cycles: " + r.cycles(DRAFT));
+        assertEquals(PIPE, c.preferred(1));
     }
 
     @Test
     void aChangeInCostsIsFollowed() {
         SpeculationController c = new SpeculationController(true, 2);
-        drive(c, 1.0, 1.5, 3000); // drafting cheap
-        int[] later = drive(c, 2.0, 1.0, 3000); // then acceptance collapses: drafting twice as dear
-        assertEquals(0, later[0], "still drafting after the costs changed");
+        drive(c, 1, 3000, costs(1.0, 1.5, 1.5)); // drafting cheap
+        Run later = drive(c, 1, 3000, costs(2.0, 1.0, 1.0)); // then acceptance collapses: drafting twice as dear
+        assertEquals(PIPE, later.last, "still drafting after the costs changed");
     }
 
     @Test
-    void manySequencesStartPlainAndProbeBriefly() {
-        // 32 sequences: plain first; drafting 50% dearer costs only short probes (4 measured cycles + 2 transition)
-        int[] drafted = drive(new SpeculationController(true, 2), 32, 1.5, 1.0, 2000);
-        assertEquals(0, drafted[0]);
-        assertTrue(drafted[1] <= 6 * 6, "drafting cycles: " + drafted[1]);
+    void manySequencesLearnPipelinedWhenDraftingIsDearerAndThenProbeBriefly() {
+        // 32 sequences: drafting first; the other two 30-50% dearer cost only short probes (4 measured + 2)
+        SpeculationController c = new SpeculationController(true, 2);
+        Run first = drive(c, 32, 100, costs(1.5, 1.0, 1.3));
+        assertEquals(PIPE, c.preferred(32));
+        assertTrue(first.cycles(DRAFT) < 16 + 2 + 2 * 6 + 8 + 2, "drafting cycles: " + first);
+        Run r = drive(c, 32, 2000, costs(1.5, 1.0, 1.3));
+        assertEquals(PIPE, r.last);
+        assertTrue(r.cycles(DRAFT) + r.cycles(SERIAL) <= 8 * 6, "probe cycles: " + r);
     }
 
     @Test
-    void manySequencesDraftWhenDraftingIsCheaper() {
+    void manySequencesKeepDraftingWhenDraftingIsCheaper() {
         // a device that runs more rows per step nearly for free: drafting wins with many sequences too
-        int[] drafted = drive(new SpeculationController(true, 2), 32, 0.7, 1.0, 2000);
-        assertEquals(1, drafted[0]);
-        assertTrue(2000 - drafted[1] < 16 + 2 + 6 * 6, "plain cycles: " + (2000 - drafted[1]));
+        Run r = drive(new SpeculationController(true, 2), 32, 2000, costs(0.7, 1.0, 1.2));
+        assertEquals(DRAFT, r.last);
+        assertTrue(r.cycles(DRAFT) > 2000 - 8 * 6, "plain cycles: " + r);
+    }
+
+    @Test
+    void lockStepWinsWhereOneStageWithAllRowsIsCheaper() {
+        // a CPU short of memory bandwidth: one stage with 32 rows beats two stages with 16 each at once
+        SpeculationController c = new SpeculationController(true, 2);
+        Run r = drive(c, 32, 2000, costs(1.3, 1.0, 0.8));
+        assertEquals(SERIAL, c.preferred(32));
+        assertTrue(r.cycles(SERIAL) > 1800, "lock-step cycles: " + r);
+    }
+
+    @Test
+    void aLockStepProbeCoversWholeRounds() {
+        // k = 3: a round is one cycle that commits every row (and is free here) and two that commit nothing
+        // (0.75 ms per row): 1.5 ms per token, against 1.0 pipelined and 1.5 drafting. A 4-cycle probe holding two commits
+        // would measure 0.75 and, confirmed, switch to lock-step for 64 cycles or more.
+        SpeculationController c = new SpeculationController(true, 3);
+        Run r = drive(c, 32, 3000, n -> n % 3 == 0, (i, s, n) -> s == DRAFT ? 48.0 : s == PIPE ? 32.0 : n % 3 == 0 ? 0.0 : 24.0);
+        assertEquals(PIPE, c.preferred(32));
+        assertTrue(r.cycles(SERIAL) < 60, "lock-step cycles: " + r);
     }
 
     @Test
     void eachOccupancyKeepsWhatItLearned() {
         SpeculationController c = new SpeculationController(true, 2);
         // one sequence: drafting cheaper (it is the prior; a probe confirms it)
-        drive(c, 1, 1.0, 1.8, 500);
-        // 32 sequences start plain (the prior) and learn to draft; 8 sequences keep plain
-        drive(c, 32, 0.7, 1.0, 500);
-        drive(c, 8, 1.5, 1.0, 500);
-        assertTrue(c.prefersDraft(1));
-        assertTrue(c.prefersDraft(32));
-        assertEquals(false, c.prefersDraft(8));
+        drive(c, 1, 500, costs(1.0, 1.8, 1.8));
+        // 32 sequences start drafting and learn lock-step; then 4 keep drafting (no class below learned plain)
+        drive(c, 32, 500, costs(1.3, 1.0, 0.7));
+        drive(c, 4, 500, costs(0.8, 1.0, 1.2));
+        assertEquals(DRAFT, c.preferred(1));
+        assertEquals(SERIAL, c.preferred(32));
+        assertEquals(DRAFT, c.preferred(4));
         // back to one sequence: drafts at once, without a new warm-up
-        int[] again = drive(c, 1, 1.0, 1.8, 20);
-        assertEquals(20, again[1]);
+        Run again = drive(c, 1, 20, costs(1.0, 1.8, 1.8));
+        assertEquals(20, again.cycles(DRAFT));
+    }
+
+    @Test
+    void aNewOccupancyStartsFromWhatItsNeighboursLearned() {
+        SpeculationController fresh = new SpeculationController(true, 2);
+        assertEquals(DRAFT, fresh.preferred(1)); // with nothing learned, every class starts drafting
+        assertEquals(DRAFT, fresh.preferred(64));
+        // 2 sequences learn lock-step: more sequences start there
+        SpeculationController c = new SpeculationController(true, 2);
+        drive(c, 2, 1000, costs(1.3, 1.2, 1.0));
+        assertEquals(SERIAL, c.preferred(2));
+        assertEquals(SERIAL, c.preferred(64));
+        Run r = drive(c, 64, 10, costs(1.3, 1.2, 1.0));
+        assertEquals(10, r.cycles(SERIAL));
+        assertEquals(DRAFT, c.preferred(1), "a class with fewer sequences keeps its start");
+        // then 16 sequences learn to draft after all. 8 sequences: drafting at 16 says drafting at 8 (closer than
+        // 2-3); 4 sequences: lock-step at 2-3 is nearer. 32: drafting at 16 says nothing about more sequences,
+        // lock-step at 2-3 does
+        drive(c, 16, 1000, costs(0.7, 1.0, 1.2));
+        assertEquals(DRAFT, c.preferred(16));
+        assertEquals(DRAFT, c.preferred(8));
+        assertEquals(SERIAL, c.preferred(4));
+        assertEquals(SERIAL, c.preferred(32));
     }
 
     @Test
     void theSummaryNamesEachOccupancyAndItsChoice() {
         SpeculationController c = new SpeculationController(true, 2);
         assertEquals(null, c.summary());
-        drive(c, 1, 1.0, 1.8, 100);
-        drive(c, 32, 1.5, 1.0, 100);
+        drive(c, 1, 100, costs(1.0, 1.8, 1.8));
+        drive(c, 32, 100, costs(1.5, 1.0, 1.3));
+        drive(c, 8, 500, costs(1.5, 1.0, 0.5));
         String s = c.summary();
         assertTrue(s.startsWith("1 seq: drafts ("), s);
-        assertTrue(s.contains("; 32-63 seqs: plain ("), s);
+        assertTrue(s.contains("; 8-15 seqs: lock-step ("), s);
+        assertTrue(s.contains("% lock-step, "), s);
+        assertTrue(s.contains("; 32-63 seqs: pipelined ("), s);
         assertEquals(null, new SpeculationController(false, 2).summary());
     }
 
     @Test
-    void prefillCyclesAreNotMeasured() {
-        // one sequence: the first drafting cycles prefill a long prompt and cost 1000× a decode cycle; counted,
-        // they would make plain look cheaper than drafting
-        SpeculationController c = new SpeculationController(true, 2);
-        int plain = 1000 - drive(c, 1000, (i, d) -> i < 6 ? 1000 : d ? 1.0 : 1.3, i -> i < 6)[1];
-        assertTrue(c.prefersDraft(1));
-        assertTrue(plain < 12 * 6, "plain cycles: " + plain);
+    void whatACycleCostsIsMeasuredWithoutItsPrefills() {
+        // the slowest stage without its prefill sets the cycle time; the coordinator's 2 ms stay
+        assertEquals(5.0, PipelineScheduler.withoutPrefills(10, new double[] {8, 3}, new double[] {6, 0}), 1e-9);
+        assertEquals(9.0, PipelineScheduler.withoutPrefills(10, new double[] {8, 7}, new double[] {6, 0}), 1e-9);
+        assertEquals(10.0, PipelineScheduler.withoutPrefills(10, new double[] {8, 7}, new double[] {0, 0}), 1e-9);
     }
 
-    /** Returns {last cycle drafted ? 1 : 0, cycles that drafted}. */
-    private static int[] run(double specMs, double plainMs, int cycles) {
-        return drive(new SpeculationController(true, 2), specMs, plainMs, cycles);
+    /** Per-token costs (ms per committed token) of the three schedules. */
+    private static TokenCost costs(double draft, double pipe, double serial) {
+        return (i, s) -> s == DRAFT ? draft : s == PIPE ? pipe : serial;
     }
 
-    private static int[] drive(SpeculationController c, double specMs, double plainMs, int cycles) {
-        return drive(c, 1, specMs, plainMs, cycles);
+    /**
+     * {@code active} sequences on k = 2 stages; a drafting or pipelined cycle commits one token per sequence, a
+     * lock-step round of two cycles one per sequence in its second cycle; each cycle costs its share of the
+     * tokens of its round at the schedule's cost per token.
+     */
+    private static Run drive(SpeculationController c, int active, int cycles, TokenCost cost) {
+        return drive(c, active, cycles, n -> n % 2 == 1,
+                (i, s, n) -> active * cost.ms(i, s) / (s == SERIAL ? 2 : 1));
     }
 
-    /** As above with {@code active} sequences, each committing one token a cycle. */
-    private static int[] drive(SpeculationController c, int active, double specMs, double plainMs, int cycles) {
-        return drive(c, active, cycles, (i, d) -> (d ? specMs : plainMs) * active, i -> false);
-    }
-
-    /** One sequence committing a token a cycle, cycle {@code i} costing {@code cost(i, drafted)} ms. */
-    private static int[] drive(SpeculationController c, int cycles, CycleCost cost, IntPredicate prefilled) {
-        return drive(c, 1, cycles, cost, prefilled);
-    }
-
-    private static int[] drive(SpeculationController c, int active, int cycles, CycleCost cost,
-            IntPredicate prefilled) {
-        int drafted = 0;
-        boolean last = false;
+    /**
+     * {@code lockStepCommits(n)}: whether the n-th lock-step cycle in a row (from 0) commits every sequence's
+     * token; {@code cycleMs(i, schedule, n)}: what cycle i costs, n cycles after its schedule last changed.
+     */
+    private static Run drive(SpeculationController c, int active, int cycles, IntPredicate lockStepCommits,
+            CycleMs cycleMs) {
+        Run r = new Run();
+        int n = 0;
         for (int i = 0; i < cycles; i++) {
-            last = c.draft(active);
-            drafted += last ? 1 : 0;
-            c.observeCycle(last, cost.ms(i, last), active, prefilled.test(i));
+            Schedule s = c.next(active);
+            n = s == r.last ? n + 1 : 0;
+            r.last = s;
+            r.counts[s.ordinal()]++;
+            boolean commit = s != SERIAL || lockStepCommits.test(n);
+            c.observeCycle(s, cycleMs.ms(i, s, n), commit ? active : 0);
         }
-        return new int[] {last ? 1 : 0, drafted};
+        return r;
     }
 
-    /** Wall ms of cycle {@code i}, given whether it drafted. */
-    private interface CycleCost {
-        double ms(int i, boolean drafted);
+    /** What a driven run did: cycles per schedule and the last cycle's schedule. */
+    private static final class Run {
+        final int[] counts = new int[Schedule.values().length];
+        Schedule last;
+
+        int cycles(Schedule s) {
+            return counts[s.ordinal()];
+        }
+
+        @Override
+        public String toString() {
+            return "draft " + cycles(DRAFT) + ", pipelined " + cycles(PIPE) + ", lock-step " + cycles(SERIAL)
+                    + ", last " + last;
+        }
+    }
+
+    private interface TokenCost {
+        double ms(int i, Schedule s);
+    }
+
+    private interface CycleMs {
+        double ms(int i, Schedule s, int n);
     }
 }
