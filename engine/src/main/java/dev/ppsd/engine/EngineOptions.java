@@ -18,7 +18,7 @@ import java.util.Set;
  *                  folder's {@code exit_head/} if present, else shared), {@code shared}, or a folder holding a
  *                  trained head
  * @param speculation for ppsd: {@code auto} (default: draft only while drafting measures cheaper per token than
- *                    pipelined AR; sampled sequences always draft) or {@code always}
+ *                    pipelined or batched AR on the same stages; sampled sequences always draft) or {@code always}
  */
 public record EngineOptions(Path modelDir, String mode, int batchSize, int exitLayer, List<String> stages,
         String gamma, String exitHead, String speculation) {

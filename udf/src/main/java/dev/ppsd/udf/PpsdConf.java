@@ -95,7 +95,8 @@ public final class PpsdConf {
         add(NUM_STAGES, Integer.class, EngineOptions.DEFAULT_STAGES.size(), "number of stages when stages=auto");
         add(GAMMA, String.class, EngineOptions.DEFAULT_GAMMA, "EESD draft length: a number, or ts (Thompson sampling)");
         add(SPECULATION, String.class, EngineOptions.DEFAULT_SPECULATION, "ppsd: auto (greedy rows draft only while"
-                + " drafting measures cheaper per token than the pipeline without drafts) or always");
+                + " drafting measures cheaper per token than the pipeline without drafts, pipelined or in lock-step)"
+                + " or always");
         add(BATCH_SIZE, Integer.class, EngineOptions.DEFAULT_BATCH_SIZE, "rows per Arrow batch and per engine call"
                 + " (rows of concurrent tasks of an executor are batched together)");
         add(FAIL_ON_ERROR, Boolean.class, false, "true: the first bad row fails the job (naming its id);"

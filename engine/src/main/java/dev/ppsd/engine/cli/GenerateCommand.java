@@ -41,7 +41,7 @@ final class GenerateCommand {
               --gamma G|ts         EESD draft length, or ts for Thompson sampling (default ts)
               --exit-head H        auto | shared | DIR (default auto: ppsd/ar-pipe take the cheapest drafter by cost model
                                    and MODEL/eval.json; eesd takes MODEL/exit_head if present, else shared)
-              --speculation S      ppsd: auto (default: greedy sequences draft only while that measures faster than pipelined AR) | always
+              --speculation S      ppsd: auto (default: greedy sequences draft only while that measures faster than pipelined or batched AR) | always
             """;
 
     private GenerateCommand() {
