@@ -31,8 +31,6 @@ public final class PipelineScheduler implements Scheduler {
     private final int maxBatch;
     private double handoffMs;
     private SpeculationController controller;
-    private Schedule schedule;
-    private boolean draftThisCycle;
     private PipelineTrace trace;
     private String plan;
     private int cycleDrafted;
@@ -170,8 +168,8 @@ public final class PipelineScheduler implements Scheduler {
             for (Lane lane : lanes) {
                 active += lane == null ? 0 : 1;
             }
-            schedule = speculative ? controller.next(active) : Schedule.PIPE;
-            draftThisCycle = schedule == Schedule.DRAFT;
+            Schedule schedule = speculative ? controller.next(active) : Schedule.PIPE;
+            boolean drafting = schedule == Schedule.DRAFT;
             // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
             List<List<InFlight>> work = new ArrayList<>();
             for (int b = 0; b < k; b++) {
@@ -196,7 +194,7 @@ public final class PipelineScheduler implements Scheduler {
                                 continue; // waits a cycle at stage 0
                             }
                             stage0 += sampled ? 0 : 1;
-                            e.wantDraft = speculative && (draftThisCycle || sampled);
+                            e.wantDraft = speculative && (drafting || sampled);
                         }
                         e.ran = true;
                         work.get(e.stage).add(e);

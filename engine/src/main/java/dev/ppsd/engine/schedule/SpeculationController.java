@@ -1,6 +1,7 @@
 package dev.ppsd.engine.schedule;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -127,7 +128,7 @@ class SpeculationController {
         for (Map.Entry<Integer, Choice> e : choices.entrySet()) {
             int lo = 1 << e.getKey();
             Choice c = e.getValue();
-            long all = c.cycles[0] + c.cycles[1] + c.cycles[2];
+            long all = Arrays.stream(c.cycles).sum();
             long serial = c.cycles[Schedule.SERIAL.ordinal()];
             sb.append(sb.length() == 0 ? "" : "; ").append(lo == 1 ? "1 seq" : lo + "-" + (2 * lo - 1) + " seqs")
                     .append(": ").append(c.preferred.label)
