@@ -1,6 +1,8 @@
 package dev.ppsd.engine;
 
 import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
@@ -21,7 +23,7 @@ import java.util.Set;
  * never stops the others. Thread-safe: calls are serialised.
  *
  * <pre>{@code
- * try (GenerationEngine engine = GenerationEngine.open(EngineOptions.defaults(Path.of("models/kjv-mini")))) {
+ * try (GenerationEngine engine = GenerationEngine.open(EngineOptions.of(Path.of("models/ppsd-mini")))) {
  *     GenerationResult r = engine.generate(List.of(
  *             new GenerationRequest("1", "In the beginning", SamplingParams.greedy(32)))).get(0);
  *     System.out.println(r.text());
@@ -107,10 +109,11 @@ public final class GenerationEngine implements AutoCloseable {
         List<Sequence> seqs = new ArrayList<>();
         GenerationResult[] out = new GenerationResult[requests.size()];
         Sequence[] byIndex = new Sequence[requests.size()];
+        int context = model.config().maxPositionEmbeddings();
         for (int i = 0; i < requests.size(); i++) {
             GenerationRequest r = requests.get(i);
             try {
-                Sequence s = new Sequence(r, tokenizer.encode(r.prompt()), model.config().maxPositionEmbeddings());
+                Sequence s = new Sequence(r, promptIds(r), context);
                 byIndex[i] = s;
                 seqs.add(s);
             } catch (IllegalArgumentException e) {
@@ -128,6 +131,34 @@ public final class GenerationEngine implements AutoCloseable {
             }
         }
         return List.of(out);
+    }
+
+    /**
+     * The prompt's token ids as fed to the model, after the {@code prompt_too_long} rule: a prompt fits when it has
+     * fewer tokens than the context C; otherwise {@code error} fails the request and {@code truncate} keeps its first
+     * token when that is the BOS and the end of the rest, {@code C - min(max(max_new_tokens, 1), C / 2)} tokens in
+     * all, so that the budget still has room.
+     */
+    int[] promptIds(GenerationRequest r) {
+        if (r.prompt().isEmpty()) {
+            throw new IllegalArgumentException("prompt is empty");
+        }
+        int[] ids = tokenizer.encode(r.prompt());
+        int context = model.config().maxPositionEmbeddings();
+        if (ids.length < context) {
+            return ids;
+        }
+        if (!r.params().get(Settings.PROMPT_TOO_LONG).equals("truncate")) {
+            throw new IllegalArgumentException("prompt has " + ids.length + " tokens but the model's context is "
+                    + context + " (max_position_embeddings); set " + Settings.PROMPT_TOO_LONG.name()
+                    + "=truncate to keep its end");
+        }
+        int keep = context - Math.min(Math.max(r.params().get(Settings.MAX_NEW_TOKENS), 1), context / 2);
+        int head = ids[0] == model.config().bosTokenId() ? 1 : 0;
+        int[] out = new int[keep];
+        System.arraycopy(ids, 0, out, 0, head);
+        System.arraycopy(ids, ids.length - (keep - head), out, head, keep - head);
+        return out;
     }
 
     @Override

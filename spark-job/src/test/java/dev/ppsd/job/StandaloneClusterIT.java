@@ -1,12 +1,13 @@
 package dev.ppsd.job;
 
+import dev.ppsd.engine.settings.Settings;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.udf.RowSeeds;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -137,11 +138,10 @@ class StandaloneClusterIT {
         List<GenerationRequest> requests = new ArrayList<>();
         for (Object[] r : rows) {
             String id = String.valueOf(r[0]);
-            requests.add(new GenerationRequest(id, (String) r[1], new SamplingParams(MAX_NEW, (float) TEMPERATURE, 0, 1f,
-                    RowSeeds.forRow(SEED, id), List.of())));
+            requests.add(new GenerationRequest(id, (String) r[1], SamplingParams.greedy(MAX_NEW).withValue(Settings.TEMPERATURE, (float) TEMPERATURE).withValue(Settings.SEED, RowSeeds.forRow(SEED, id))));
         }
         Map<String, String> want = new HashMap<>();
-        try (GenerationEngine e = GenerationEngine.open(EngineOptions.defaults(JobTests.model()))) {
+        try (GenerationEngine e = GenerationEngine.open(EngineOptions.of(JobTests.model()))) {
             for (GenerationResult g : e.generate(requests)) {
                 want.put(g.id(), g.text());
             }

@@ -1,8 +1,9 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.memory.RootAllocator;
 import org.apache.arrow.vector.BigIntVector;
@@ -111,9 +112,7 @@ public final class ArrowBatches {
             for (int j = stop.getElementStartIndex(i); j < stop.getElementEndIndex(i); j++) {
                 stops.add(new String(stopItems.get(j), StandardCharsets.UTF_8));
             }
-            SamplingParams p = new SamplingParams(((IntVector) b.getVector("max_new_tokens")).get(i),
-                    ((Float4Vector) b.getVector("temperature")).get(i), ((IntVector) b.getVector("top_k")).get(i),
-                    ((Float4Vector) b.getVector("top_p")).get(i), ((BigIntVector) b.getVector("seed")).get(i), stops);
+            SamplingParams p = SamplingParams.greedy(((IntVector) b.getVector("max_new_tokens")).get(i)).withValue(Settings.TEMPERATURE, ((Float4Vector) b.getVector("temperature")).get(i)).withValue(Settings.TOP_K, ((IntVector) b.getVector("top_k")).get(i)).withValue(Settings.TOP_P, ((Float4Vector) b.getVector("top_p")).get(i)).withValue(Settings.SEED, ((BigIntVector) b.getVector("seed")).get(i)).withValue(Settings.STOP, stops);
             out.add(new GenerationRequest(getString(b.getVector("id"), i), getString(b.getVector("prompt"), i), p));
         }
         return out;

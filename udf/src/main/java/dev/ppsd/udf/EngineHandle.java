@@ -1,6 +1,7 @@
 package dev.ppsd.udf;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
+import dev.ppsd.engine.settings.EngineOptions;
 import org.apache.spark.TaskContext;
 
 import java.io.Serializable;
@@ -44,8 +45,8 @@ public record EngineHandle(String model, String exitHead, String mode, int batch
 
     /** Starts from the engine's defaults so options the engine adds later keep their default here. */
     private EngineOptions build(Path dir, List<String> devices, String head) {
-        return EngineOptions.defaults(dir).withMode(mode).withBatchSize(batchSize).withExitLayer(exitLayer)
-                .withStages(devices).withGamma(gamma).withExitHead(head).withSpeculation(speculation);
+        return EngineOptions.of(dir).with(Settings.MODE, mode).with(Settings.BATCH_SIZE, batchSize).with(Settings.EXIT_LAYER, exitLayer)
+                .with(Settings.STAGES, String.join(",", devices)).with(Settings.GAMMA, gamma).with(Settings.EXIT_HEAD, head).with(Settings.SPECULATION, speculation);
     }
 
     /** Leases the executor's shared engine for these settings (built on first use); close the lease when done. */

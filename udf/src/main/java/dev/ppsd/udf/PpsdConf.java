@@ -3,8 +3,8 @@ package dev.ppsd.udf;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonParser;
-import dev.ppsd.engine.EngineOptions;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.SamplingParams;
 
 import java.util.ArrayList;
 import java.util.Collections;

@@ -1,5 +1,6 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.udf.RowRequests.Overrides;
 import dev.ppsd.udf.RowRequests.Prepared;
@@ -119,12 +120,12 @@ public final class PpsdFunctions {
                     switch (e.getKey()) {
                         case "mode" -> {
                             PpsdConf.check(PpsdConf.MODE, e.getValue());
-                            engine = engine.withMode(e.getValue());
+                            engine = engine.with(Settings.MODE, e.getValue());
                         }
                         case "exit_layer" -> {
                             Object v = PpsdConf.parse(PpsdConf.EXIT_LAYER, e.getValue());
                             PpsdConf.check(PpsdConf.EXIT_LAYER, v);
-                            engine = engine.withExitLayer((Integer) v);
+                            engine = engine.with(Settings.EXIT_LAYER, (Integer) v);
                         }
                         default -> {
                             if (!RowRequests.OVERRIDES.contains(e.getKey())) {

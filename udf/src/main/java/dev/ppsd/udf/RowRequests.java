@@ -1,7 +1,8 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationRequest;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -69,11 +70,7 @@ public final class RowRequests {
         }
         long seed = o.seed() != null ? o.seed() : RowSeeds.forRow(s.seed(), id != null ? id : prompt);
         try {
-            SamplingParams p = new SamplingParams(
-                    clampToInt(o.maxNewTokens() != null ? o.maxNewTokens() : s.maxNewTokens()),
-                    (float) (o.temperature() != null ? o.temperature() : s.temperature()),
-                    clampToInt(o.topK() != null ? o.topK() : s.topK()),
-                    (float) (o.topP() != null ? o.topP() : s.topP()), seed, stop);
+            SamplingParams p = SamplingParams.greedy(clampToInt(o.maxNewTokens() != null ? o.maxNewTokens() : s.maxNewTokens())).withValue(Settings.TEMPERATURE, (float) (o.temperature() != null ? o.temperature() : s.temperature())).withValue(Settings.TOP_K, clampToInt(o.topK() != null ? o.topK() : s.topK())).withValue(Settings.TOP_P, (float) (o.topP() != null ? o.topP() : s.topP())).withValue(Settings.SEED, seed).withValue(Settings.STOP, stop);
             return Prepared.ok(label, new GenerationRequest(id != null ? id : label, prompt, p));
         } catch (IllegalArgumentException e) {
             return Prepared.bad(label, e.getMessage());
@@ -104,7 +101,7 @@ public final class RowRequests {
             return Prepared.bad(p.label(), "prompt has " + n + " tokens but the model's context is " + context
                     + " (max_position_embeddings); set promptTooLong=truncate to keep its end");
         }
-        int keep = context - Math.min(Math.max(p.request().params().maxNewTokens(), 1), context / 2);
+        int keep = context - Math.min(Math.max(p.request().params().get(Settings.MAX_NEW_TOKENS), 1), context / 2);
         String suffix = longestSuffix(prompt, keep, engine);
         if (suffix == null) {
             return Prepared.bad(p.label(), "prompt has " + n + " tokens and cannot be cut to " + keep + " tokens");

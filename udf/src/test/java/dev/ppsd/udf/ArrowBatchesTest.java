@@ -1,9 +1,10 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.FinishReason;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.SpecMetrics;
 import org.apache.arrow.memory.BufferAllocator;
 import org.apache.arrow.vector.VectorSchemaRoot;
@@ -20,9 +21,8 @@ class ArrowBatchesTest {
     void requestsRoundTripThroughAnArrowBatch() {
         List<GenerationRequest> requests = List.of(
                 new GenerationRequest("1", "In the beginning", SamplingParams.greedy(8)),
-                new GenerationRequest("2", "héllo wörld ✓ 𝄞", new SamplingParams(4, 0.7f, 20, 0.9f, -5L,
-                        List.of("\n", "The end"))),
-                new GenerationRequest("3", "x", new SamplingParams(0, 0f, 0, 1f, Long.MAX_VALUE, List.of())));
+                new GenerationRequest("2", "héllo wörld ✓ 𝄞", SamplingParams.greedy(4).withValue(Settings.TEMPERATURE, 0.7f).withValue(Settings.TOP_K, 20).withValue(Settings.TOP_P, 0.9f).withValue(Settings.SEED, -5L).withValue(Settings.STOP, List.of("\n", "The end"))),
+                new GenerationRequest("3", "x", SamplingParams.greedy(0).withValue(Settings.SEED, Long.MAX_VALUE)));
         try (BufferAllocator a = ArrowBatches.allocator("test");
                 VectorSchemaRoot batch = ArrowBatches.writeRequests(requests, a)) {
             assertEquals(ArrowBatches.REQUESTS, batch.getSchema());

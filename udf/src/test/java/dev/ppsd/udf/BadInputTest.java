@@ -1,7 +1,8 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationRequest;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -82,7 +83,7 @@ class BadInputTest {
         }
         Row ten = out.get(9);
         String direct = TestSpark.direct(List.of(new GenerationRequest("10", "The quick brown fox",
-                new SamplingParams(3, 0.5f, 10, 0.9f, RowSeeds.forRow(0, "10"), List.of())))).get(0).text();
+                SamplingParams.greedy(3).withValue(Settings.TEMPERATURE, 0.5f).withValue(Settings.TOP_K, 10).withValue(Settings.TOP_P, 0.9f).withValue(Settings.SEED, RowSeeds.forRow(0, "10"))))).get(0).text();
         assertEquals(direct, ten.getAs("generated_text"));
         assertEquals(8, gen.metrics().errors().value());
         assertEquals(10, gen.metrics().rows().value());

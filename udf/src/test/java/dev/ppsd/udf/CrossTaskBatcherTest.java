@@ -3,7 +3,7 @@ package dev.ppsd.udf;
 import dev.ppsd.engine.decode.FinishReason;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.SpecMetrics;
 import org.junit.jupiter.api.Test;
 

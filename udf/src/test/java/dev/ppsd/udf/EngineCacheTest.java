@@ -1,8 +1,9 @@
 package dev.ppsd.udf;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.GenerationRequest;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import org.apache.spark.SparkFiles;
 import org.apache.spark.sql.Row;
 import org.junit.jupiter.api.Test;
@@ -26,7 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class EngineCacheTest {
     /** Options no other test uses (batch size 3), so build counts here are this test's own. */
     private static EngineOptions ownKey() {
-        return EngineOptions.defaults(TestSpark.model()).withBatchSize(3);
+        return EngineOptions.of(TestSpark.model()).with(Settings.BATCH_SIZE, 3);
     }
 
     @Test

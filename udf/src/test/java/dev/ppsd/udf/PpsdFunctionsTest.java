@@ -1,8 +1,9 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
@@ -64,7 +65,7 @@ class PpsdFunctionsTest {
         Row r = TestSpark.spark().sql("SELECT ppsd_generate(prompt, map('max_new_tokens', '3', 'temperature', '0.7',"
                 + " 'seed', '11')) AS g FROM prompts WHERE id = 1").collectAsList().get(0).getStruct(0);
         GenerationResult want = TestSpark.direct(List.of(new GenerationRequest("x", PpsdGeneratorTest.PROMPTS[1],
-                new SamplingParams(3, 0.7f, 0, 1f, 11, List.of())))).get(0);
+                SamplingParams.greedy(3).withValue(Settings.TEMPERATURE, 0.7f).withValue(Settings.SEED, 11)))).get(0);
         assertNull(r.getAs("error"));
         assertEquals(want.text(), r.getAs("generated_text"));
         assertEquals(want.newTokens(), (int) r.getAs("new_tokens"));

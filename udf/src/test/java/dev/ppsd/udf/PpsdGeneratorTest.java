@@ -1,9 +1,10 @@
 package dev.ppsd.udf;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -36,7 +37,7 @@ class PpsdGeneratorTest {
         List<GenerationRequest> requests = new ArrayList<>();
         for (int i = 0; i < PROMPTS.length; i++) {
             String id = String.valueOf(100 + i);
-            requests.add(new GenerationRequest(id, PROMPTS[i], params.withSeed(RowSeeds.forRow(jobSeed, id))));
+            requests.add(new GenerationRequest(id, PROMPTS[i], params.withValue(Settings.SEED, RowSeeds.forRow(jobSeed, id))));
         }
         return TestSpark.direct(requests);
     }
@@ -83,7 +84,7 @@ class PpsdGeneratorTest {
         SharedEngine engine = EngineCache.get(gen.settings(true).engine().options(null));
         long callsBefore = engine.batches();
         List<Row> out = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
-        assertSameAsEngine(out, expected(new SamplingParams(6, 0.8f, 0, 1f, 0, List.of()), 9));
+        assertSameAsEngine(out, expected(SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 0.8f), 9));
         long calls = engine.batches() - callsBefore;
         assertTrue(calls >= 1 && calls <= 2, "12 rows of 2 tasks took " + calls + " engine calls");
     }
@@ -91,7 +92,7 @@ class PpsdGeneratorTest {
     @Test
     void sampledRowsUseTheSeedDerivedFromTheirIdWhateverThePartitioning() {
         PpsdGenerator gen = generator().setTemperature(0.9).setTopK(40).setTopP(0.95).setSeed(42);
-        SamplingParams params = new SamplingParams(6, 0.9f, 40, 0.95f, 0, List.of());
+        SamplingParams params = SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 0.9f).withValue(Settings.TOP_K, 40).withValue(Settings.TOP_P, 0.95f);
         List<Row> twoParts = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
         assertSameAsEngine(twoParts, expected(params, 42));
         List<Row> fiveParts = TestSpark.sorted(gen.transform(prompts(5)).collectAsList(), "id");
@@ -148,9 +149,9 @@ class PpsdGeneratorTest {
 
         List<GenerationResult> want = TestSpark.direct(List.of(
                 new GenerationRequest("a", "In the beginning", SamplingParams.greedy(2)),
-                new GenerationRequest("b", "And God said", new SamplingParams(6, 0.8f, 0, 1f, 5L, List.of())),
+                new GenerationRequest("b", "And God said", SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 0.8f).withValue(Settings.SEED, 5L)),
                 new GenerationRequest("c", "The quick brown fox",
-                        new SamplingParams(0, 0f, 0, 1f, 0, List.of("x")))));
+                        SamplingParams.greedy(0).withValue(Settings.STOP, List.of("x")))));
         for (int i = 0; i < 3; i++) {
             Row r = out.get(i);
             assertNull(r.get(r.fieldIndex("error")), r.toString());
@@ -169,9 +170,9 @@ class PpsdGeneratorTest {
         List<Row> out = TestSpark.sorted(gen.transform(in).collectAsList(), "prompt");
         List<GenerationResult> want = TestSpark.direct(List.of(
                 new GenerationRequest("x", "And God said",
-                        new SamplingParams(6, 1f, 0, 1f, RowSeeds.forRow(3, "And God said"), List.of())),
+                        SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 1f).withValue(Settings.SEED, RowSeeds.forRow(3, "And God said"))),
                 new GenerationRequest("y", "In the beginning",
-                        new SamplingParams(6, 1f, 0, 1f, RowSeeds.forRow(3, "In the beginning"), List.of()))));
+                        SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 1f).withValue(Settings.SEED, RowSeeds.forRow(3, "In the beginning")))));
         assertEquals(want.get(0).text(), out.get(0).getString(1));
         assertEquals(want.get(1).text(), out.get(1).getString(1));
     }

@@ -1,6 +1,6 @@
 package dev.ppsd.udf;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
@@ -65,7 +65,7 @@ final class TestSpark {
     /** An engine opened directly (not through the cache): the oracle for the text Spark writes. */
     static synchronized GenerationEngine oracle() {
         if (oracle == null) {
-            oracle = GenerationEngine.open(EngineOptions.defaults(model()));
+            oracle = GenerationEngine.open(EngineOptions.of(model()));
         }
         return oracle;
     }

@@ -1,5 +1,7 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.SamplingParams;
+
 /** One prompt to complete, with its id (echoed in the result) and its decoding settings. */
 public record GenerationRequest(String id, String prompt, SamplingParams params) {
     public GenerationRequest {

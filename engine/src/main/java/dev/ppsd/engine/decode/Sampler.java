@@ -1,5 +1,9 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.Settings;
+
+import dev.ppsd.engine.settings.SamplingParams;
+
 import java.util.Arrays;
 
 /**
@@ -35,21 +39,24 @@ public final class Sampler {
         }
         double sum = 0;
         double[] e = new double[logits.length];
+        float temperature = (float) (double) p.get(Settings.TEMPERATURE);
         for (int i = 0; i < logits.length; i++) {
-            e[i] = Math.exp((logits[i] - max) / p.temperature());
+            e[i] = Math.exp((logits[i] - max) / temperature);
             sum += e[i];
         }
         for (int i = 0; i < logits.length; i++) {
             e[i] /= sum;
         }
-        if (p.topK() > 0 || p.topP() < 1f) {
+        int topK = p.get(Settings.TOP_K);
+        double topP = p.get(Settings.TOP_P);
+        if (topK > 0 || topP < 1) {
             Integer[] order = new Integer[logits.length];
             for (int i = 0; i < order.length; i++) {
                 order[i] = i;
             }
             Arrays.sort(order, (a, b) -> e[b] != e[a] ? Double.compare(e[b], e[a]) : Integer.compare(a, b));
-            int keep = p.topK() > 0 ? Math.min(p.topK(), order.length) : order.length;
-            if (p.topP() < 1f) {
+            int keep = topK > 0 ? Math.min(topK, order.length) : order.length;
+            if (topP < 1) {
                 // keep the smallest prefix whose mass reaches top_p (at least one token); the mass is measured
                 // on the distribution renormalised after top-k, as HF's TopPLogitsWarper takes the softmax of
                 // the top-k-masked logits
@@ -62,7 +69,7 @@ public final class Sampler {
                 while (n < keep) {
                     cum += e[order[n]];
                     n++;
-                    if (cum >= p.topP() * topKMass) {
+                    if (cum >= (float) topP * topKMass) {
                         break;
                     }
                 }

@@ -1,5 +1,8 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.SamplingParams;
+import dev.ppsd.engine.settings.Settings;
+
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -31,10 +34,12 @@ public final class Sequence {
         }
         this.request = request;
         this.promptIds = promptIds;
-        this.budget = Math.min(request.params().maxNewTokens(), contextLength - promptIds.length);
-        this.rng = new SplittableRandom(request.params().seed());
+        // clamped before any arithmetic: a budget near Integer.MAX_VALUE runs to the context limit
+        this.budget = Math.min(request.params().get(Settings.MAX_NEW_TOKENS), contextLength - promptIds.length);
+        this.rng = new SplittableRandom(request.params().get(Settings.SEED));
         if (budget == 0) {
-            finish = FinishReason.LENGTH;
+            startNanos = System.nanoTime();
+            finish(FinishReason.LENGTH);
         }
     }
 
@@ -53,6 +58,11 @@ public final class Sequence {
     /** The sequence's own random stream (seeded from its params). */
     public SplittableRandom rng() {
         return rng;
+    }
+
+    /** Tokens this sequence may generate: {@code max_new_tokens}, clamped to what the context leaves. */
+    public int budget() {
+        return budget;
     }
 
     public int generatedCount() {

@@ -1,7 +1,9 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
 
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -29,23 +31,24 @@ public final class StopCriteria {
         if (eosIds.contains(token)) {
             return FinishReason.EOS;
         }
-        if (!seq.params().stop().isEmpty() && tokenizer != null) {
+        List<String> stops = seq.params().get(Settings.STOP);
+        if (!stops.isEmpty() && tokenizer != null) {
             int[] gen = seq.generated();
             int longest = 0;
-            for (String s : seq.params().stop()) {
+            for (String s : stops) {
                 longest = Math.max(longest, s.length());
             }
             int window = 4 * longest + 4; // tokens that cover the last `longest` characters
             if (gen.length > window) {
                 String tail = tokenizer.decode(java.util.Arrays.copyOfRange(gen, gen.length - window, gen.length),
                         window);
-                if (seq.params().stop().stream().noneMatch(tail::contains)) {
+                if (stops.stream().noneMatch(tail::contains)) {
                     return null;
                 }
             }
             String text = tokenizer.decode(gen, gen.length);
             int cut = -1;
-            for (String s : seq.params().stop()) {
+            for (String s : stops) {
                 int at = text.indexOf(s);
                 if (at >= 0 && (cut < 0 || at < cut)) {
                     cut = at;

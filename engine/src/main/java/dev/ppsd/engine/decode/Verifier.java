@@ -1,5 +1,7 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.SamplingParams;
+
 import java.util.SplittableRandom;
 
 /**

@@ -1,5 +1,8 @@
 package dev.ppsd.engine.model;
 
+import dev.ppsd.engine.checkpoint.Safetensors;
+import dev.ppsd.engine.checkpoint.ModelLoadException;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -85,7 +88,7 @@ public final class ExitHead {
     /** Validates the exit layer against the model: 1 <= E < N. */
     public static void checkExitLayer(LlamaConfig c, int exitLayer) {
         if (exitLayer < 1 || exitLayer >= c.numHiddenLayers()) {
-            throw new IllegalArgumentException("exitLayer must be in [1, " + c.numHiddenLayers() + ") but was "
+            throw new IllegalArgumentException("exit_layer must be in [1, " + c.numHiddenLayers() + ") but was "
                     + exitLayer);
         }
     }

@@ -1,5 +1,7 @@
 package dev.ppsd.engine.model;
 
+import dev.ppsd.engine.checkpoint.ModelLoadException;
+
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;

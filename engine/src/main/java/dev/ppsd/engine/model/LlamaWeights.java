@@ -1,5 +1,8 @@
 package dev.ppsd.engine.model;
 
+import dev.ppsd.engine.checkpoint.Safetensors;
+import dev.ppsd.engine.checkpoint.ModelLoadException;
+
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;

@@ -2,28 +2,18 @@ package dev.ppsd.engine.model;
 
 import ai.djl.ndarray.NDManager;
 import dev.ppsd.engine.runtime.DjlRuntime;
-import dev.ppsd.engine.tokenizer.BpeTrainer;
+import dev.ppsd.engine.tokenizer.ByteLevelBpe;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Writes small random-weight models in the Hugging Face layout (config.json, model.safetensors,
- * tokenizer.json), so tests, smoke runs and benchmarks of the machinery work without a trained model.
+ * Writes small random-weight models in the Hugging Face layout (config.json, model.safetensors, and a byte-level
+ * tokenizer.json with one token per UTF-8 byte and no merges), so tests, smoke runs and benchmarks of the
+ * machinery work without a trained model.
  */
 public final class TinyModels {
-    /** Text the tiny tokenizer is trained on: a little prose and code. */
-    private static final String SAMPLE = """
-            In the beginning God created the heaven and the earth.
-            And the earth was without form, and void; and darkness was upon the face of the deep.
-            And God said, Let there be light: and there was light.
-            public static int add(int a, int b) { return a + b; }
-            for (int i = 0; i < n; i++) { sum += values[i]; }
-            The quick brown fox jumps over the lazy dog. 0123456789
-            """;
-
     private TinyModels() {
     }
 
@@ -32,11 +22,10 @@ public final class TinyModels {
         return new LlamaConfig(64, 128, layers, 4, 2, 16, 1e-5f, 10000f, vocab, 512, false, 0, List.of(1));
     }
 
-    /** Writes a random model with {@code c} and a byte-level BPE tokenizer that fits its vocab into {@code dir}. */
+    /** Writes a random model with {@code c} and the byte-level tokenizer (vocab >= 259) into {@code dir}. */
     public static Path write(Path dir, LlamaConfig c, long seed) throws IOException {
         DjlRuntime.init();
-        List<String> lines = new ArrayList<>(SAMPLE.lines().toList());
-        BpeTrainer.Result tok = BpeTrainer.train(lines, Math.min(c.vocabSize(), 400), List.of("<s>", "</s>", "<pad>"));
+        ByteLevelBpe tok = ByteLevelBpe.bytesOnly(List.of("<s>", "</s>", "<pad>"));
         if (tok.vocabSize() > c.vocabSize()) {
             throw new IllegalArgumentException("vocab_size " + c.vocabSize() + " is smaller than the tokenizer's "
                     + tok.vocabSize());

@@ -3,7 +3,8 @@ package dev.ppsd.engine.schedule;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
 
@@ -39,9 +40,10 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
     public static DrafterPlan choose(LlamaModel model, EngineOptions o, int stages) {
         int n = model.config().numHiddenLayers();
         StageCostModel cost = StageCostModel.of(model.config());
-        String h = o.exitHead();
+        String h = o.get(Settings.EXIT_HEAD);
+        int exitLayer = o.get(Settings.EXIT_LAYER);
         if (!h.equals("auto") && !h.equals("shared")) {
-            ExitHead head = SchedulerFactory.exitHead(model, o); // loads and checks DIR against --exit-layer
+            ExitHead head = defaultHead(model, o); // loads and checks DIR against --exit-layer
             return plan(cost, n, stages, head, Double.NaN, "exit head " + h);
         }
         Map<String, Map<Integer, Double>> alpha = model.dir() == null ? Map.of() : readAlpha(model.dir());
@@ -57,19 +59,19 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
                     candidates.clear();
                     break;
                 }
-                if (e >= 1 && e <= maxE && a != null && (o.exitLayer() == 0 || o.exitLayer() == e)) {
+                if (e >= 1 && e <= maxE && a != null && (exitLayer == 0 || exitLayer == e)) {
                     candidates.add(new Candidate(dir, e, a));
                 }
             }
         }
         for (Map.Entry<Integer, Double> s : alpha.getOrDefault("shared", Map.of()).entrySet()) {
             int e = s.getKey();
-            if (e >= 1 && e <= maxE && (o.exitLayer() == 0 || o.exitLayer() == e)) {
+            if (e >= 1 && e <= maxE && (exitLayer == 0 || exitLayer == e)) {
                 candidates.add(new Candidate(null, e, s.getValue()));
             }
         }
         if (candidates.isEmpty()) {
-            ExitHead head = SchedulerFactory.exitHead(model, o);
+            ExitHead head = defaultHead(model, o);
             return plan(cost, n, stages, head, Double.NaN, (h.equals("auto") && head.trained()
                     ? "the model folder's exit_head" : "the default") + " (no " + EVAL_FILE
                     + " acceptance to choose by)");
@@ -166,5 +168,37 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
                 s[1]++;
             }
         }
+    }
+
+    /**
+     * The drafter by the default rule (eesd, and pipelines without {@code eval.json}): {@code exit_head=auto} takes
+     * the model folder's {@code exit_head/} when present (unless another exit layer is asked for), else the shared
+     * LM head at {@code exit_layer} (default N/2); {@code shared} the shared head; a folder, the trained head in it.
+     */
+    public static ExitHead defaultHead(LlamaModel model, EngineOptions o) {
+        int n = model.config().numHiddenLayers();
+        String h = o.get(Settings.EXIT_HEAD);
+        int exitLayer = o.get(Settings.EXIT_LAYER);
+        Path dir = null;
+        if (h.equals("auto")) {
+            Path candidate = model.dir() == null ? null : model.dir().resolve("exit_head");
+            // an explicit other exit layer than the trained head's: the shared head there (the trained one is
+            // not loaded, so its weights take no memory)
+            if (candidate != null && Files.isDirectory(candidate)
+                    && (exitLayer == 0 || exitLayer == ExitHead.exitLayerOf(candidate))) {
+                return ExitHead.load(candidate, model, model.manager());
+            }
+        } else if (!h.equals("shared")) {
+            dir = Path.of(h);
+            ExitHead trained = ExitHead.load(dir, model, model.manager());
+            if (exitLayer != 0 && exitLayer != trained.exitLayer()) {
+                throw new IllegalArgumentException("exit_layer " + exitLayer + " does not match the exit head in "
+                        + dir + " (trained for layer " + trained.exitLayer() + ")");
+            }
+            return trained;
+        }
+        int e = exitLayer == 0 ? n / 2 : exitLayer;
+        ExitHead.checkExitLayer(model.config(), e);
+        return ExitHead.shared(model, e);
     }
 }

@@ -16,6 +16,7 @@ import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.settings.Settings;
 
 import java.util.List;
 import java.util.SplittableRandom;
@@ -64,9 +65,9 @@ public final class EesdScheduler implements Scheduler {
         seq.markStarted();
         NDManager m = model.manager();
         int maxLen = Math.min(model.config().maxPositionEmbeddings(),
-                seq.promptIds().length + seq.params().maxNewTokens() + DraftLengthPolicy.MAX_GAMMA + 2);
+                seq.promptIds().length + seq.budget() + DraftLengthPolicy.MAX_GAMMA + 2);
         DraftLengthPolicy policy = DraftLengthPolicy.of(gamma, (double) head.exitLayer()
-                / model.config().numHiddenLayers(), new SplittableRandom(seq.params().seed() ^ 0x9E3779B97F4A7C15L));
+                / model.config().numHiddenLayers(), new SplittableRandom(seq.params().get(Settings.SEED) ^ 0x9E3779B97F4A7C15L));
         long proposed = 0;
         long accepted = 0;
         long rounds = 0;

@@ -27,7 +27,7 @@ public record PipelineSplit(int[] bounds) {
             return new PipelineSplit(new int[] {0, n});
         }
         if (exitLayer < 1 || exitLayer > n - (stages - 1)) {
-            throw new IllegalArgumentException("exitLayer must be in [1, " + (n - stages + 1) + "] for " + stages
+            throw new IllegalArgumentException("exit_layer must be in [1, " + (n - stages + 1) + "] for " + stages
                     + " stages of " + n + " layers but was " + exitLayer);
         }
         int[] b = new int[stages + 1];

@@ -1,13 +1,12 @@
 package dev.ppsd.engine.schedule;
 
 import ai.djl.Device;
-import dev.ppsd.engine.EngineOptions;
+import ai.djl.engine.Engine;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.Scheduler;
-import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -21,42 +20,17 @@ public final class SchedulerFactory {
     }
 
     public static Scheduler create(LlamaModel model, EngineOptions o) {
-        if (o.mode().equals("ar")) {
-            return new ArScheduler(model, o.batchSize());
+        String mode = o.get(Settings.MODE);
+        int batchSize = o.get(Settings.BATCH_SIZE);
+        if (mode.equals("ar")) {
+            return new ArScheduler(model, batchSize);
         }
-        List<Device> devices = StageDevices.parse(o.stages());
-        if (o.mode().equals("eesd")) {
-            return new EesdScheduler(model, exitHead(model, o), o.gamma());
+        List<Device> devices = StageDevices.parse(o.stageDevices(Engine.getInstance().getGpuCount()));
+        if (mode.equals("eesd")) {
+            return new EesdScheduler(model, DrafterPlan.defaultHead(model, o), o.get(Settings.GAMMA));
         }
         DrafterPlan plan = DrafterPlan.choose(model, o, devices.size());
-        return new PipelineScheduler(model, plan, devices, o.mode().equals("ppsd"),
-                o.speculation().equals("auto"), o.batchSize());
-    }
-
-    /** The drafter the options ask for. */
-    public static ExitHead exitHead(LlamaModel model, EngineOptions o) {
-        int n = model.config().numHiddenLayers();
-        String h = o.exitHead();
-        Path dir = null;
-        if (h.equals("auto")) {
-            Path candidate = model.dir() == null ? null : model.dir().resolve("exit_head");
-            // an explicit other exit layer than the trained head's: the shared head there (the trained one is
-            // not loaded, so its weights take no memory)
-            if (candidate != null && Files.isDirectory(candidate)
-                    && (o.exitLayer() == 0 || o.exitLayer() == ExitHead.exitLayerOf(candidate))) {
-                return ExitHead.load(candidate, model, model.manager());
-            }
-        } else if (!h.equals("shared")) {
-            dir = Path.of(h);
-            ExitHead trained = ExitHead.load(dir, model, model.manager());
-            if (o.exitLayer() != 0 && o.exitLayer() != trained.exitLayer()) {
-                throw new IllegalArgumentException("exitLayer " + o.exitLayer() + " does not match the exit head in "
-                        + dir + " (trained for layer " + trained.exitLayer() + ")");
-            }
-            return trained;
-        }
-        int e = o.exitLayer() == 0 ? n / 2 : o.exitLayer();
-        ExitHead.checkExitLayer(model.config(), e);
-        return ExitHead.shared(model, e);
+        return new PipelineScheduler(model, plan, devices, mode.equals("ppsd"),
+                o.get(Settings.SPECULATION).equals("auto"), batchSize);
     }
 }

@@ -8,7 +8,7 @@ import java.util.List;
 
 /**
  * The unfinished sequences of a batch in arrival order, with the KV cache size they need: the longest
- * prompt + budget + {@code lookahead} positions (drafts in flight), capped by the model's context, and the
+ * prompt + budget (clamped to the context) + {@code lookahead} positions (drafts in flight), capped by the model's context, and the
  * number of cache slots ({@code maxBatch}, or fewer when fewer sequences wait).
  */
 record WorkQueue(Deque<Sequence> waiting, int cacheLen, int slots) {
@@ -18,7 +18,7 @@ record WorkQueue(Deque<Sequence> waiting, int cacheLen, int slots) {
         for (Sequence s : sequences) {
             if (!s.finished()) {
                 waiting.add(s);
-                maxLen = Math.max(maxLen, s.promptIds().length + s.params().maxNewTokens() + lookahead);
+                maxLen = Math.max(maxLen, s.promptIds().length + s.budget() + lookahead); // <= context + lookahead
             }
         }
         return new WorkQueue(waiting, Math.min(maxLen, context), Math.min(maxBatch, Math.max(1, waiting.size())));

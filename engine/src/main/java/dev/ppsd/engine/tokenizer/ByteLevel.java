@@ -77,7 +77,7 @@ public final class ByteLevel {
     }
 
     /** Returns a fresh matcher of the GPT-2 split regex over {@code text}. */
-    static Matcher splitter(CharSequence text) {
+    public static Matcher splitter(CharSequence text) {
         return SPLIT.matcher(text);
     }
 }

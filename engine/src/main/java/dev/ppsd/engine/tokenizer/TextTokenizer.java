@@ -1,7 +1,7 @@
 package dev.ppsd.engine.tokenizer;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import dev.ppsd.engine.model.ModelLoadException;
+import dev.ppsd.engine.checkpoint.ModelLoadException;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
 import java.io.IOException;

@@ -1,5 +1,7 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.SamplingParams;
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -26,7 +28,7 @@ class SamplerTest {
         (float) Math.log(0.05)};
 
     private static SamplingParams params(float temperature, int topK, float topP) {
-        return new SamplingParams(16, temperature, topK, topP, 0L, List.of());
+        return SamplingParams.greedy(16).withValue(Settings.TEMPERATURE, temperature).withValue(Settings.TOP_K, topK).withValue(Settings.TOP_P, topP);
     }
 
     private static double[] softmax(double[] l, double t) {

@@ -1,5 +1,7 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.SamplingParams;
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.runtime.DjlRuntime;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
 import org.junit.jupiter.api.AfterAll;
@@ -44,7 +46,7 @@ class StopCriteriaTest {
                 List.of("morning", "Spirit"), List.of("In the"), List.of("never appears"), List.of("—"))) {
             Expected want = reference(ids, stops);
             Sequence s = new Sequence(new GenerationRequest("x", "p",
-                    new SamplingParams(ids.length, 0f, 0, 1f, 0L, stops)), new int[] {0}, 4096);
+                    SamplingParams.greedy(ids.length).withValue(Settings.STOP, stops)), new int[] {0}, 4096);
             StopCriteria stop = new StopCriteria(Set.of(), tok);
             int stoppedAt = -1;
             for (int i = 0; i < ids.length; i++) {

@@ -1,5 +1,7 @@
 package dev.ppsd.engine.decode;
 
+import dev.ppsd.engine.settings.SamplingParams;
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -22,7 +24,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class VerifierTest {
     private static final SamplingParams GREEDY = SamplingParams.greedy(16);
-    private static final SamplingParams T1 = new SamplingParams(16, 1f, 0, 1f, 0L, List.of());
+    private static final SamplingParams T1 = SamplingParams.greedy(16).withValue(Settings.TEMPERATURE, 1f);
 
     // ------------------------------------------------------------------ greedy
 

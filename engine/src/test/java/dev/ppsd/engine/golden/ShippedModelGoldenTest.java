@@ -1,14 +1,15 @@
 package dev.ppsd.engine.golden;
 
+import dev.ppsd.engine.settings.Settings;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -35,7 +36,7 @@ class ShippedModelGoldenTest {
     /** Prompt, temperature, top-p, seed of each case. */
     record Case(String prompt, float temperature, float topP, long seed) {
         SamplingParams params() {
-            return new SamplingParams(24, temperature, 0, topP, seed, List.of());
+            return SamplingParams.greedy(24).withValue(Settings.TEMPERATURE, temperature).withValue(Settings.TOP_P, topP).withValue(Settings.SEED, seed);
         }
     }
 
@@ -53,7 +54,7 @@ class ShippedModelGoldenTest {
             requests.add(new GenerationRequest(String.valueOf(i), CASES.get(i).prompt(), CASES.get(i).params()));
         }
         List<GenerationResult> ar;
-        try (GenerationEngine e = GenerationEngine.open(EngineOptions.defaults(MODEL).withBatchSize(1))) {
+        try (GenerationEngine e = GenerationEngine.open(EngineOptions.of(MODEL).with(Settings.BATCH_SIZE, 1))) {
             ar = e.generate(requests);
         }
         if (Boolean.getBoolean("ppsd.golden.write")) {
@@ -82,8 +83,8 @@ class ShippedModelGoldenTest {
         // greedy ppsd, drafting every cycle, is token-identical to the stored AR output: with the default
         // drafter plan (the shared head after layer 4) and with the shipped trained head
         for (String head : List.of("auto", MODEL.resolve("exit_head").toString())) {
-            EngineOptions o = EngineOptions.defaults(MODEL).withMode("ppsd").withBatchSize(1).withSpeculation("always")
-                    .withExitHead(head);
+            EngineOptions o = EngineOptions.of(MODEL).with(Settings.MODE, "ppsd").with(Settings.BATCH_SIZE, 1).with(Settings.SPECULATION, "always")
+                    .with(Settings.EXIT_HEAD, head);
             try (GenerationEngine e = GenerationEngine.open(o)) {
                 List<GenerationResult> ppsd = e.generate(requests.subList(0, 3));
                 for (int i = 0; i < 3; i++) {

@@ -1,5 +1,8 @@
 package dev.ppsd.engine.model;
 
+import dev.ppsd.engine.checkpoint.Safetensors;
+import dev.ppsd.engine.checkpoint.ModelLoadException;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;

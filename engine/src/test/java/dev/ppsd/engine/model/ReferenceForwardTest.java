@@ -1,5 +1,7 @@
 package dev.ppsd.engine.model;
 
+import dev.ppsd.engine.checkpoint.Safetensors;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

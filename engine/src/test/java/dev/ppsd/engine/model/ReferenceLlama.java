@@ -1,5 +1,7 @@
 package dev.ppsd.engine.model;
 
+import dev.ppsd.engine.checkpoint.Safetensors;
+
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;

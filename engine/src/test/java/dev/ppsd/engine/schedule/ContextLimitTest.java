@@ -1,12 +1,13 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.FinishReason;
 import dev.ppsd.engine.decode.GenerationRequest;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
@@ -56,23 +57,23 @@ class ContextLimitTest {
         StopCriteria stop = new StopCriteria(Set.of(), null);
         try (LlamaModel model = LlamaModel.load(dir)) {
             List<Sequence> oracle = sequences(CONTEXT);
-            try (Scheduler ar = SchedulerFactory.create(model, EngineOptions.defaults(dir).withBatchSize(4))) {
+            try (Scheduler ar = SchedulerFactory.create(model, EngineOptions.of(dir).with(Settings.BATCH_SIZE, 4))) {
                 ar.run(oracle, stop);
             }
             for (Sequence s : oracle) {
                 assertEquals(CONTEXT, s.totalLength(), "ar fills the context");
                 assertEquals(FinishReason.LENGTH, s.finishReason());
             }
-            EngineOptions base = EngineOptions.defaults(dir).withExitHead("shared").withSpeculation("always");
+            EngineOptions base = EngineOptions.of(dir).with(Settings.EXIT_HEAD, "shared").with(Settings.SPECULATION, "always");
             List<EngineOptions> modes = List.of(
-                    base.withMode("ppsd").withExitLayer(2).withBatchSize(4),
-                    base.withMode("ppsd").withExitLayer(2).withBatchSize(1).withStages(Collections.nCopies(3, "cpu")),
-                    base.withMode("ppsd").withExitLayer(1).withBatchSize(5).withStages(Collections.nCopies(4, "cpu")),
-                    base.withMode("ar-pipe").withBatchSize(3).withStages(Collections.nCopies(3, "cpu")),
-                    base.withMode("eesd").withExitLayer(2).withGamma("8"),
-                    base.withMode("eesd").withExitLayer(1).withGamma("ts"));
+                    base.with(Settings.MODE, "ppsd").with(Settings.EXIT_LAYER, 2).with(Settings.BATCH_SIZE, 4),
+                    base.with(Settings.MODE, "ppsd").with(Settings.EXIT_LAYER, 2).with(Settings.BATCH_SIZE, 1).with(Settings.STAGES, String.join(",", Collections.nCopies(3, "cpu"))),
+                    base.with(Settings.MODE, "ppsd").with(Settings.EXIT_LAYER, 1).with(Settings.BATCH_SIZE, 5).with(Settings.STAGES, String.join(",", Collections.nCopies(4, "cpu"))),
+                    base.with(Settings.MODE, "ar-pipe").with(Settings.BATCH_SIZE, 3).with(Settings.STAGES, String.join(",", Collections.nCopies(3, "cpu"))),
+                    base.with(Settings.MODE, "eesd").with(Settings.EXIT_LAYER, 2).with(Settings.GAMMA, "8"),
+                    base.with(Settings.MODE, "eesd").with(Settings.EXIT_LAYER, 1).with(Settings.GAMMA, "ts"));
             for (EngineOptions o : modes) {
-                String label = o.mode() + " k=" + o.stages().size() + " E=" + o.exitLayer() + " gamma=" + o.gamma();
+                String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " E=" + o.get(Settings.EXIT_LAYER) + " gamma=" + o.get(Settings.GAMMA);
                 List<Sequence> got = sequences(CONTEXT);
                 try (Scheduler s = SchedulerFactory.create(model, o)) {
                     s.run(got, stop);

@@ -3,7 +3,7 @@ package dev.ppsd.engine.schedule;
 import dev.ppsd.engine.model.LayerWeights;
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaWeights;
-import dev.ppsd.engine.model.Safetensors;
+import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.model.TinyModels;
 
 import java.io.IOException;

@@ -1,11 +1,12 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.GenerationRequest;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.SpecMetrics;
 
 import java.io.IOException;
@@ -40,8 +41,8 @@ class ControlledAcceptanceModelTest {
                 "drafts", "flushes", "PPSD bound k/(a + k(1-a)), k=2"));
         for (int i = 0; i < SCALES.length; i++) {
             Path dir = ControlledAcceptanceModel.write(tmp.resolve("s" + i), SCALES[i], 7);
-            EngineOptions o = EngineOptions.defaults(dir).withMode("ppsd").withExitHead("shared")
-                    .withExitLayer(ControlledAcceptanceModel.EXIT_LAYER).withBatchSize(8).withSpeculation("always");
+            EngineOptions o = EngineOptions.of(dir).with(Settings.MODE, "ppsd").with(Settings.EXIT_HEAD, "shared")
+                    .with(Settings.EXIT_LAYER, ControlledAcceptanceModel.EXIT_LAYER).with(Settings.BATCH_SIZE, 8).with(Settings.SPECULATION, "always");
             SpecMetrics t = SpecHarness.run(o, reqs).total();
             acc[i] = t.acceptance();
             table.append(String.format("  %-6.2f %-10.3f %-9d %-8d %.2f%n", SCALES[i], acc[i], t.draftsProposed(),

@@ -1,14 +1,15 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.SpecMetrics;
 
 import java.io.IOException;
@@ -43,19 +44,19 @@ class DeterminismAndMetricsTest {
         greedy = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
             sampled.add(new GenerationRequest("r" + i, prompts.get(i),
-                    new SamplingParams(12, 0.9f, 40, 0.95f, 1000 + i, List.of())));
+                    SamplingParams.greedy(12).withValue(Settings.TEMPERATURE, 0.9f).withValue(Settings.TOP_K, 40).withValue(Settings.TOP_P, 0.95f).withValue(Settings.SEED, 1000 + i)));
             greedy.add(new GenerationRequest("g" + i, prompts.get(i), SamplingParams.greedy(12)));
         }
     }
 
     private static EngineOptions ppsd(int k, int batch) {
-        return EngineOptions.defaults(model).withMode("ppsd").withStages(Collections.nCopies(k, "cpu"))
-                .withExitLayer(2).withExitHead("shared").withBatchSize(batch).withSpeculation("always");
+        return EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.STAGES, String.join(",", Collections.nCopies(k, "cpu")))
+                .with(Settings.EXIT_LAYER, 2).with(Settings.EXIT_HEAD, "shared").with(Settings.BATCH_SIZE, batch).with(Settings.SPECULATION, "always");
     }
 
     private static EngineOptions eesd(String gamma) {
-        return EngineOptions.defaults(model).withMode("eesd").withExitLayer(2).withExitHead("shared")
-                .withGamma(gamma);
+        return EngineOptions.of(model).with(Settings.MODE, "eesd").with(Settings.EXIT_LAYER, 2).with(Settings.EXIT_HEAD, "shared")
+                .with(Settings.GAMMA, gamma);
     }
 
     private static List<String> texts(List<GenerationResult> rs) {
@@ -67,7 +68,7 @@ class DeterminismAndMetricsTest {
     @Test
     void sameSeedSameTextForPpsdAndEesdWithSampling() {
         for (EngineOptions o : List.of(ppsd(2, 4), ppsd(3, 4), eesd("ts"), eesd("2"))) {
-            String label = o.mode() + " k=" + o.stages().size() + " gamma=" + o.gamma();
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " gamma=" + o.get(Settings.GAMMA);
             List<GenerationResult> a = SpecHarness.run(o, sampled).results();
             List<GenerationResult> b = SpecHarness.run(o, sampled).results(); // a fresh engine: a retried task
             assertEquals(texts(a), texts(b), label + ": same seeds, different text");
@@ -75,13 +76,13 @@ class DeterminismAndMetricsTest {
                 assertArrayEquals(a.get(i).tokenIds(), b.get(i).tokenIds(), label + " request " + i);
             }
             // a request's output does not depend on which other requests share its batch
-            if (o.mode().equals("ppsd")) {
-                List<GenerationResult> alone = SpecHarness.run(o.withBatchSize(1), sampled).results();
+            if (o.get(Settings.MODE).equals("ppsd")) {
+                List<GenerationResult> alone = SpecHarness.run(o.with(Settings.BATCH_SIZE, 1), sampled).results();
                 assertEquals(texts(a), texts(alone), label + ": batch 4 vs batch 1");
             }
             // a different seed gives a different text for at least one request
             List<GenerationRequest> reseeded = sampled.stream().map(r -> new GenerationRequest(r.id(), r.prompt(),
-                    r.params().withSeed(r.params().seed() + 7))).toList();
+                    r.params().withValue(Settings.SEED, r.params().get(Settings.SEED) + 7))).toList();
             assertNotEquals(texts(a), texts(SpecHarness.run(o, reseeded).results()), label + ": seed ignored");
             System.out.printf("[DeterminismAndMetricsTest] %-20s same seed -> same text for %d sampled requests%n",
                     label, a.size());
@@ -92,10 +93,10 @@ class DeterminismAndMetricsTest {
     void sameSeedSameTextWithAdaptiveSpeculation() {
         // speculation=auto switches drafting on and off from measured stage times; sampled text must still be a
         // function of the seed only
-        EngineOptions o = ppsd(2, 8).withSpeculation("auto");
+        EngineOptions o = ppsd(2, 8).with(Settings.SPECULATION, "auto");
         List<GenerationResult> a = SpecHarness.run(o, sampled).results();
         List<GenerationResult> b = SpecHarness.run(o, sampled).results();
-        List<GenerationResult> c = SpecHarness.run(o.withBatchSize(1), sampled).results();
+        List<GenerationResult> c = SpecHarness.run(o.with(Settings.BATCH_SIZE, 1), sampled).results();
         assertEquals(texts(a), texts(b), "ppsd speculation=auto: same seeds, different text between two runs");
         assertEquals(texts(a), texts(c), "ppsd speculation=auto: batch 8 vs batch 1 changed the sampled text");
     }
@@ -105,7 +106,7 @@ class DeterminismAndMetricsTest {
         // sampled sequences draft whatever the schedule; drafting, pipelined and lock-step cycles only change the
         // order in which their entries pass the stages, never which tokens are drafted or how the seed is used
         for (EngineOptions o : List.of(ppsd(2, 8), ppsd(3, 4))) {
-            String label = "ppsd k=" + o.stages().size();
+            String label = "ppsd k=" + o.stageDevices(0).size();
             List<GenerationResult> always = SpecHarness.run(o, sampled).results();
             List<GenerationResult> mixed = SpecHarness.run(o, sampled, true).results();
             assertEquals(texts(always), texts(mixed), label + ": a mix of schedules changed the sampled text");
@@ -174,14 +175,14 @@ class DeterminismAndMetricsTest {
                 }
             }
         }
-        for (GenerationResult r : SpecHarness.run(EngineOptions.defaults(model), greedy).results()) {
+        for (GenerationResult r : SpecHarness.run(EngineOptions.of(model), greedy).results()) {
             assertEquals(0, r.spec().draftsProposed(), "ar proposes nothing");
             assertTrue(Double.isNaN(r.spec().acceptance()), "ar acceptance is NaN");
         }
         // ar-pipe with as many sequences as stages: admitted one per cycle, they stay spread over the stages and
         // every token takes exactly k = 3 cycles
-        EngineOptions pipe = EngineOptions.defaults(model).withMode("ar-pipe").withStages(List.of("cpu", "cpu", "cpu"))
-                .withBatchSize(3);
+        EngineOptions pipe = EngineOptions.of(model).with(Settings.MODE, "ar-pipe").with(Settings.STAGES, String.join(",", List.of("cpu", "cpu", "cpu")))
+                .with(Settings.BATCH_SIZE, 3);
         for (GenerationResult r : SpecHarness.run(pipe, greedy).results()) {
             assertEquals(0, r.spec().draftsProposed(), "ar-pipe proposes nothing");
             assertEquals(3L * r.newTokens(), r.spec().cycles(), "ar-pipe: every token takes k = 3 cycles");
@@ -190,7 +191,7 @@ class DeterminismAndMetricsTest {
         // 4 sequences on 3 stages: stage 0 takes at most 2 new tokens a cycle, so a token may wait a cycle there
         long tokens = 0;
         long cycles = 0;
-        for (GenerationResult r : SpecHarness.run(pipe.withBatchSize(4), greedy).results()) {
+        for (GenerationResult r : SpecHarness.run(pipe.with(Settings.BATCH_SIZE, 4), greedy).results()) {
             assertTrue(r.spec().cycles() >= 3L * r.newTokens(), "ar-pipe: a token takes at least k cycles " + r.spec());
             tokens += r.newTokens();
             cycles += r.spec().cycles();

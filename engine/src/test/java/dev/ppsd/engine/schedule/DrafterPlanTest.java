@@ -1,7 +1,8 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import ai.djl.ndarray.NDManager;
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
@@ -115,7 +116,9 @@ class DrafterPlanTest {
 
     private static DrafterPlan plan(String head, int exitLayer, int stages) {
         List<String> devices = java.util.Collections.nCopies(stages, "cpu");
-        EngineOptions o = new EngineOptions(modelDir, "ppsd", 1, exitLayer, devices, "ts", head, "auto");
+        EngineOptions o = EngineOptions.of(modelDir).with(Settings.MODE, "ppsd").with(Settings.BATCH_SIZE, 1)
+                .with(Settings.EXIT_LAYER, exitLayer).with(Settings.STAGES, String.join(",", devices))
+                .with(Settings.EXIT_HEAD, head);
         try (LlamaModel m = LlamaModel.load(modelDir)) {
             return DrafterPlan.choose(m, o, stages);
         }

@@ -1,14 +1,15 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.engine.Engine;
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.model.LlamaConfig;
-import dev.ppsd.engine.model.ModelLoadException;
+import dev.ppsd.engine.checkpoint.ModelLoadException;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -71,21 +72,21 @@ class EngineOpenErrorsTest {
     @MethodSource("badOptions")
     void badOptionFailsAtOpenWithItsRange(String label, String mode, List<String> stages, int exitLayer,
             String message) {
-        EngineOptions o = EngineOptions.defaults(model).withMode(mode).withStages(stages).withExitLayer(exitLayer);
+        EngineOptions o = EngineOptions.of(model).with(Settings.MODE, mode).with(Settings.STAGES, String.join(",", stages)).with(Settings.EXIT_LAYER, exitLayer);
         assertContains(openFails(o), message);
     }
 
     @Test
     void negativeExitLayerIsRejectedByTheOptionsThemselves() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> EngineOptions.defaults(model).withMode("ppsd").withExitLayer(-1));
+                () -> EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.EXIT_LAYER, -1));
         assertContains(e.getMessage(), "exitLayer must be >= 1 (or 0 for the default) but was -1");
     }
 
     @Test
     void zeroGammaIsRejectedByTheOptionsThemselves() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> EngineOptions.defaults(model).withMode("eesd").withGamma("0"));
+                () -> EngineOptions.of(model).with(Settings.MODE, "eesd").with(Settings.GAMMA, "0"));
         assertContains(e.getMessage(), "gamma must be a positive integer or 'ts' but was 0");
     }
 
@@ -94,9 +95,9 @@ class EngineOpenErrorsTest {
         assumeTrue(Engine.getInstance().getGpuCount() == 0,
                 "this machine has a GPU: the 'has 0 GPUs' message only applies on CPU-only machines");
         for (String mode : List.of("ppsd", "ar-pipe", "eesd")) {
-            String m = openFails(EngineOptions.defaults(model).withMode(mode).withStages(List.of("gpu0", "cpu")));
+            String m = openFails(EngineOptions.of(model).with(Settings.MODE, mode).with(Settings.STAGES, String.join(",", List.of("gpu0", "cpu"))));
             assertContains(m, "stage 0 asks for gpu0 but this machine has 0 GPUs");
-            m = openFails(EngineOptions.defaults(model).withMode(mode).withStages(List.of("cpu", "cuda:1")));
+            m = openFails(EngineOptions.of(model).with(Settings.MODE, mode).with(Settings.STAGES, String.join(",", List.of("cpu", "cuda:1"))));
             assertContains(m, "stage 1 asks for cuda:1 but this machine has 0 GPUs");
         }
     }
@@ -107,7 +108,7 @@ class EngineOpenErrorsTest {
         Path head = ControlledAcceptanceModel.writeRandomExitHead(tmp.resolve("other-head"), other, 2, 5);
         for (String mode : List.of("ppsd", "eesd")) {
             RuntimeException e = assertThrows(RuntimeException.class, () -> GenerationEngine.open(
-                    EngineOptions.defaults(model).withMode(mode).withExitHead(head.toString())).close());
+                    EngineOptions.of(model).with(Settings.MODE, mode).with(Settings.EXIT_HEAD, head.toString())).close());
             assertTrue(e instanceof ModelLoadException, "expected ModelLoadException but got " + e);
             assertContains(e.getMessage(), head.resolve("config.json").toString(),
                     "exit head was built for another model (hidden_size 32, vocab_size 320, 4 layers)",
@@ -119,7 +120,7 @@ class EngineOpenErrorsTest {
     void exitHeadForAnotherLayerCountFailsAtOpen() throws IOException {
         LlamaConfig deeper = ControlledAcceptanceModel.config(6, 64, ControlledAcceptanceModel.VOCAB, List.of(1));
         Path head = ControlledAcceptanceModel.writeRandomExitHead(tmp.resolve("deeper-head"), deeper, 2, 5);
-        assertContains(openFails(EngineOptions.defaults(model).withMode("ppsd").withExitHead(head.toString())),
+        assertContains(openFails(EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.EXIT_HEAD, head.toString())),
                 "exit head was built for another model (hidden_size 64, vocab_size 320, 6 layers)");
     }
 
@@ -127,14 +128,14 @@ class EngineOpenErrorsTest {
     void exitLayerThatContradictsTheTrainedHeadFailsAtOpen() throws IOException {
         LlamaConfig c = ControlledAcceptanceModel.config(4, 64, ControlledAcceptanceModel.VOCAB, List.of(1));
         Path head = ControlledAcceptanceModel.writeRandomExitHead(tmp.resolve("head-at-2"), c, 2, 5);
-        assertContains(openFails(EngineOptions.defaults(model).withMode("ppsd").withExitHead(head.toString())
-                .withExitLayer(1)), "exitLayer 1 does not match the exit head in " + head + " (trained for layer 2)");
+        assertContains(openFails(EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.EXIT_HEAD, head.toString())
+                .with(Settings.EXIT_LAYER, 1)), "exitLayer 1 does not match the exit head in " + head + " (trained for layer 2)");
     }
 
     @Test
     void missingExitHeadFolderFailsAtOpen() {
         Path nowhere = tmp.resolve("no-such-head");
-        String m = openFails(EngineOptions.defaults(model).withMode("ppsd").withExitHead(nowhere.toString()));
+        String m = openFails(EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.EXIT_HEAD, nowhere.toString()));
         assertContains(m, nowhere.resolve("config.json").toString(), "an exit head folder needs config.json");
     }
 }

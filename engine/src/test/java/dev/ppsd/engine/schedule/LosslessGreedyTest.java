@@ -1,14 +1,15 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.FinishReason;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.KvCache;
@@ -84,7 +85,7 @@ class LosslessGreedyTest {
         for (int i = 0; i < PROMPTS; i++) {
             plain.add(new GenerationRequest("p" + i, prompts.get(i), SamplingParams.greedy(MAX_NEW)));
         }
-        List<GenerationResult> pre = SpecHarness.run(EngineOptions.defaults(modelDir), plain).results();
+        List<GenerationResult> pre = SpecHarness.run(EngineOptions.of(modelDir), plain).results();
         Map<Integer, Integer> promptsWith = new HashMap<>();
         for (GenerationResult r : pre) {
             Set<Integer> seen = new HashSet<>();
@@ -104,7 +105,7 @@ class LosslessGreedyTest {
         for (int i = 0; i < PROMPTS; i++) {
             promptOf.add(i);
         }
-        List<GenerationResult> plainAr = SpecHarness.run(EngineOptions.defaults(modelDir).withBatchSize(1), plain)
+        List<GenerationResult> plainAr = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.BATCH_SIZE, 1), plain)
                 .results();
         for (int b : BUDGETS) {
             for (int i = 0; i < BUDGET_PROMPTS; i++) {
@@ -117,13 +118,13 @@ class LosslessGreedyTest {
             String stop = stopString(plainAr.get(i).text());
             if (stop != null) {
                 requests.add(new GenerationRequest("s" + i, prompts.get(i),
-                        new SamplingParams(MAX_NEW, 0f, 0, 1f, 0L, List.of(stop, "\u0000never"))));
+                        SamplingParams.greedy(MAX_NEW).withValue(Settings.STOP, List.of(stop, "\u0000never"))));
                 promptOf.add(i);
                 stops++;
             }
         }
         long t0 = System.nanoTime();
-        oracle = SpecHarness.run(EngineOptions.defaults(modelDir).withBatchSize(8), requests).results();
+        oracle = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.BATCH_SIZE, 8), requests).results();
         double ms = (System.nanoTime() - t0) / 1e6;
         SpecHarness.assertSameAsOracle(plainAr, oracle.subList(0, PROMPTS), Set.of(), "ar batch 1 vs batch 8");
 
@@ -218,12 +219,12 @@ class LosslessGreedyTest {
 
     /** ppsd that drafts every cycle ({@code speculation=always}), so the speculative path is what is tested. */
     private EngineOptions ppsd(int stages, int exitLayer, int batch) {
-        return EngineOptions.defaults(modelDir).withMode("ppsd").withStages(Collections.nCopies(stages, "cpu"))
-                .withExitLayer(exitLayer).withBatchSize(batch).withSpeculation("always");
+        return EngineOptions.of(modelDir).with(Settings.MODE, "ppsd").with(Settings.STAGES, String.join(",", Collections.nCopies(stages, "cpu")))
+                .with(Settings.EXIT_LAYER, exitLayer).with(Settings.BATCH_SIZE, batch).with(Settings.SPECULATION, "always");
     }
 
     private EngineOptions eesd(String gamma, int exitLayer) {
-        return EngineOptions.defaults(modelDir).withMode("eesd").withGamma(gamma).withExitLayer(exitLayer);
+        return EngineOptions.of(modelDir).with(Settings.MODE, "eesd").with(Settings.GAMMA, gamma).with(Settings.EXIT_LAYER, exitLayer);
     }
 
     static Stream<Arguments> configs() {
@@ -254,10 +255,10 @@ class LosslessGreedyTest {
             String gamma) {
         EngineOptions o = switch (mode) {
             case "ppsd" -> ppsd(stages, exitLayer, batch);
-            case "ppsd-auto", "ppsd-mixed" -> ppsd(stages, exitLayer, batch).withSpeculation("auto");
+            case "ppsd-auto", "ppsd-mixed" -> ppsd(stages, exitLayer, batch).with(Settings.SPECULATION, "auto");
             case "eesd" -> eesd(gamma, exitLayer);
-            default -> EngineOptions.defaults(modelDir).withMode(mode)
-                    .withStages(Collections.nCopies(stages, "cpu")).withBatchSize(batch);
+            default -> EngineOptions.of(modelDir).with(Settings.MODE, mode)
+                    .with(Settings.STAGES, String.join(",", Collections.nCopies(stages, "cpu"))).with(Settings.BATCH_SIZE, batch);
         };
         SpecHarness.Run run = SpecHarness.run(o, requests, mode.equals("ppsd-mixed"));
         int compared = SpecHarness.assertSameAsOracle(oracle, run.results(), skip, label);
@@ -286,10 +287,10 @@ class LosslessGreedyTest {
         LlamaConfig c = ControlledAcceptanceModel.config(LAYERS, 64, 320, List.of(eos));
         Path head = ControlledAcceptanceModel.writeRandomExitHead(tmp.resolve("random-head"), c, 3, 99);
         List<GenerationResult> want = oracle.subList(0, EXTREME_PROMPTS);
-        for (EngineOptions o : List.of(ppsd(2, 0, 8).withExitHead(head.toString()),
-                ppsd(3, 3, 3).withExitHead(head.toString()),
-                eesd("1", 0).withExitHead(head.toString()))) {
-            String label = o.mode() + " k=" + o.stages().size() + " random trained head E=3";
+        for (EngineOptions o : List.of(ppsd(2, 0, 8).with(Settings.EXIT_HEAD, head.toString()),
+                ppsd(3, 3, 3).with(Settings.EXIT_HEAD, head.toString()),
+                eesd("1", 0).with(Settings.EXIT_HEAD, head.toString()))) {
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " random trained head E=3";
             SpecHarness.Run run = SpecHarness.run(o, extremeRequests());
             SpecHarness.assertSameAsOracle(want, run.results(), skip, label);
             SpecMetrics t = run.total();
@@ -311,15 +312,15 @@ class LosslessGreedyTest {
         for (int i = 0; i < ps.size(); i++) {
             reqs.add(new GenerationRequest("a" + i, ps.get(i), SamplingParams.greedy(i % 4 == 0 ? 3 : 16)));
         }
-        List<GenerationResult> want = SpecHarness.run(EngineOptions.defaults(dir).withBatchSize(8), reqs).results();
-        EngineOptions base = EngineOptions.defaults(dir).withExitLayer(2).withExitHead("shared");
-        base = base.withSpeculation("always");
-        for (EngineOptions o : List.of(base.withMode("ppsd").withBatchSize(8),
-                base.withMode("ppsd").withStages(List.of("cpu", "cpu", "cpu")).withBatchSize(1),
-                base.withMode("ppsd").withStages(List.of("cpu", "cpu", "cpu", "cpu")).withBatchSize(3),
-                base.withMode("eesd").withGamma("3"),
-                base.withMode("eesd").withGamma("ts"))) {
-            String label = o.mode() + " k=" + o.stages().size() + " gamma=" + o.gamma() + " late layers zero";
+        List<GenerationResult> want = SpecHarness.run(EngineOptions.of(dir).with(Settings.BATCH_SIZE, 8), reqs).results();
+        EngineOptions base = EngineOptions.of(dir).with(Settings.EXIT_LAYER, 2).with(Settings.EXIT_HEAD, "shared");
+        base = base.with(Settings.SPECULATION, "always");
+        for (EngineOptions o : List.of(base.with(Settings.MODE, "ppsd").with(Settings.BATCH_SIZE, 8),
+                base.with(Settings.MODE, "ppsd").with(Settings.STAGES, String.join(",", List.of("cpu", "cpu", "cpu"))).with(Settings.BATCH_SIZE, 1),
+                base.with(Settings.MODE, "ppsd").with(Settings.STAGES, String.join(",", List.of("cpu", "cpu", "cpu", "cpu"))).with(Settings.BATCH_SIZE, 3),
+                base.with(Settings.MODE, "eesd").with(Settings.GAMMA, "3"),
+                base.with(Settings.MODE, "eesd").with(Settings.GAMMA, "ts"))) {
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " gamma=" + o.get(Settings.GAMMA) + " late layers zero";
             SpecHarness.Run run = SpecHarness.run(o, reqs);
             SpecHarness.assertSameAsOracle(want, run.results(), Set.of(), label);
             SpecMetrics t = run.total();
@@ -339,10 +340,10 @@ class LosslessGreedyTest {
             ExitHead.initTrained(m, 3, sub).save(headDir);
         }
         List<GenerationResult> want = oracle.subList(0, EXTREME_PROMPTS);
-        for (EngineOptions o : List.of(ppsd(2, 3, 8).withExitHead(headDir.toString()),
-                ppsd(3, 0, 3).withExitHead(headDir.toString()),
-                eesd("2", 3).withExitHead(headDir.toString()))) {
-            String label = o.mode() + " k=" + o.stages().size() + " init-trained head E=3";
+        for (EngineOptions o : List.of(ppsd(2, 3, 8).with(Settings.EXIT_HEAD, headDir.toString()),
+                ppsd(3, 0, 3).with(Settings.EXIT_HEAD, headDir.toString()),
+                eesd("2", 3).with(Settings.EXIT_HEAD, headDir.toString()))) {
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " init-trained head E=3";
             SpecHarness.Run run = SpecHarness.run(o, extremeRequests());
             SpecHarness.assertSameAsOracle(want, run.results(), skip, label);
             SpecMetrics t = run.total();

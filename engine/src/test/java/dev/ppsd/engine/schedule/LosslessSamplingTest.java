@@ -1,13 +1,14 @@
 package dev.ppsd.engine.schedule;
 
+import dev.ppsd.engine.settings.Settings;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.decode.ChiSquare;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.Sampler;
-import dev.ppsd.engine.decode.SamplingParams;
+import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
@@ -15,7 +16,7 @@ import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.LlamaWeights;
-import dev.ppsd.engine.model.Safetensors;
+import dev.ppsd.engine.checkpoint.Safetensors;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -65,8 +66,8 @@ class LosslessSamplingTest {
     static final double LATE_SCALE = 2.5;
     /** LM head scale: logit std ~1, so the first three tokens spread over ~100 triples with expected count >= 5. */
     static final float HEAD_SCALE = 0.33f;
-    static final SamplingParams T1 = new SamplingParams(TOKENS, 1f, 0, 1f, 0L, List.of());
-    static final SamplingParams WARPED = new SamplingParams(TOKENS, 0.8f, 5, 0.9f, 0L, List.of());
+    static final SamplingParams T1 = SamplingParams.greedy(TOKENS).withValue(Settings.TEMPERATURE, 1f);
+    static final SamplingParams WARPED = SamplingParams.greedy(TOKENS).withValue(Settings.TEMPERATURE, 0.8f).withValue(Settings.TOP_K, 5).withValue(Settings.TOP_P, 0.9f);
 
     @TempDir
     static Path tmp;
@@ -144,12 +145,12 @@ class LosslessSamplingTest {
     @MethodSource("cases")
     void firstTokensDistributedAsAr(String label, String mode, int stages, String gamma, SamplingParams params,
             long seedBase) {
-        EngineOptions o = EngineOptions.defaults(dir).withMode(mode).withExitLayer(2).withExitHead("shared")
-                .withStages(Collections.nCopies(Math.max(stages, 2), "cpu")).withBatchSize(64).withGamma(gamma)
-                .withSpeculation("always");
+        EngineOptions o = EngineOptions.of(dir).with(Settings.MODE, mode).with(Settings.EXIT_LAYER, 2).with(Settings.EXIT_HEAD, "shared")
+                .with(Settings.STAGES, String.join(",", Collections.nCopies(Math.max(stages, 2), "cpu"))).with(Settings.BATCH_SIZE, 64).with(Settings.GAMMA, gamma)
+                .with(Settings.SPECULATION, "always");
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < SEQUENCES; i++) {
-            seqs.add(new Sequence(new GenerationRequest("s" + i, "x", params.withSeed(seedBase + i)), PROMPT,
+            seqs.add(new Sequence(new GenerationRequest("s" + i, "x", params.withValue(Settings.SEED, seedBase + i)), PROMPT,
                     model.config().maxPositionEmbeddings()));
         }
         long t0 = System.nanoTime();

@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.ppsd.engine.EngineOptions;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
@@ -59,7 +59,7 @@ final class SpecHarness {
      */
     static Run run(EngineOptions o, List<GenerationRequest> requests, boolean mixedSchedules) {
         try (GenerationEngine e = GenerationEngine.open(o)) {
-            MixedSchedules mix = mixedSchedules ? new MixedSchedules(o.stages().size()) : null;
+            MixedSchedules mix = mixedSchedules ? new MixedSchedules(o.stageDevices(0).size()) : null;
             if (mix != null) {
                 ((PipelineScheduler) e.scheduler()).decideWith(mix);
             }

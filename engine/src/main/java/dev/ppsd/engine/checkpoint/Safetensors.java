@@ -1,0 +1,279 @@
+package dev.ppsd.engine.checkpoint;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Reads and writes the safetensors format: an 8-byte little-endian header length, a JSON header
+ * {@code {name: {dtype, shape, data_offsets: [begin, end]}}} and the raw little-endian tensor bytes.
+ * Supported dtypes: F32, F16, BF16 (all read as float).
+ */
+public final class Safetensors {
+    private Safetensors() {
+    }
+
+    /** One tensor's entry in a safetensors header. */
+    public record TensorInfo(String name, String dtype, long[] shape, long begin, long end) {
+        public long elements() {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+
+        public String shapeString() {
+            return Arrays.toString(shape);
+        }
+    }
+
+    /** An open safetensors file: its header and access to each tensor's values. */
+    public static final class Reader implements AutoCloseable {
+        private final Path file;
+        private final FileChannel channel;
+        private final long dataStart;
+        private final Map<String, TensorInfo> tensors;
+
+        private Reader(Path file, FileChannel channel, long dataStart, Map<String, TensorInfo> tensors) {
+            this.file = file;
+            this.channel = channel;
+            this.dataStart = dataStart;
+            this.tensors = tensors;
+        }
+
+        public Path file() {
+            return file;
+        }
+
+        public Map<String, TensorInfo> tensors() {
+            return tensors;
+        }
+
+        /** The values of tensor {@code name} as float, converted from its stored dtype. */
+        public float[] readFloats(String name) {
+            TensorInfo t = tensors.get(name);
+            if (t == null) {
+                throw new ModelLoadException(file, "tensor " + name + " not found");
+            }
+            long bytes = t.end() - t.begin();
+            int width = dtypeWidth(t.dtype());
+            if (bytes != t.elements() * width) {
+                throw new ModelLoadException(file, "tensor " + name + " has " + bytes + " bytes but shape "
+                        + t.shapeString() + " of " + t.dtype() + " needs " + t.elements() * width);
+            }
+            if (t.elements() > Integer.MAX_VALUE - 8) {
+                throw new ModelLoadException(file, "tensor " + name + " is too large for one array");
+            }
+            ByteBuffer buf = ByteBuffer.allocate((int) bytes).order(ByteOrder.LITTLE_ENDIAN);
+            try {
+                long pos = dataStart + t.begin();
+                while (buf.hasRemaining()) {
+                    int n = channel.read(buf, pos);
+                    if (n < 0) {
+                        throw new ModelLoadException(file, "truncated: tensor " + name + " ends past end of file");
+                    }
+                    pos += n;
+                }
+            } catch (IOException e) {
+                throw new ModelLoadException(file, "cannot read tensor " + name + ": " + e.getMessage(), e);
+            }
+            buf.flip();
+            float[] out = new float[(int) t.elements()];
+            switch (t.dtype()) {
+                case "F32" -> buf.asFloatBuffer().get(out);
+                case "F16" -> {
+                    for (int i = 0; i < out.length; i++) {
+                        out[i] = HalfFloats.halfToFloat(buf.getShort());
+                    }
+                }
+                case "BF16" -> {
+                    for (int i = 0; i < out.length; i++) {
+                        out[i] = Float.intBitsToFloat((buf.getShort() & 0xffff) << 16);
+                    }
+                }
+                default -> throw new ModelLoadException(file, "tensor " + name + ": unknown dtype " + t.dtype());
+            }
+            return out;
+        }
+
+        @Override
+        public void close() {
+            try {
+                channel.close();
+            } catch (IOException ignored) {
+                // read-only file: nothing to flush
+            }
+        }
+    }
+
+    /** Opens {@code file} and parses its header; errors name the file and what is wrong with it. */
+    public static Reader open(Path file) {
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(file, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new ModelLoadException(file, "missing file");
+        } catch (IOException e) {
+            throw new ModelLoadException(file, "cannot open: " + e.getMessage(), e);
+        }
+        try {
+            long size = ch.size();
+            if (size < 8) {
+                throw new ModelLoadException(file, "truncated safetensors header: file has " + size + " bytes");
+            }
+            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(lenBuf, 0);
+            lenBuf.flip();
+            long headerLen = lenBuf.getLong();
+            if (headerLen <= 0 || headerLen > 100_000_000L || 8 + headerLen > size) {
+                throw new ModelLoadException(file, "truncated or corrupt safetensors header: header length "
+                        + headerLen + " but file has " + size + " bytes");
+            }
+            ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+            while (hb.hasRemaining()) {
+                if (ch.read(hb, 8 + hb.position()) < 0) {
+                    throw new ModelLoadException(file, "truncated safetensors header");
+                }
+            }
+            JsonObject header;
+            try {
+                header = JsonParser.parseString(new String(hb.array(), StandardCharsets.UTF_8)).getAsJsonObject();
+            } catch (RuntimeException e) {
+                throw new ModelLoadException(file, "corrupt safetensors header (not JSON): " + e.getMessage(), e);
+            }
+            long dataStart = 8 + headerLen;
+            long dataLen = size - dataStart;
+            Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+            for (Map.Entry<String, JsonElement> e : header.entrySet()) {
+                if (e.getKey().equals("__metadata__")) {
+                    continue;
+                }
+                JsonObject t = e.getValue().getAsJsonObject();
+                String dtype = t.get("dtype").getAsString();
+                dtypeWidthOrFail(file, e.getKey(), dtype);
+                long[] shape = new long[t.getAsJsonArray("shape").size()];
+                for (int i = 0; i < shape.length; i++) {
+                    shape[i] = t.getAsJsonArray("shape").get(i).getAsLong();
+                }
+                long begin = t.getAsJsonArray("data_offsets").get(0).getAsLong();
+                long end = t.getAsJsonArray("data_offsets").get(1).getAsLong();
+                if (end > dataLen || begin > end) {
+                    throw new ModelLoadException(file, "truncated: tensor " + e.getKey() + " needs bytes up to "
+                            + end + " but the data section has " + dataLen);
+                }
+                tensors.put(e.getKey(), new TensorInfo(e.getKey(), dtype, shape, begin, end));
+            }
+            return new Reader(file, ch, dataStart, tensors);
+        } catch (IOException e) {
+            closeQuietly(ch);
+            throw new ModelLoadException(file, "cannot read: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly(ch);
+            throw e;
+        }
+    }
+
+    /** A named tensor to write: values in row-major order and its shape. */
+    public record Tensor(float[] values, long... shape) {
+    }
+
+    /**
+     * Writes tensors in the given order to {@code file} with the given dtype (F32, F16 or BF16);
+     * the file appears atomically (written beside it, then moved).
+     */
+    public static void write(Path file, Map<String, Tensor> tensors, String dtype) throws IOException {
+        int width = dtypeWidth(dtype);
+        JsonObject header = new JsonObject();
+        JsonObject meta = new JsonObject();
+        meta.addProperty("format", "pt");
+        header.add("__metadata__", meta);
+        long offset = 0;
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            Tensor t = e.getValue();
+            long n = 1;
+            for (long d : t.shape()) {
+                n *= d;
+            }
+            if (n != t.values().length) {
+                throw new IllegalArgumentException("tensor " + e.getKey() + " has " + t.values().length
+                        + " values but shape " + Arrays.toString(t.shape()));
+            }
+            JsonObject o = new JsonObject();
+            o.addProperty("dtype", dtype);
+            com.google.gson.JsonArray shape = new com.google.gson.JsonArray();
+            for (long d : t.shape()) {
+                shape.add(d);
+            }
+            o.add("shape", shape);
+            com.google.gson.JsonArray offs = new com.google.gson.JsonArray();
+            offs.add(offset);
+            offs.add(offset + n * width);
+            o.add("data_offsets", offs);
+            header.add(e.getKey(), o);
+            offset += n * width;
+        }
+        byte[] hb = header.toString().getBytes(StandardCharsets.UTF_8);
+        int pad = (8 - hb.length % 8) % 8;
+        byte[] padded = Arrays.copyOf(hb, hb.length + pad);
+        Arrays.fill(padded, hb.length, padded.length, (byte) ' ');
+        Files.createDirectories(file.toAbsolutePath().getParent());
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (OutputStream out = Files.newOutputStream(tmp)) {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length);
+            out.write(len.array());
+            out.write(padded);
+            for (Tensor t : tensors.values()) {
+                ByteBuffer b = ByteBuffer.allocate(t.values().length * width).order(ByteOrder.LITTLE_ENDIAN);
+                for (float v : t.values()) {
+                    switch (dtype) {
+                        case "F32" -> b.putFloat(v);
+                        case "F16" -> b.putShort(HalfFloats.floatToHalf(v));
+                        default -> b.putShort(HalfFloats.floatToBfloat16(v));
+                    }
+                }
+                out.write(b.array());
+            }
+        }
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    static int dtypeWidth(String dtype) {
+        return switch (dtype) {
+            case "F32" -> 4;
+            case "F16", "BF16" -> 2;
+            default -> throw new IllegalArgumentException("unknown dtype " + dtype + " (supported: F32, F16, BF16)");
+        };
+    }
+
+    private static void dtypeWidthOrFail(Path file, String tensor, String dtype) {
+        try {
+            dtypeWidth(dtype);
+        } catch (IllegalArgumentException e) {
+            throw new ModelLoadException(file, "tensor " + tensor + ": " + e.getMessage());
+        }
+    }
+
+    private static void closeQuietly(FileChannel ch) {
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // already failing
+        }
+    }
+}

@@ -1,0 +1,156 @@
+package dev.ppsd.engine.settings;
+
+import dev.ppsd.engine.settings.Setting.Kind;
+import dev.ppsd.engine.settings.Setting.Scope;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+import java.util.regex.Pattern;
+
+/**
+ * The settings table: every setting of the engine, one row each, in help order. The CLI flags, the ppsd-job flags,
+ * the Spark params and {@code spark.ppsd.*} confs, the SQL function's options and the per-row columns are all
+ * derived from these rows (see {@link Setting}); the engine reads values with {@code options.get(Settings.MODE)} /
+ * {@code params.get(Settings.TOP_K)}. Adding a setting is one row here plus its use in the engine.
+ */
+public final class Settings {
+    /** Prefix of the Spark conf keys: {@code spark.ppsd.<name>}. */
+    public static final String CONF_PREFIX = "spark.ppsd.";
+
+    /** The decoding modes. */
+    public static final List<String> MODES = List.of("ar", "ar-pipe", "eesd", "ppsd");
+
+    private static final Pattern DEVICE = Pattern.compile("(?i)cpu|gpu\\d+|cuda:\\d+");
+    private static final Map<String, Setting<?>> BY_NAME = new LinkedHashMap<>();
+
+    // ---- engine: one value per engine ----
+
+    public static final Setting<String> MODEL = add(new Setting<>("model", Kind.STRING, null, Scope.ENGINE, "DIR",
+            "a folder path or URI", s -> !s.isBlank(),
+            "model folder in the Hugging Face layout (config.json, *.safetensors, tokenizer.json); on Spark also a"
+                    + " Hadoop URI (hdfs://, s3a://, ...; copied once per executor) or the name of a folder shipped"
+                    + " with addFile / --archives"));
+    public static final Setting<String> MODE = add(choice("mode", "ar", Scope.ENGINE, "M", MODES,
+            "decoding mode: ar (plain autoregressive), ar-pipe (the same pipeline without drafts), eesd (early-exit"
+                    + " draft-then-verify), ppsd (pipelined verify-while-draft)"));
+    public static final Setting<Integer> BATCH_SIZE = add(new Setting<>("batch_size", Kind.INT, 8, Scope.ENGINE, "B",
+            ">= 1", b -> b >= 1, "sequences decoded together (on Spark the rows of every task of an executor"
+                    + " share them)"));
+    public static final Setting<String> STAGES = add(new Setting<>("stages", Kind.STRING, "auto", Scope.ENGINE, "DEVS",
+            "auto or a comma-separated device list such as cpu,cpu or gpu0,gpu1", Settings::isStageList,
+            "one device per pipeline stage (cpu or gpuN, comma-separated), or auto: num_stages stages on the GPUs"
+                    + " this process may use (on Spark: the task's GPUs), else on the CPU"));
+    public static final Setting<Integer> NUM_STAGES = add(new Setting<>("num_stages", Kind.INT, 2, Scope.ENGINE, "K",
+            ">= 1", k -> k >= 1, "pipeline stages when stages=auto"));
+    public static final Setting<String> EXIT_HEAD = add(new Setting<>("exit_head", Kind.STRING, "auto", Scope.ENGINE,
+            "H", "auto, shared or a folder", s -> !s.isBlank(),
+            "the drafter: auto (pipelines: the cheapest by the cost model and MODEL/eval.json; eesd: MODEL/exit_head"
+                    + " when present, else shared), shared (the model's own LM head after the exit layer) or a folder"
+                    + " holding a trained exit head"));
+    public static final Setting<Integer> EXIT_LAYER = add(new Setting<>("exit_layer", Kind.INT, 0, Scope.ENGINE, "E",
+            ">= 1 (or 0 for the default)", e -> e >= 0,
+            "exit layer E of the drafter; 0 = the trained head's, else chosen by exit_head (N/2 without eval.json)"));
+    public static final Setting<String> GAMMA = add(new Setting<>("gamma", Kind.STRING, "ts", Scope.ENGINE, "G",
+            "a positive integer or 'ts'", g -> g.equals("ts") || isPositiveInt(g),
+            "eesd draft length: a number, or ts (Thompson sampling)"));
+    public static final Setting<String> SPECULATION = add(choice("speculation", "auto", Scope.ENGINE, "S",
+            List.of("auto", "always"), "ppsd: auto (greedy sequences draft only while drafting measures cheaper per"
+                    + " token than the pipeline without drafts) or always"));
+
+    // ---- request: may differ per request (per row) ----
+
+    public static final Setting<Integer> MAX_NEW_TOKENS = add(new Setting<>("max_new_tokens", Kind.INT, 64,
+            Scope.REQUEST, "N", ">= 0", n -> n >= 0, "token budget (clamped to what the context leaves)"));
+    public static final Setting<Double> TEMPERATURE = add(new Setting<>("temperature", Kind.DOUBLE, 0.0, Scope.REQUEST,
+            "T", ">= 0", t -> t >= 0 && !t.isInfinite(), "sampling temperature; 0 = greedy"));
+    public static final Setting<Integer> TOP_K = add(new Setting<>("top_k", Kind.INT, 0, Scope.REQUEST, "K",
+            ">= 0 (0 = off)", k -> k >= 0, "sample among the k most likely tokens; 0 = off"));
+    public static final Setting<Double> TOP_P = add(new Setting<>("top_p", Kind.DOUBLE, 1.0, Scope.REQUEST, "P",
+            "in (0, 1]", p -> p > 0 && p <= 1, "sample among the most likely tokens of this total probability; 1 = off"));
+    public static final Setting<Long> SEED = add(new Setting<>("seed", Kind.LONG, 0L, Scope.REQUEST, "S", null, null,
+            "random seed: the same seed gives the same text (a Spark job derives each row's seed from it and the row's"
+                    + " id; bin/ppsd gives line i of a prompts file seed + i; a per-row seed is used as is)"));
+    public static final Setting<List<String>> STOP = add(new Setting<>("stop", Kind.STRINGS, List.of(), Scope.REQUEST,
+            "STR", "non-empty strings", l -> l.stream().noneMatch(String::isEmpty),
+            "stop strings: the text ends before the first one generated (as a conf or option: a JSON array, or one"
+                    + " string)"));
+    public static final Setting<String> PROMPT_TOO_LONG = add(choice("prompt_too_long", "error", Scope.REQUEST, "P",
+            List.of("error", "truncate"), "a prompt that does not fit the model's context: error (the request fails)"
+                    + " or truncate (keep its first token and its end, so that the budget fits)"));
+
+    private Settings() {
+    }
+
+    /** Every setting of the table, in help order. */
+    public static List<Setting<?>> all() {
+        return List.copyOf(BY_NAME.values());
+    }
+
+    /** The settings of one scope, in help order. */
+    public static List<Setting<?>> of(Scope scope) {
+        List<Setting<?>> out = new ArrayList<>();
+        for (Setting<?> s : BY_NAME.values()) {
+            if (s.scope() == scope) {
+                out.add(s);
+            }
+        }
+        return Collections.unmodifiableList(out);
+    }
+
+    /** The setting called {@code name}, or null. */
+    public static Setting<?> named(String name) {
+        return BY_NAME.get(name);
+    }
+
+    /** Every setting name. */
+    public static Set<String> names() {
+        return Collections.unmodifiableSet(BY_NAME.keySet());
+    }
+
+    /** A string setting with a fixed set of values: "mode must be one of [ar, ar-pipe, eesd, ppsd] but was x". */
+    public static Setting<String> choice(String name, String dflt, Scope scope, String metavar, List<String> values,
+            String doc) {
+        List<String> legal = List.copyOf(values);
+        return new Setting<>(name, Kind.STRING, dflt, scope, metavar, "one of " + legal, legal::contains, doc);
+    }
+
+    /** A setting of another table (a front end's own, {@link Scope#JOB}); the engine's names stay reserved. */
+    public static <T> Setting<T> define(String name, Kind<T> kind, T dflt, String metavar, String legal,
+            Predicate<T> rule, String doc) {
+        if (BY_NAME.containsKey(name)) {
+            throw new IllegalArgumentException("setting " + name + " is already in the engine's table");
+        }
+        return new Setting<>(name, kind, dflt, Scope.JOB, metavar, legal, rule, doc);
+    }
+
+    private static <T> Setting<T> add(Setting<T> s) {
+        BY_NAME.put(s.name(), s);
+        return s;
+    }
+
+    private static boolean isStageList(String s) {
+        if (s.trim().equals("auto")) {
+            return true;
+        }
+        String[] parts = s.split(",", -1);
+        for (String p : parts) {
+            if (!DEVICE.matcher(p.trim()).matches()) {
+                return false;
+            }
+        }
+        return parts.length > 0;
+    }
+
+    private static boolean isPositiveInt(String s) {
+        try {
+            return Integer.parseInt(s) >= 1;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,284 @@
+package dev.ppsd.tools.cli;
+
+import dev.ppsd.engine.settings.Settings;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.tools.bench.BenchReport;
+import dev.ppsd.tools.bench.Benchmark;
+import dev.ppsd.tools.bench.Comparison;
+import dev.ppsd.tools.bench.ControlledAcceptance;
+import dev.ppsd.tools.bench.ModeRun;
+import dev.ppsd.tools.bench.PpsdTimeline;
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.settings.SamplingParams;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.LlamaConfig;
+import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.schedule.SchedulerFactory;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code ppsd bench}: runs every mode on the same prompts in one process and prints tokens/s, α, speedup
+ * vs {@code ar}, and for ppsd the bounds S_k and S_c and the efficiency; {@code --json} writes them as
+ * {@code {"modes": {...}}}. {@code --alpha-sweep} repeats the comparison on controlled-acceptance copies of
+ * the model (late layers scaled by each factor, shared exit head) and writes {@code {"alpha_sweep": {...}}};
+ * {@code --batch-sizes} repeats it on the model at each batch size ({@code {"batch_sizes": {...}}} when there
+ * are several). {@code --report DIR} also traces one PPSD run and writes {@code DIR/report.md} with PNG plots
+ * and {@code DIR/bench.json} ({@link BenchReport}).
+ */
+final class BenchCommand {
+    static final String USAGE = """
+            usage: ppsd bench --model DIR --prompts FILE.jsonl [--modes ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd]
+                     [--batch-size 1] [--limit 20] [--max-new-tokens 64] [--warmup 2] [--repeat 1] [--exit-layer E]
+                     [--stages cpu,cpu] [--exit-head auto|shared|DIR] [--json OUT]
+                     [--alpha-sweep 0,0.5,1,2 (scale factors of the layers after E; uses the shared head)]
+                     [--batch-sizes 1,8,32 (repeat the comparison per batch size; eesd is measured once)]
+                     [--report DIR (report.md + PNG plots + bench.json, and a traced ppsd timeline)]
+                     (--repeat R: R interleaved rounds of all modes, each mode reports its median run)
+                     [--ignore-eos (every prompt decodes --max-new-tokens tokens, as vLLM's ignore_eos)]
+            """;
+    /** Cycles the report's traced PPSD run records (the plot draws the first decode cycles of them). */
+    private static final int TRACE_CYCLES = 200;
+
+    private BenchCommand() {
+    }
+
+    static void run(String[] argv, PrintStream out) throws IOException {
+        Args a = new Args(argv, 1, Set.of("ignore-eos"));
+        Path model = Path.of(a.required("model"));
+        Path promptsFile = Path.of(a.required("prompts"));
+        // each mode once, in the order given (a mode named twice would be measured and plotted twice)
+        List<String> modes = List.copyOf(new LinkedHashSet<>(Arrays.asList(
+                a.string("modes", "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd").split(","))));
+        int limit = a.integer("limit", 20);
+        int warmup = a.integer("warmup", 2);
+        int repeat = a.integer("repeat", 1);
+        boolean ignoreEos = a.flag("ignore-eos");
+        if (repeat < 1) {
+            throw new IllegalArgumentException("--repeat must be >= 1 but was " + repeat);
+        }
+        String json = a.string("json", null);
+        String sweep = a.string("alpha-sweep", null);
+        String report = a.string("report", null);
+        SamplingParams params = SamplingParams.greedy(a.integer("max-new-tokens", 64));
+        // the main comparison runs at --batch-size, by default the first of --batch-sizes, else 1
+        List<Integer> batchSizes = batchSizes(a.string("batch-sizes", null));
+        boolean explicitBatch = a.string("batch-size", null) != null;
+        int mainBatch = explicitBatch ? a.integer("batch-size", 1) : batchSizes == null ? 1 : batchSizes.get(0);
+        if (batchSizes == null) {
+            batchSizes = List.of(mainBatch);
+        }
+        EngineOptions base = GenerateCommand.engineOptions(a, model).with(Settings.BATCH_SIZE, mainBatch);
+        a.rejectUnknown();
+        if (!modes.contains("ar")) {
+            throw new IllegalArgumentException("--modes must include ar (the reference for speedup and outputs)");
+        }
+        List<GenerationRequest> requests = GenerateCommand.readPrompts(promptsFile, params);
+        requests = requests.subList(0, Math.min(limit, requests.size()));
+        JsonObject results = new JsonObject();
+        // eesd decodes one sequence at a time: on the unmodified model it is measured once for all batch sizes
+        Map<String, ModeRun> sequential = new HashMap<>();
+        Comparison main = null;
+        Map<String, Comparison> sweepPoints = new LinkedHashMap<>();
+        int exitLayer = 0;
+        if (sweep == null) {
+            main = compare(base, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, sequential);
+            results.add("modes", main.toJson());
+        } else {
+            LlamaConfig c = LlamaConfig.load(model);
+            exitLayer = base.exitLayer() == 0 ? c.numHiddenLayers() / 2 : base.exitLayer();
+            JsonObject points = new JsonObject();
+            Path tmp = Files.createTempDirectory("ppsd-alpha-sweep");
+            for (String s : sweep.split(",")) {
+                float scale = Float.parseFloat(s.trim());
+                Path variant = ControlledAcceptance.write(model, tmp.resolve("scale-" + s.trim()), exitLayer, scale);
+                out.printf(Locale.ROOT, "%n== late layers (>= %d) scaled by %s ==%n", exitLayer, s.trim());
+                EngineOptions o = new EngineOptions(variant, base.mode(), base.batchSize(), exitLayer, base.stages(),
+                        base.gamma(), "shared", base.speculation());
+                Comparison point = compare(o, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, null);
+                sweepPoints.put(s.trim(), point);
+                points.add(s.trim(), point.toJson());
+            }
+            results.add("alpha_sweep", points);
+        }
+        List<Comparison> perBatch = new ArrayList<>();
+        if (batchSizes.size() > 1 || report != null) {
+            JsonObject byBatch = new JsonObject();
+            for (int b : batchSizes) {
+                Comparison c;
+                if (main != null && b == mainBatch) {
+                    c = main;
+                } else {
+                    out.printf(Locale.ROOT, "%n== batch size %d ==%n", b);
+                    c = compare(base.with(Settings.BATCH_SIZE, b), modes, requests, new Rounds(warmup, repeat, ignoreEos), out, sequential);
+                }
+                perBatch.add(c);
+                byBatch.add(String.valueOf(b), c.toJson());
+            }
+            if (batchSizes.size() > 1) {
+                results.add("batch_sizes", byBatch);
+            }
+        }
+        if (json != null) {
+            Files.writeString(Path.of(json), new GsonBuilder().setPrettyPrinting().serializeNulls().serializeSpecialFloatingPointValues()
+                    .create().toJson(results) + "\n");
+            out.println("wrote " + json);
+        }
+        if (report != null) {
+            String ppsd = modes.stream().filter(m -> m.equals("ppsd") || m.startsWith("ppsd:")).findFirst()
+                    .orElse(null);
+            PpsdTimeline timeline = null;
+            if (ppsd != null) {
+                out.printf(Locale.ROOT, "%n== %s timeline: first prompt, batch size 1, trace on ==%n", ppsd);
+                timeline = PpsdTimeline.record(base, ppsd, requests.get(0), TRACE_CYCLES);
+                out.printf(Locale.ROOT, "%d cycles recorded, acceptance %s%n", timeline.cycles().size(),
+                        fmt(timeline.acceptance()));
+            }
+            BenchReport.Setup setup = setup(base, exitLayer, requests.size(), params.maxNewTokens(), warmup);
+            Path md = new BenchReport(BenchReport.commandLine(argv), setup, modes, main, sweepPoints, perBatch,
+                    timeline, results).write(Path.of(report));
+            out.println("wrote " + md);
+        }
+    }
+
+    /** Parses {@code --batch-sizes 1,8,32} (order kept, duplicates dropped); null when not given. */
+    static List<Integer> batchSizes(String spec) {
+        if (spec == null) {
+            return null;
+        }
+        Set<Integer> sizes = new LinkedHashSet<>();
+        for (String s : spec.split(",")) {
+            try {
+                int b = Integer.parseInt(s.trim());
+                if (b < 1) {
+                    throw new NumberFormatException();
+                }
+                sizes.add(b);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--batch-sizes must be positive integers separated by commas, "
+                        + "e.g. 1,8,32, but was '" + spec + "'");
+            }
+        }
+        return List.copyOf(sizes);
+    }
+
+    /**
+     * What the report states about the model: N, the exit layer E and head of the speedup plot's runs (the
+     * sweep's shared head at {@code sweepExitLayer}, else what the options resolve to).
+     */
+    private static BenchReport.Setup setup(EngineOptions base, int sweepExitLayer, int prompts, int maxNewTokens,
+            int warmup) {
+        int e;
+        String head;
+        try (LlamaModel m = LlamaModel.load(base.modelDir())) {
+            if (sweepExitLayer > 0) {
+                e = sweepExitLayer;
+                head = "shared";
+            } else {
+                ExitHead h = SchedulerFactory.exitHead(m, base);
+                e = h.exitLayer();
+                head = h.trained() ? "trained" : "shared";
+            }
+            return new BenchReport.Setup(base.modelDir(), m.config().numHiddenLayers(), e, head, base.stages(),
+                    base.gamma(), prompts, maxNewTokens, warmup);
+        }
+    }
+
+    /**
+     * Measures every mode (ar first) at {@code base}'s batch size and prints the table. With {@code repeat > 1}
+     * the modes run in {@code repeat} interleaved rounds and each mode keeps its median run (by tokens/s), so
+     * a slow spell of the machine does not land on one mode only. EESD runs found in {@code sequential} are
+     * reused (and new ones stored), since EESD ignores the batch size; null: measure all.
+     */
+    private static Comparison compare(EngineOptions base, List<String> modes, List<GenerationRequest> requests,
+            Rounds rounds, PrintStream out, Map<String, ModeRun> sequential) {
+        int warmup = rounds.warmup();
+        // one load of the weights for every mode, so that every mode reads the very same memory
+        List<ModeRun> runs = new ArrayList<>();
+        try (LlamaModel model = LlamaModel.load(base.modelDir())) {
+            // JIT warm-up of every code path first, so the mode measured first is not penalised
+            List<GenerationRequest> warm = requests.subList(0, Math.min(Math.max(warmup, 1), requests.size()));
+            for (String m : modes) {
+                if (!reused(sequential, base, m)) {
+                    Benchmark.run(base, m, warm, 0, rounds.ignoreEos(), model);
+                }
+            }
+            List<String> order = new ArrayList<>();
+            order.add("ar");
+            modes.stream().filter(m -> !m.equals("ar")).forEach(order::add);
+            Map<String, List<ModeRun>> measured = new LinkedHashMap<>();
+            for (int round = 0; round < rounds.repeat(); round++) {
+                for (String m : order) {
+                    if (reused(sequential, base, m)) {
+                        continue;
+                    }
+                    measured.computeIfAbsent(m, x -> new ArrayList<>()).add(Benchmark.run(base, m, requests, warmup,
+                            rounds.ignoreEos(), model));
+                }
+            }
+            for (String m : order) {
+                if (reused(sequential, base, m)) {
+                    runs.add(sequential.get(m));
+                    continue;
+                }
+                ModeRun r = median(measured.get(m));
+                if (sequential != null && r.mode().equals("eesd")) {
+                    sequential.put(m, r);
+                }
+                runs.add(r);
+            }
+        }
+        ModeRun ar = runs.get(0);
+        Comparison c = Comparison.of(base.batchSize(), ar, runs);
+        out.printf(Locale.ROOT, "%-10s %9s %7s %8s %7s %7s %6s %s%n", "mode", "tokens/s", "alpha", "speedup",
+                "S_k", "S_c", "eff", "outputs=ar");
+        for (Comparison.Row r : c.rows()) {
+            out.printf(Locale.ROOT, "%-10s %9.1f %7s %8.3f %7s %7s %6s %s%n", r.label(), r.tokensPerSecond(),
+                    fmt(r.acceptance()), r.speedup(), fmt(r.bound()), fmt(r.boundCost()), fmt(r.efficiency()),
+                    r.outputsMatchAr());
+            if (r.mode().equals("ppsd") && r.run().stageMsPerToken() != null) {
+                out.printf(Locale.ROOT, "           stage ms/token %s, coordinator %.1f ms%n",
+                        Arrays.toString(Arrays.stream(r.run().stageMsPerToken()).map(x -> Math.round(x * 1000) / 1000.0)
+                                .toArray()), r.run().handoffMs());
+                for (String line : r.run().plan().split("\n")) {
+                    out.printf(Locale.ROOT, "           %s%n", line);
+                }
+            }
+        }
+        return c;
+    }
+
+    /** How each comparison measures: warm-up requests, interleaved rounds, decoding past EOS. */
+    private record Rounds(int warmup, int repeat, boolean ignoreEos) {
+    }
+
+    /** The run with the median tokens/s (the lower middle one for an even count). */
+    static ModeRun median(List<ModeRun> runs) {
+        List<ModeRun> sorted = new ArrayList<>(runs);
+        sorted.sort(java.util.Comparator.comparingDouble(ModeRun::tokensPerSecond));
+        return sorted.get((sorted.size() - 1) / 2);
+    }
+
+    private static boolean reused(Map<String, ModeRun> sequential, EngineOptions base, String mode) {
+        return sequential != null && sequential.containsKey(mode)
+                && Benchmark.optionsFor(base, mode).mode().equals("eesd");
+    }
+
+    private static String fmt(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
+    }
+}

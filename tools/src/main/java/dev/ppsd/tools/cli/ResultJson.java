@@ -1,0 +1,59 @@
+package dev.ppsd.tools.cli;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.SpecMetrics;
+
+/** The JSON object {@code ppsd generate} prints for one result (field names are the documented API). */
+final class ResultJson {
+    private ResultJson() {
+    }
+
+    static JsonObject of(GenerationResult r) {
+        JsonObject o = new JsonObject();
+        o.addProperty("id", r.id());
+        o.addProperty("mode", r.mode());
+        if (!r.ok()) {
+            o.addProperty("error", r.error());
+            return o;
+        }
+        o.addProperty("text", r.text());
+        o.add("token_ids", ints(r.tokenIds()));
+        o.add("prompt_token_ids", ints(r.promptTokenIds()));
+        o.addProperty("finish_reason", r.finishReason().wire());
+        o.addProperty("prompt_tokens", r.promptTokens());
+        o.addProperty("new_tokens", r.newTokens());
+        o.addProperty("tokens_per_s", Math.round(r.tokensPerSecond() * 100) / 100.0);
+        o.addProperty("wall_ms", Math.round(r.wallMs() * 100) / 100.0);
+        SpecMetrics s = r.spec();
+        o.addProperty("drafts_proposed", s.draftsProposed());
+        o.addProperty("drafts_accepted", s.draftsAccepted());
+        if (Double.isNaN(s.acceptance())) {
+            o.add("acceptance", com.google.gson.JsonNull.INSTANCE);
+        } else {
+            o.addProperty("acceptance", s.acceptance());
+        }
+        o.addProperty("cycles", s.cycles());
+        o.addProperty("flushes", s.flushes());
+        o.add("stage_busy_ms", doubles(s.stageBusyMs()));
+        o.add("stage_idle_ms", doubles(s.stageIdleMs()));
+        return o;
+    }
+
+    private static JsonArray ints(int[] v) {
+        JsonArray a = new JsonArray();
+        for (int x : v) {
+            a.add(x);
+        }
+        return a;
+    }
+
+    private static JsonArray doubles(double[] v) {
+        JsonArray a = new JsonArray();
+        for (double x : v) {
+            a.add(Math.round(x * 100) / 100.0);
+        }
+        return a;
+    }
+}

@@ -1,0 +1,190 @@
+package dev.ppsd.tools.cli;
+
+import static dev.ppsd.tools.cli.CliHarness.run;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import dev.ppsd.engine.model.TinyModels;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code ppsd generate} on a tiny random model: the documented JSON fields, seeds, JSONL prompts and modes. */
+class GenerateCommandTest {
+    @TempDir
+    static Path dir;
+
+    static Path model;
+
+    @BeforeAll
+    static void tinyModel() throws IOException {
+        model = TinyModels.write(dir.resolve("tiny"), TinyModels.config(2, 512), 42);
+    }
+
+    /** Runs {@code generate --model tiny args...} and parses one JSON object per stdout line. */
+    private static List<JsonObject> generate(String... args) {
+        List<String> a = new ArrayList<>(List.of("generate", "--model", model.toString()));
+        a.addAll(List.of(args));
+        CliHarness.Run r = run(a.toArray(String[]::new)).ok();
+        assertEquals("", r.err());
+        List<JsonObject> out = new ArrayList<>();
+        for (String line : r.out().split("\\R")) {
+            if (!line.isBlank()) {
+                out.add(JsonParser.parseString(line).getAsJsonObject());
+            }
+        }
+        return out;
+    }
+
+    private static Path prompts(String name, String... lines) throws IOException {
+        return Files.write(dir.resolve(name), List.of(lines));
+    }
+
+    @Test
+    void printsTheDocumentedFields() {
+        List<JsonObject> results = generate("--prompt", "In the beginning", "--max-new-tokens", "5");
+        assertEquals(1, results.size());
+        JsonObject o = results.get(0);
+        for (String f : List.of("id", "mode", "text", "token_ids", "prompt_token_ids", "finish_reason",
+                "prompt_tokens", "new_tokens", "tokens_per_s", "wall_ms", "drafts_proposed", "drafts_accepted",
+                "acceptance", "cycles", "flushes", "stage_busy_ms", "stage_idle_ms")) {
+            assertTrue(o.has(f), "missing field " + f + " in " + o);
+        }
+        assertFalse(o.has("error"), o.toString());
+        assertEquals("0", o.get("id").getAsString());
+        assertEquals("ar", o.get("mode").getAsString());
+        JsonArray prompt = o.getAsJsonArray("prompt_token_ids");
+        assertEquals(0, prompt.get(0).getAsInt(), "prompt starts with BOS id 0: " + prompt);
+        assertEquals(prompt.size(), o.get("prompt_tokens").getAsInt());
+        JsonArray gen = o.getAsJsonArray("token_ids");
+        int n = o.get("new_tokens").getAsInt();
+        assertEquals(gen.size(), n);
+        assertTrue(n >= 1 && n <= 5, "new_tokens " + n);
+        String finish = o.get("finish_reason").getAsString();
+        assertTrue(Set.of("eos", "stop", "length").contains(finish), finish);
+        boolean endsInEos = gen.get(n - 1).getAsInt() == 1;
+        assertEquals(endsInEos ? "eos" : "length", finish, "token_ids " + gen);
+        if (finish.equals("length")) {
+            assertEquals(5, n);
+        }
+        assertTrue(o.get("tokens_per_s").getAsDouble() >= 0);
+        assertTrue(o.get("wall_ms").getAsDouble() >= 0);
+        // ar does not speculate
+        assertEquals(0, o.get("drafts_proposed").getAsInt());
+        assertEquals(0, o.get("drafts_accepted").getAsInt());
+        assertTrue(o.get("acceptance").isJsonNull(), o.toString());
+    }
+
+    @Test
+    void sameSeedSameSampleOtherSeedOtherSample() {
+        String[] common = {"--prompt", "The quick brown", "--max-new-tokens", "16", "--temperature", "0.9"};
+        JsonObject a = generate(concat(common, "--seed", "7")).get(0);
+        JsonObject b = generate(concat(common, "--seed", "7")).get(0);
+        JsonObject c = generate(concat(common, "--seed", "8")).get(0);
+        assertEquals(a.get("token_ids"), b.get("token_ids"));
+        assertEquals(a.get("text"), b.get("text"));
+        assertNotEquals(a.get("token_ids"), c.get("token_ids"), "16 tokens sampled at T=0.9 from a random model");
+    }
+
+    @Test
+    void promptsFileKeepsIdsAndOrderAndUsesSeedPlusLine() throws IOException {
+        Path f = prompts("ids.jsonl",
+                "{\"id\": \"first\", \"prompt\": \"In the beginning\"}",
+                "",
+                "{\"prompt\": \"for (int i = 0\"}",
+                "{\"id\": 17, \"prompt\": \"And God said\"}");
+        List<JsonObject> r = generate("--prompts", f.toString(), "--max-new-tokens", "8", "--temperature", "0.9",
+                "--seed", "5");
+        assertEquals(List.of("first", "1", "17"), r.stream().map(o -> o.get("id").getAsString()).toList());
+        // the prompt at index 1 was sampled with seed 5 + 1
+        JsonObject alone = generate("--prompt", "for (int i = 0", "--max-new-tokens", "8", "--temperature", "0.9",
+                "--seed", "6").get(0);
+        assertEquals(alone.get("token_ids"), r.get(1).get("token_ids"));
+    }
+
+    @Test
+    void badPromptsFilesNameFileAndLine() throws IOException {
+        Path notJson = prompts("bad.jsonl", "{\"prompt\": \"In the\"}", "this is not json");
+        run("generate", "--model", model.toString(), "--prompts", notJson.toString())
+                .fails(notJson + ":2: not a JSON object");
+        Path array = prompts("array.jsonl", "[\"In the\"]");
+        run("generate", "--model", model.toString(), "--prompts", array.toString())
+                .fails(array + ":1: not a JSON object");
+        Path noPrompt = prompts("noprompt.jsonl", "{\"id\": \"x\"}");
+        run("generate", "--model", model.toString(), "--prompts", noPrompt.toString())
+                .fails(noPrompt + ":1: missing string field \"prompt\"");
+        Path none = prompts("none.jsonl", "", "  ");
+        run("generate", "--model", model.toString(), "--prompts", none.toString()).fails(none + ": no prompts in file");
+    }
+
+    @Test
+    void speculativeModesMatchArGreedy() throws IOException {
+        Path f = prompts("modes.jsonl",
+                "{\"prompt\": \"In the beginning God\"}",
+                "{\"prompt\": \"public static int add(int a\"}",
+                "{\"prompt\": \"The quick\"}");
+        List<JsonElement> ar = generate("--prompts", f.toString(), "--max-new-tokens", "12").stream()
+                .map(o -> o.get("token_ids")).toList();
+        for (String mode : List.of("ppsd", "eesd", "ar-pipe")) {
+            List<JsonObject> r = generate("--prompts", f.toString(), "--max-new-tokens", "12", "--mode", mode);
+            assertEquals(ar, r.stream().map(o -> o.get("token_ids")).toList(), mode);
+            assertEquals(mode, r.get(0).get("mode").getAsString());
+        }
+        List<JsonObject> eesd = generate("--prompts", f.toString(), "--max-new-tokens", "12", "--mode", "eesd",
+                "--gamma", "2", "--exit-layer", "1");
+        assertTrue(eesd.stream().mapToInt(o -> o.get("drafts_proposed").getAsInt()).sum() > 0);
+        assertEquals(ar, eesd.stream().map(o -> o.get("token_ids")).toList());
+    }
+
+    @Test
+    void aPromptLongerThanTheContextFailsAlone() throws IOException {
+        // bytes the tiny tokenizer never merged: one token each, 600 > max_position_embeddings 512
+        String tooLong = "~^|".repeat(200);
+        Path f = prompts("long.jsonl",
+                "{\"id\": \"a\", \"prompt\": \"In the\"}",
+                "{\"id\": \"b\", \"prompt\": \"" + tooLong + "\"}",
+                "{\"id\": \"c\", \"prompt\": \"And God\"}");
+        List<JsonObject> r = generate("--prompts", f.toString(), "--max-new-tokens", "4");
+        assertEquals(List.of("a", "b", "c"), r.stream().map(o -> o.get("id").getAsString()).toList());
+        String err = r.get(1).get("error").getAsString();
+        assertTrue(err.contains("max_position_embeddings"), err);
+        assertFalse(r.get(1).has("text"));
+        for (JsonObject o : List.of(r.get(0), r.get(2))) {
+            assertFalse(o.has("error"), o.toString());
+            assertTrue(o.get("new_tokens").getAsInt() >= 1, o.toString());
+        }
+    }
+
+    @Test
+    void stopStringEndsTheTextBeforeIt() {
+        JsonObject full = generate("--prompt", "In the beginning", "--max-new-tokens", "24").get(0);
+        String text = full.get("text").getAsString();
+        String stop = text.strip().length() < 6 ? null : text.substring(text.length() / 2, text.length() / 2 + 2);
+        assumeTrue(stop != null && !stop.isBlank() && !stop.contains("\uFFFD"),
+                "the random model's greedy text has no clean 2-character piece to stop at: " + text);
+        JsonObject cut = generate("--prompt", "In the beginning", "--max-new-tokens", "24", "--stop", stop).get(0);
+        assertEquals("stop", cut.get("finish_reason").getAsString(), cut.toString());
+        assertEquals(text.substring(0, text.indexOf(stop)), cut.get("text").getAsString());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        List<String> l = new ArrayList<>(List.of(a));
+        l.addAll(List.of(b));
+        return l.toArray(String[]::new);
+    }
+}
