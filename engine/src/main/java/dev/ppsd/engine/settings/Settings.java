@@ -38,6 +38,9 @@ public final class Settings {
     public static final Setting<String> MODE = add(choice("mode", "ar", Scope.ENGINE, "M", MODES,
             "decoding mode: ar (plain autoregressive), ar-pipe (the same pipeline without drafts), eesd (early-exit"
                     + " draft-then-verify), ppsd (pipelined verify-while-draft)"));
+    public static final Setting<String> DTYPE = add(choice("dtype", "auto", Scope.ENGINE, "TYPE",
+            List.of("auto", "float32", "bfloat16", "float16"), "type of the weights and KV cache on the stages' devices:"
+                    + " auto = float32 on a CPU, the checkpoint's torch_dtype on a GPU"));
     public static final Setting<Integer> BATCH_SIZE = add(new Setting<>("batch_size", Kind.INT, 8, Scope.ENGINE, "B",
             ">= 1", b -> b >= 1, "sequences decoded together (on Spark the rows of every task of an executor"
                     + " share them)"));
