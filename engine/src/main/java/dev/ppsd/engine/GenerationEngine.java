@@ -37,6 +37,7 @@ public final class GenerationEngine implements AutoCloseable {
     private final Scheduler scheduler;
     private StopCriteria stop;
     private final boolean ownsModel;
+    private boolean closed;
 
     private GenerationEngine(EngineOptions options, LlamaModel model, boolean ownsModel, TextTokenizer tokenizer,
             Scheduler scheduler) {
@@ -161,8 +162,17 @@ public final class GenerationEngine implements AutoCloseable {
         return out;
     }
 
+    /** Whether {@link #close} was called. */
+    public synchronized boolean isClosed() {
+        return closed;
+    }
+
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         scheduler.close();
         tokenizer.close();
         if (ownsModel) {

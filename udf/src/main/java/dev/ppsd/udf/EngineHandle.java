@@ -1,71 +1,193 @@
 package dev.ppsd.udf;
 
-import dev.ppsd.engine.settings.Settings;
+import dev.ppsd.engine.GenerationEngine;
+import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.Setting;
+import dev.ppsd.engine.settings.Settings;
 import org.apache.spark.TaskContext;
 
 import java.io.Serializable;
-import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The small serializable stand-in for an executor's engine that travels with Spark tasks: it holds only the
- * engine settings, never weights. On an executor, {@link #lease} resolves them to {@link EngineOptions} (model
- * folder made local by {@link ModelPaths}, stage devices from the task's resources by {@link StageDevices}) and
- * returns the JVM's shared engine for those options from {@link EngineCache}, building it on first use.
+ * A job's engine as Spark tasks see it: small and serializable (the engine's options, never weights), opened
+ * lazily once per executor JVM and shared by every task of that JVM. {@link #generate} is the one way rows reach
+ * the engine, from the Dataset API and from the SQL function alike: the requests go to the executor's engine for
+ * these options (opened on first use under a per-options lock: model folder made local by {@link ModelPaths},
+ * {@code stages=auto} mapped to the task's GPUs by {@link TaskGpus}), batched with the rows of the executor's other
+ * tasks ({@link CrossTaskBatcher}).
  *
- * @param model     model folder: local path, Hadoop URI, or the name of a file shipped with addFile
- * @param exitHead  {@code auto}, {@code shared}, or a folder in the same forms as {@code model}
- * @param mode      decoding mode ({@code ar}, {@code ar-pipe}, {@code eesd}, {@code ppsd})
- * @param batchSize sequences decoded together (and rows per Arrow batch)
- * @param exitLayer exit layer of the drafter, 0 for the default
- * @param stages    {@code auto} or a comma-separated device list
- * @param numStages number of stages when {@code stages} is {@code auto}
- * @param gamma     EESD draft length, or {@code ts}
- * @param speculation for ppsd: {@code auto} or {@code always}
+ * <p>An exception of the engine itself (a native error, out of memory) is not a row error: that engine is dropped
+ * (and closed once no call uses it), every waiting call fails with {@link PpsdEngineException}, and Spark's retry
+ * of the task opens a fresh engine.
  */
-public record EngineHandle(String model, String exitHead, String mode, int batchSize, int exitLayer, String stages,
-        int numStages, String gamma, String speculation) implements Serializable {
+public final class EngineHandle implements Serializable {
+    private static final long serialVersionUID = 1L;
+    private static final Map<EngineOptions, Running> RUNNING = new ConcurrentHashMap<>();
+    private static final Map<EngineOptions, AtomicInteger> OPENED = new ConcurrentHashMap<>();
 
-    /** Checks on the driver, before any data moves, that these settings make valid engine options. */
+    private final EngineOptions options;
+
+    /** A handle for engines built with {@code options} (model as given: path, Hadoop URI or shipped name). */
+    public EngineHandle(EngineOptions options) {
+        this.options = options;
+    }
+
+    /** The options as given (before they are made local on an executor). */
+    public EngineOptions options() {
+        return options;
+    }
+
+    /** The same handle with another value of an engine setting (the SQL function's per-call options). */
+    public <T> EngineHandle with(Setting<T> s, Object value) {
+        return new EngineHandle(options.withValue(s, value));
+    }
+
+    /** Checks on the driver, before any data moves, that a model is set. */
     public void validate() {
-        if (model == null || model.isBlank()) {
-            throw new IllegalArgumentException("model is not set: call setModel(path) or set --conf "
-                    + PpsdConf.PREFIX + PpsdConf.MODEL + "=PATH");
+        if (options.get(Settings.MODEL) == null) {
+            throw new IllegalArgumentException("model is not set: set the model param or --conf "
+                    + Settings.MODEL.confKey() + "=PATH");
         }
-        build(Path.of("."), stageList(null), exitHead);
     }
 
-    /** The engine options of this handle for the task {@code ctx} (null outside a task), paths made local. */
-    public EngineOptions options(TaskContext ctx) {
-        String head = exitHead.equals("auto") || exitHead.equals("shared")
-                ? exitHead : ModelPaths.localize(exitHead).toString();
-        return build(ModelPaths.localize(model), stageList(ctx), head);
+    /**
+     * Generates {@code requests} on this executor's engine; blocks until all are done and returns one result per
+     * request, in order (a bad request's error is in its own result). Throws {@link PpsdEngineException} when the
+     * engine itself failed.
+     */
+    public List<GenerationResult> generate(List<GenerationRequest> requests) {
+        if (requests.isEmpty()) {
+            return List.of();
+        }
+        Running r = acquire(localOptions(TaskContext.get()));
+        try {
+            return r.batcher.submit(requests);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the engine", e);
+        } finally {
+            r.release();
+        }
     }
 
-    /** Starts from the engine's defaults so options the engine adds later keep their default here. */
-    private EngineOptions build(Path dir, List<String> devices, String head) {
-        return EngineOptions.of(dir).with(Settings.MODE, mode).with(Settings.BATCH_SIZE, batchSize).with(Settings.EXIT_LAYER, exitLayer)
-                .with(Settings.STAGES, String.join(",", devices)).with(Settings.GAMMA, gamma).with(Settings.EXIT_HEAD, head).with(Settings.SPECULATION, speculation);
+    /** The options of the engine for the task {@code ctx} (null outside a task): paths local, stages concrete. */
+    EngineOptions localOptions(TaskContext ctx) {
+        validate();
+        EngineOptions o = options.with(Settings.MODEL, ModelPaths.localize(options.get(Settings.MODEL)).toString());
+        String head = options.get(Settings.EXIT_HEAD);
+        if (!head.equals("auto") && !head.equals("shared")) {
+            o = o.with(Settings.EXIT_HEAD, ModelPaths.localize(head).toString());
+        }
+        return o.with(Settings.STAGES, String.join(",", o.stageDevices(TaskGpus.of(ctx))));
     }
 
-    /** Leases the executor's shared engine for these settings (built on first use); close the lease when done. */
-    public SharedEngine.Lease lease(TaskContext ctx) {
-        return EngineCache.lease(options(ctx));
+    /** Engines opened in this JVM so far for {@code options} (local form); tests check "one per executor". */
+    static int opened(EngineOptions options) {
+        AtomicInteger n = OPENED.get(options);
+        return n == null ? 0 : n.get();
     }
 
-    /** The same handle with another decoding mode. */
-    public EngineHandle withMode(String m) {
-        return new EngineHandle(model, exitHead, m, batchSize, exitLayer, stages, numStages, gamma, speculation);
+    /** Engine calls the batcher of the running engine for {@code options} (local form) made so far; 0 if none. */
+    static long engineCalls(EngineOptions options) {
+        Running r = RUNNING.get(options);
+        return r == null || r.batcher == null ? 0 : r.batcher.batches();
     }
 
-    /** The same handle with another exit layer. */
-    public EngineHandle withExitLayer(int e) {
-        return new EngineHandle(model, exitHead, mode, batchSize, e, stages, numStages, gamma, speculation);
+    /** The engine currently running for {@code options} (local form) in this JVM, opening it if needed. */
+    static GenerationEngine engine(EngineOptions options) {
+        Running r = acquire(options);
+        r.release();
+        return r.engine;
     }
 
-    private List<String> stageList(TaskContext ctx) {
-        return stages.trim().equals(PpsdConf.AUTO_STAGES)
-                ? StageDevices.forTask(ctx, numStages) : PpsdConf.stageList(stages, numStages);
+    /** Makes the next engine call for {@code options} (local form) throw {@code fault} (tests of the rebuild path). */
+    static void injectFault(EngineOptions options, Throwable fault) {
+        Running r = acquire(options);
+        r.fault = fault;
+        r.release();
+    }
+
+    /** Drops every engine of this JVM (each closes once no call uses it). */
+    public static void closeAll() {
+        for (Running r : List.copyOf(RUNNING.values())) {
+            r.evict();
+        }
+    }
+
+    private static Running acquire(EngineOptions options) {
+        while (true) {
+            Running r = RUNNING.computeIfAbsent(options, Running::new);
+            if (r.tryUse()) {
+                return r;
+            }
+            RUNNING.remove(options, r);
+        }
+    }
+
+    /** One open engine of this JVM, with the batcher that feeds it and the calls using it. */
+    private static final class Running {
+        private final EngineOptions options;
+        private GenerationEngine engine;
+        private CrossTaskBatcher batcher;
+        private volatile Throwable fault;
+        private int users;
+        private boolean evicted;
+
+        Running(EngineOptions options) {
+            this.options = options;
+        }
+
+        /** Opens the engine on first use (under this object's lock: other options are not blocked). */
+        synchronized boolean tryUse() {
+            if (evicted) {
+                return false;
+            }
+            if (engine == null) {
+                engine = GenerationEngine.open(options);
+                int n = OPENED.computeIfAbsent(options, k -> new AtomicInteger()).incrementAndGet();
+                batcher = new CrossTaskBatcher("ppsd-batcher-" + n, options.get(Settings.BATCH_SIZE), this::call,
+                        e -> evict());
+            }
+            users++;
+            return true;
+        }
+
+        private List<GenerationResult> call(List<GenerationRequest> batch) {
+            Throwable f = fault;
+            if (f != null) {
+                fault = null;
+                if (f instanceof Error err) {
+                    throw err;
+                }
+                throw (RuntimeException) f;
+            }
+            return engine.generate(batch);
+        }
+
+        synchronized void release() {
+            users--;
+            closeIfDone();
+        }
+
+        /** Drops this engine: new calls open a fresh one; it closes once no call uses it. */
+        synchronized void evict() {
+            RUNNING.remove(options, this);
+            evicted = true;
+            closeIfDone();
+        }
+
+        private void closeIfDone() {
+            if (evicted && users == 0 && engine != null) {
+                batcher.close();
+                engine.close();
+                engine = null;
+            }
+        }
     }
 }

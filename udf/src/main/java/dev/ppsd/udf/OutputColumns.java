@@ -11,20 +11,13 @@ import java.util.List;
 /**
  * Names of the seven result columns, in output order: generated text, finish reason, prompt tokens, new tokens,
  * acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded). The
- * SQL function's struct uses {@link #DEFAULT}.
+ * SQL function's struct uses {@link #DEFAULT}; a job may rename them ({@link JobOptions}).
  */
 public record OutputColumns(String generatedText, String finishReason, String promptTokens, String newTokens,
         String acceptance, String tokensPerSecond, String error) implements Serializable {
 
     /** generated_text, finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error. */
-    public static final OutputColumns DEFAULT = new OutputColumns(
-            (String) PpsdConf.defaultValue(PpsdConf.GENERATED_TEXT_COL),
-            (String) PpsdConf.defaultValue(PpsdConf.FINISH_REASON_COL),
-            (String) PpsdConf.defaultValue(PpsdConf.PROMPT_TOKENS_COL),
-            (String) PpsdConf.defaultValue(PpsdConf.NEW_TOKENS_COL),
-            (String) PpsdConf.defaultValue(PpsdConf.ACCEPTANCE_COL),
-            (String) PpsdConf.defaultValue(PpsdConf.TOKENS_PER_SECOND_COL),
-            (String) PpsdConf.defaultValue(PpsdConf.ERROR_COL));
+    public static final OutputColumns DEFAULT = JobOptions.defaults().output();
 
     private static final DataType[] TYPES = {DataTypes.StringType, DataTypes.StringType, DataTypes.IntegerType,
             DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType, DataTypes.StringType};

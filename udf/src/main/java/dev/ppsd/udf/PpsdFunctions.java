@@ -1,10 +1,8 @@
 package dev.ppsd.udf;
 
-import dev.ppsd.engine.settings.Settings;
-import dev.ppsd.engine.decode.GenerationResult;
-import dev.ppsd.udf.RowRequests.Overrides;
 import dev.ppsd.udf.RowRequests.Prepared;
-import org.apache.spark.TaskContext;
+import dev.ppsd.engine.settings.Setting;
+import dev.ppsd.engine.settings.Settings;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -36,16 +34,16 @@ import java.util.Map;
  * spark.sql("SELECT id, ppsd_generate(prompt, map('max_new_tokens', '16', 'temperature', '0.8')) AS g FROM prompts");
  * }</pre>
  *
- * Option keys: {@code max_new_tokens}, {@code temperature}, {@code top_k}, {@code top_p}, {@code seed},
- * {@code stop} (one string, or a JSON array), {@code mode}, {@code exit_layer}, and {@code id} (the key of the
- * derived seed and the name of the row in errors; without it the prompt text is the seed key). An unknown key or
- * a bad value fails that row only (message in {@code error}). The other settings come from {@code spark.ppsd.*}
- * confs read at {@link #register} time.
+ * Option keys: every setting of the engine's table ({@code Settings}) by its name — the request settings
+ * ({@code max_new_tokens}, {@code temperature}, {@code top_k}, {@code top_p}, {@code seed}, {@code stop}: one string
+ * or a JSON array, ...) and the engine settings ({@code mode}, {@code exit_layer}, ...: another engine of the
+ * executor) — and {@code id} (the key of the derived seed and the name of the row in errors; without it the prompt
+ * text is the seed key). An unknown key or a bad value fails that row only (message in {@code error}). Everything
+ * else comes from the {@code spark.ppsd.*} confs read at {@link #register} time.
  *
- * <p>Throughput: Spark calls a UDF one row at a time, so each call submits a batch of one row to the executor's
- * shared engine; rows of concurrently running tasks still meet in the cross-task batcher, but an engine batch
- * never holds more rows than the executor runs tasks. For bulk generation prefer {@link PpsdGenerator}, which
- * sends {@code batchSize} rows per engine call.
+ * <p>Throughput: Spark calls a UDF one row at a time, so each call hands one row to the executor's engine; rows of
+ * concurrently running tasks still meet in the engine's batch, but a batch never holds more rows than the executor
+ * runs tasks. For bulk generation prefer {@link PpsdGenerator}, which sends {@code batch_size} rows at a time.
  */
 public final class PpsdFunctions {
     /** The SQL function name. */
@@ -60,8 +58,8 @@ public final class PpsdFunctions {
      * ({@code ppsd_generate.rows}, ...).
      */
     public static PpsdMetrics register(SparkSession spark) {
-        PpsdSettings settings = PpsdSettings.fromConf(k -> spark.conf().contains(k) ? spark.conf().get(k) : null);
-        settings.engine().validate();
+        JobSettings settings = JobSettings.fromConf(JobSettings.conf(spark));
+        settings.handle().validate();
         PpsdMetrics metrics = PpsdMetrics.register(spark.sparkContext(), NAME);
         SqlGenerate fn = new SqlGenerate(settings, metrics);
         StructType type = OutputColumns.DEFAULT.struct();
@@ -84,10 +82,10 @@ public final class PpsdFunctions {
 
     /** The per-row body of the UDF; serializable, shipped to executors with the settings (never the engine). */
     static final class SqlGenerate implements Serializable {
-        private final PpsdSettings settings;
+        private final JobSettings settings;
         private final PpsdMetrics metrics;
 
-        SqlGenerate(PpsdSettings settings, PpsdMetrics metrics) {
+        SqlGenerate(JobSettings settings, PpsdMetrics metrics) {
             this.settings = settings;
             this.metrics = metrics;
         }
@@ -104,58 +102,44 @@ public final class PpsdFunctions {
 
         private RowResult generate(String prompt, Object options) {
             Map<String, String> opts;
-            String id = null;
-            String label;
             try {
                 opts = toMap(options);
-                id = opts.remove("id");
             } catch (IllegalArgumentException e) {
                 return failed(labelOf(null, prompt), e.getMessage());
             }
-            label = labelOf(id, prompt);
-            EngineHandle engine = settings.engine();
-            Overrides o = Overrides.NONE;
+            String id = opts.remove("id");
+            String label = labelOf(id, prompt);
+            EngineHandle engine = settings.handle();
+            Map<Setting<?>, Object> own = new LinkedHashMap<>();
             try {
                 for (Map.Entry<String, String> e : opts.entrySet()) {
-                    switch (e.getKey()) {
-                        case "mode" -> {
-                            PpsdConf.check(PpsdConf.MODE, e.getValue());
-                            engine = engine.with(Settings.MODE, e.getValue());
-                        }
-                        case "exit_layer" -> {
-                            Object v = PpsdConf.parse(PpsdConf.EXIT_LAYER, e.getValue());
-                            PpsdConf.check(PpsdConf.EXIT_LAYER, v);
-                            engine = engine.with(Settings.EXIT_LAYER, (Integer) v);
-                        }
-                        default -> {
-                            if (!RowRequests.OVERRIDES.contains(e.getKey())) {
-                                throw new IllegalArgumentException("unknown option " + e.getKey() + " (known: id, mode,"
-                                        + " exit_layer, " + String.join(", ", RowRequests.OVERRIDES) + ")");
-                            }
-                            o = RowRequests.withOption(o, e.getKey(), e.getValue());
-                        }
+                    Setting<?> s = Settings.named(e.getKey());
+                    if (s == null) {
+                        throw new IllegalArgumentException("unknown option " + e.getKey() + " (known: id, "
+                                + String.join(", ", Settings.names()) + ")");
+                    }
+                    if (e.getValue() == null) {
+                        continue;
+                    }
+                    if (s.scope() == Setting.Scope.ENGINE) {
+                        engine = engine.with(s, e.getValue());
+                    } else {
+                        own.put(s, e.getValue());
                     }
                 }
             } catch (IllegalArgumentException e) {
-                return failed(label, e.getMessage().replace(PpsdConf.PREFIX, ""));
+                return failed(label, e.getMessage());
             }
-            Prepared p = RowRequests.prepare(settings, id, label, prompt, o);
+            Prepared p = RowRequests.prepare(settings, id, label, prompt, own);
             if (!p.isOk()) {
                 return failed(label, p.error());
             }
-            try (SharedEngine.Lease lease = engine.lease(TaskContext.get())) {
-                p = RowRequests.fit(p, lease.engine(), settings.promptTooLong());
-                if (!p.isOk()) {
-                    return failed(label, p.error());
-                }
-                GenerationResult g = lease.engine().generate(List.of(p.request())).get(0);
-                RowResult r = RowResult.of(g);
-                return r.ok() ? r : failed(label, r.error());
-            }
+            RowResult r = RowResult.of(engine.generate(List.of(p.request())).get(0));
+            return r.ok() ? r : failed(label, r.error());
         }
 
         private RowResult failed(String label, String error) {
-            if (settings.failOnError()) {
+            if (settings.job().get(JobOptions.FAIL_ON_ERROR)) {
                 throw new PpsdRowException(label + ": " + error);
             }
             return RowResult.failed(null, error);

@@ -1,5 +1,9 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Setting;
+import dev.ppsd.engine.settings.Setting.Kind;
+import dev.ppsd.engine.settings.Setting.Scope;
+import dev.ppsd.engine.settings.Settings;
 import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.param.BooleanParam;
 import org.apache.spark.ml.param.DoubleParam;
@@ -14,6 +18,7 @@ import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.ArrayType;
+import org.apache.spark.sql.types.BooleanType;
 import org.apache.spark.sql.types.ByteType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
@@ -35,8 +40,8 @@ import java.util.function.Function;
 
 /**
  * Generates text for every row of a Dataset with the PPSD engine: one engine per executor JVM, shared by all its
- * tasks, rows of a partition sent {@code batchSize} at a time as Arrow batches, and rows of concurrent tasks
- * batched together. The output is the input plus {@code generated_text}, {@code finish_reason},
+ * tasks, rows of a partition handed to it {@code batch_size} at a time, and rows of concurrent tasks batched
+ * together. The output is the input plus {@code generated_text}, {@code finish_reason},
  * {@code prompt_tokens}, {@code new_tokens}, {@code acceptance} (null without drafts), {@code tokens_per_s} and
  * {@code error} (null when the row succeeded): N rows in, N rows out, a bad row gets its message in
  * {@code error} and the others are generated (unless {@code failOnError}).
@@ -46,7 +51,7 @@ import java.util.function.Function;
  *         RowFactory.create(1, "In the beginning"),
  *         RowFactory.create(2, "public static int"),
  *         RowFactory.create(3, null)), new StructType().add("id", "int").add("prompt", "string"));
- * PpsdGenerator gen = new PpsdGenerator().setModel(model).setMaxNewTokens(8).setBatchSize(8);
+ * PpsdGenerator gen = new PpsdGenerator().setParam("model", model).setParam("max_new_tokens", 8);
  * gen.transform(prompts).select("id", "generated_text", "finish_reason", "new_tokens", "error").show(false);
  * System.out.println("metrics: " + gen.metrics());
  * }</pre>
@@ -63,10 +68,12 @@ import java.util.function.Function;
  * </pre>
  * (the runnable version is {@code ReadmeExample} in the tests; see {@code udf/README.md}).
  *
- * <p>Every param can also come from a Spark conf {@code spark.ppsd.<param>} (e.g. {@code spark.ppsd.model}); a
- * setter wins over the conf, the conf over the default. Defaults, docs and legal values: {@link PpsdConf}.
- * Optional per-row columns override the sampling settings: {@code max_new_tokens}, {@code temperature},
- * {@code top_k}, {@code top_p}, {@code seed} (used as is, instead of the derived seed), {@code stop}.
+ * <p>The params are the settings of the engine's table ({@code Settings}) and of {@link JobOptions}, by name
+ * ({@code model}, {@code mode}, {@code max_new_tokens}, {@code prompt_col}, ...; {@code explainParams()} lists them
+ * with their docs and defaults). Each can also come from a Spark conf {@code spark.ppsd.<name>}; a param set on the
+ * generator wins over the conf, the conf over the default. A column named like a request setting
+ * ({@code max_new_tokens}, {@code temperature}, {@code top_k}, {@code top_p}, {@code seed} — used as is, instead of
+ * the derived seed —, {@code stop}, ...) overrides it for its row where it is not null.
  */
 public class PpsdGenerator extends Transformer {
     private static final long serialVersionUID = 1L;
@@ -75,32 +82,7 @@ public class PpsdGenerator extends Transformer {
 
     private final String uid;
     private final Map<String, Param<?>> byName = new LinkedHashMap<>();
-    private final Param<String> promptCol;
-    private final Param<String> idCol;
-    private final Param<String> generatedTextCol;
-    private final Param<String> finishReasonCol;
-    private final Param<String> promptTokensCol;
-    private final Param<String> newTokensCol;
-    private final Param<String> acceptanceCol;
-    private final Param<String> tokensPerSecondCol;
-    private final Param<String> errorCol;
-    private final IntParam maxNewTokens;
-    private final DoubleParam temperature;
-    private final IntParam topK;
-    private final DoubleParam topP;
-    private final LongParam seed;
-    private final StringArrayParam stop;
-    private final Param<String> model;
-    private final Param<String> exitHead;
-    private final Param<String> mode;
-    private final IntParam exitLayer;
-    private final Param<String> stages;
-    private final IntParam numStages;
-    private final Param<String> gamma;
-    private final Param<String> speculation;
-    private final IntParam batchSize;
-    private final BooleanParam failOnError;
-    private final Param<String> promptTooLong;
+    private final Param<?>[] params;
     private transient PpsdMetrics metrics;
 
     /** A generator with a fresh uid. */
@@ -111,53 +93,39 @@ public class PpsdGenerator extends Transformer {
     /** A generator with the given uid (used by {@link #copy}). */
     public PpsdGenerator(String uid) {
         this.uid = uid;
-        promptCol = string(PpsdConf.PROMPT_COL);
-        idCol = string(PpsdConf.ID_COL);
-        generatedTextCol = string(PpsdConf.GENERATED_TEXT_COL);
-        finishReasonCol = string(PpsdConf.FINISH_REASON_COL);
-        promptTokensCol = string(PpsdConf.PROMPT_TOKENS_COL);
-        newTokensCol = string(PpsdConf.NEW_TOKENS_COL);
-        acceptanceCol = string(PpsdConf.ACCEPTANCE_COL);
-        tokensPerSecondCol = string(PpsdConf.TOKENS_PER_SECOND_COL);
-        errorCol = string(PpsdConf.ERROR_COL);
-        maxNewTokens = register(new IntParam(this, PpsdConf.MAX_NEW_TOKENS, doc(PpsdConf.MAX_NEW_TOKENS)));
-        temperature = register(new DoubleParam(this, PpsdConf.TEMPERATURE, doc(PpsdConf.TEMPERATURE)));
-        topK = register(new IntParam(this, PpsdConf.TOP_K, doc(PpsdConf.TOP_K)));
-        topP = register(new DoubleParam(this, PpsdConf.TOP_P, doc(PpsdConf.TOP_P)));
-        seed = register(new LongParam(this, PpsdConf.SEED, doc(PpsdConf.SEED)));
-        stop = register(new StringArrayParam(this, PpsdConf.STOP, doc(PpsdConf.STOP)));
-        model = string(PpsdConf.MODEL);
-        exitHead = string(PpsdConf.EXIT_HEAD);
-        mode = string(PpsdConf.MODE);
-        exitLayer = register(new IntParam(this, PpsdConf.EXIT_LAYER, doc(PpsdConf.EXIT_LAYER)));
-        stages = string(PpsdConf.STAGES);
-        numStages = register(new IntParam(this, PpsdConf.NUM_STAGES, doc(PpsdConf.NUM_STAGES)));
-        gamma = string(PpsdConf.GAMMA);
-        speculation = string(PpsdConf.SPECULATION);
-        batchSize = register(new IntParam(this, PpsdConf.BATCH_SIZE, doc(PpsdConf.BATCH_SIZE)));
-        failOnError = register(new BooleanParam(this, PpsdConf.FAIL_ON_ERROR, doc(PpsdConf.FAIL_ON_ERROR)));
-        promptTooLong = string(PpsdConf.PROMPT_TOO_LONG);
-        for (Map.Entry<String, Param<?>> e : byName.entrySet()) {
-            Object d = PpsdConf.defaultValue(e.getKey());
-            if (d != null) {
+        for (Setting<?> s : JobSettings.table()) {
+            Param<?> p = param(s);
+            byName.put(s.name(), p);
+            if (s.defaultValue() != null) {
                 @SuppressWarnings("unchecked")
-                Param<Object> p = (Param<Object>) e.getValue();
-                setDefault(p, d);
+                Param<Object> o = (Param<Object>) p;
+                setDefault(o, paramValue(s, s.defaultValue()));
             }
         }
+        params = byName.values().toArray(new Param<?>[0]);
     }
 
-    private static String doc(String name) {
-        return PpsdConf.setting(name).doc();
+    /** The Spark param of a setting, by its kind; the doc is the setting's help (legal values and default). */
+    private Param<?> param(Setting<?> s) {
+        Kind<?> k = s.kind();
+        String doc = s.doc(); // explainParams adds the default
+        if (k == Kind.INT) {
+            return new IntParam(this, s.name(), doc);
+        } else if (k == Kind.LONG) {
+            return new LongParam(this, s.name(), doc);
+        } else if (k == Kind.DOUBLE) {
+            return new DoubleParam(this, s.name(), doc);
+        } else if (k == Kind.BOOLEAN) {
+            return new BooleanParam(this, s.name(), doc);
+        } else if (k == Kind.STRINGS) {
+            return new StringArrayParam(this, s.name(), doc);
+        }
+        return new Param<String>(this, s.name(), doc);
     }
 
-    private Param<String> string(String name) {
-        return register(new Param<>(this, name, doc(name)));
-    }
-
-    private <P extends Param<?>> P register(P p) {
-        byName.put(p.name(), p);
-        return p;
+    /** A checked setting value as its param holds it (lists as String[]). */
+    private static Object paramValue(Setting<?> s, Object checked) {
+        return checked instanceof List<?> l ? l.toArray(new String[0]) : checked;
     }
 
     @Override
@@ -165,286 +133,32 @@ public class PpsdGenerator extends Transformer {
         return uid;
     }
 
-    // ---- params (Spark ML lists a Transformer's params through these public accessors) ----
-
-    /** Param: input prompt column (string). */
-    public Param<String> promptCol() {
-        return promptCol;
+    /** One param per setting ({@code Settings} and {@link JobOptions}), in table order. */
+    @Override
+    public Param<?>[] params() {
+        return params;
     }
 
-    /** Param: input id column (any type, optional). */
-    public Param<String> idCol() {
-        return idCol;
-    }
-
-    /** Param: output column of the generated text. */
-    public Param<String> generatedTextCol() {
-        return generatedTextCol;
-    }
-
-    /** Param: output column of the finish reason. */
-    public Param<String> finishReasonCol() {
-        return finishReasonCol;
-    }
-
-    /** Param: output column of the prompt token count. */
-    public Param<String> promptTokensCol() {
-        return promptTokensCol;
-    }
-
-    /** Param: output column of the generated token count. */
-    public Param<String> newTokensCol() {
-        return newTokensCol;
-    }
-
-    /** Param: output column of the draft acceptance rate. */
-    public Param<String> acceptanceCol() {
-        return acceptanceCol;
-    }
-
-    /** Param: output column of tokens per second. */
-    public Param<String> tokensPerSecondCol() {
-        return tokensPerSecondCol;
-    }
-
-    /** Param: output column of the row's error. */
-    public Param<String> errorCol() {
-        return errorCol;
-    }
-
-    /** Param: token budget per row. */
-    public IntParam maxNewTokens() {
-        return maxNewTokens;
-    }
-
-    /** Param: sampling temperature (0 = greedy). */
-    public DoubleParam temperature() {
-        return temperature;
-    }
-
-    /** Param: top-k filter (0 = off). */
-    public IntParam topK() {
-        return topK;
-    }
-
-    /** Param: top-p filter (1 = off). */
-    public DoubleParam topP() {
-        return topP;
-    }
-
-    /** Param: job seed. */
-    public LongParam seed() {
-        return seed;
-    }
-
-    /** Param: stop strings. */
-    public StringArrayParam stop() {
-        return stop;
-    }
-
-    /** Param: model folder or URI. */
-    public Param<String> model() {
-        return model;
-    }
-
-    /** Param: exit head (auto, shared or a folder). */
-    public Param<String> exitHead() {
-        return exitHead;
-    }
-
-    /** Param: decoding mode. */
-    public Param<String> mode() {
-        return mode;
-    }
-
-    /** Param: drafter exit layer (0 = default). */
-    public IntParam exitLayer() {
-        return exitLayer;
-    }
-
-    /** Param: stage devices, or auto. */
-    public Param<String> stages() {
-        return stages;
-    }
-
-    /** Param: stage count when stages=auto. */
-    public IntParam numStages() {
-        return numStages;
-    }
-
-    /** Param: EESD draft length or ts. */
-    public Param<String> gamma() {
-        return gamma;
-    }
-
-    /** Param: ppsd speculation policy (auto or always). */
-    public Param<String> speculation() {
-        return speculation;
-    }
-
-    /** Param: rows per batch. */
-    public IntParam batchSize() {
-        return batchSize;
-    }
-
-    /** Param: fail the job on the first bad row. */
-    public BooleanParam failOnError() {
-        return failOnError;
-    }
-
-    /** Param: prompt-too-long policy (error or truncate). */
-    public Param<String> promptTooLong() {
-        return promptTooLong;
-    }
-
-    // ---- fluent setters: each checks its value and names it when bad ----
-
-    private PpsdGenerator put(String name, Object value) {
-        PpsdConf.check(name, value);
+    /**
+     * Sets the setting {@code name} (a param name) to {@code value}, checked by the settings table: numbers of any
+     * width, text, arrays or lists of strings. Throws IllegalArgumentException naming the setting and the legal
+     * values ({@code max_new_tokens must be >= 0 but was -1}).
+     */
+    public PpsdGenerator setParam(String name, Object value) {
+        Setting<?> s = JobSettings.setting(name);
+        if (s == null) {
+            throw new IllegalArgumentException("unknown param " + name + " (known: " + byName.keySet() + ")");
+        }
         @SuppressWarnings("unchecked")
         Param<Object> p = (Param<Object>) byName.get(name);
-        set(p, value);
+        set(p, paramValue(s, s.coerce(value)));
         return this;
     }
 
-    /** Sets the prompt column. */
-    public PpsdGenerator setPromptCol(String v) {
-        return put(PpsdConf.PROMPT_COL, v);
-    }
-
-    /** Sets the id column. */
-    public PpsdGenerator setIdCol(String v) {
-        return put(PpsdConf.ID_COL, v);
-    }
-
-    /** Sets the generated-text output column. */
-    public PpsdGenerator setGeneratedTextCol(String v) {
-        return put(PpsdConf.GENERATED_TEXT_COL, v);
-    }
-
-    /** Sets the finish-reason output column. */
-    public PpsdGenerator setFinishReasonCol(String v) {
-        return put(PpsdConf.FINISH_REASON_COL, v);
-    }
-
-    /** Sets the prompt-tokens output column. */
-    public PpsdGenerator setPromptTokensCol(String v) {
-        return put(PpsdConf.PROMPT_TOKENS_COL, v);
-    }
-
-    /** Sets the new-tokens output column. */
-    public PpsdGenerator setNewTokensCol(String v) {
-        return put(PpsdConf.NEW_TOKENS_COL, v);
-    }
-
-    /** Sets the acceptance output column. */
-    public PpsdGenerator setAcceptanceCol(String v) {
-        return put(PpsdConf.ACCEPTANCE_COL, v);
-    }
-
-    /** Sets the tokens-per-second output column. */
-    public PpsdGenerator setTokensPerSecondCol(String v) {
-        return put(PpsdConf.TOKENS_PER_SECOND_COL, v);
-    }
-
-    /** Sets the error output column. */
-    public PpsdGenerator setErrorCol(String v) {
-        return put(PpsdConf.ERROR_COL, v);
-    }
-
-    /** Sets the token budget per row (>= 0). */
-    public PpsdGenerator setMaxNewTokens(int v) {
-        return put(PpsdConf.MAX_NEW_TOKENS, v);
-    }
-
-    /** Sets the temperature (>= 0; 0 = greedy). */
-    public PpsdGenerator setTemperature(double v) {
-        return put(PpsdConf.TEMPERATURE, v);
-    }
-
-    /** Sets top-k (>= 0; 0 = off). */
-    public PpsdGenerator setTopK(int v) {
-        return put(PpsdConf.TOP_K, v);
-    }
-
-    /** Sets top-p, in (0, 1]. */
-    public PpsdGenerator setTopP(double v) {
-        return put(PpsdConf.TOP_P, v);
-    }
-
-    /** Sets the job seed. */
-    public PpsdGenerator setSeed(long v) {
-        return put(PpsdConf.SEED, v);
-    }
-
-    /** Sets the stop strings. */
-    public PpsdGenerator setStop(String... v) {
-        return put(PpsdConf.STOP, v.clone());
-    }
-
-    /** Sets the model folder: local path, Hadoop URI, or name of a folder shipped with addFile. */
-    public PpsdGenerator setModel(String v) {
-        return put(PpsdConf.MODEL, v);
-    }
-
-    /** Sets the exit head: auto, shared, or a folder. */
-    public PpsdGenerator setExitHead(String v) {
-        return put(PpsdConf.EXIT_HEAD, v);
-    }
-
-    /** Sets the decoding mode (ar, ar-pipe, eesd, ppsd). */
-    public PpsdGenerator setMode(String v) {
-        return put(PpsdConf.MODE, v);
-    }
-
-    /** Sets the drafter's exit layer (0 = default). */
-    public PpsdGenerator setExitLayer(int v) {
-        return put(PpsdConf.EXIT_LAYER, v);
-    }
-
-    /** Sets the stage devices ("cpu,cpu", "gpu0,gpu1") or auto. */
-    public PpsdGenerator setStages(String v) {
-        return put(PpsdConf.STAGES, v);
-    }
-
-    /** Sets the number of stages used when stages=auto. */
-    public PpsdGenerator setNumStages(int v) {
-        return put(PpsdConf.NUM_STAGES, v);
-    }
-
-    /** Sets the EESD draft length (a number or ts). */
-    public PpsdGenerator setGamma(String v) {
-        return put(PpsdConf.GAMMA, v);
-    }
-
-    /** Sets the ppsd speculation policy: auto or always. */
-    public PpsdGenerator setSpeculation(String v) {
-        return put(PpsdConf.SPECULATION, v);
-    }
-
-    /** Sets the rows per Arrow batch and per engine call. */
-    public PpsdGenerator setBatchSize(int v) {
-        return put(PpsdConf.BATCH_SIZE, v);
-    }
-
-    /** Sets whether the first bad row fails the job. */
-    public PpsdGenerator setFailOnError(boolean v) {
-        return put(PpsdConf.FAIL_ON_ERROR, v);
-    }
-
-    /** Sets the prompt-too-long policy: error or truncate (keeps the end of the prompt). */
-    public PpsdGenerator setPromptTooLong(String v) {
-        return put(PpsdConf.PROMPT_TOO_LONG, v);
-    }
-
-    /** The prompt column in effect (setter, else conf, else default). */
-    public String getPromptCol() {
-        return settings(false).promptCol();
-    }
-
-    /** The model in effect, or null when none is set. */
-    public String getModel() {
-        return settings(false).engine().model();
+    /** {@link #setParam} for every entry of {@code values}. */
+    public PpsdGenerator setParams(Map<String, ?> values) {
+        values.forEach(this::setParam);
+        return this;
     }
 
     /** The accumulators of the last {@link #transform} call (null before the first). */
@@ -453,30 +167,26 @@ public class PpsdGenerator extends Transformer {
     }
 
     /**
-     * The settings in effect: each param's explicit value, else {@code spark.ppsd.<name>} from the active
+     * The settings in effect: each param set on this generator, else {@code spark.ppsd.<name>} from the active
      * session's conf, else the default ({@link #transform} reads the conf of the dataset's session).
      */
-    public PpsdSettings settings(boolean requireModel) {
+    public JobSettings settings(boolean requireModel) {
         return settings(confOf(SparkSession.getActiveSession()), requireModel);
     }
 
-    private PpsdSettings settings(Function<String, String> conf, boolean requireModel) {
-        PpsdSettings s = PpsdSettings.resolve(name -> {
-            Param<?> p = byName.get(name);
+    private JobSettings settings(Function<String, String> conf, boolean requireModel) {
+        JobSettings s = JobSettings.resolve(setting -> {
+            Param<?> p = byName.get(setting.name());
             return isSet(p) ? getOrDefault(p) : null;
         }, conf);
         if (requireModel) {
-            s.engine().validate();
+            s.handle().validate();
         }
         return s;
     }
 
     private static Function<String, String> confOf(Option<SparkSession> session) {
-        if (session.isEmpty()) {
-            return k -> null;
-        }
-        SparkSession spark = session.get();
-        return k -> spark.conf().contains(k) ? spark.conf().get(k) : null;
+        return session.isEmpty() ? k -> null : JobSettings.conf(session.get());
     }
 
     // ---- Transformer ----
@@ -492,32 +202,33 @@ public class PpsdGenerator extends Transformer {
     }
 
     private StructType transformSchema(StructType schema, Function<String, String> conf) {
-        PpsdSettings s = settings(conf, false);
+        JobSettings s = settings(conf, false);
         layout(schema, s, conf);
         Set<String> names = new HashSet<>(Arrays.asList(schema.fieldNames()));
         Set<String> outs = new HashSet<>();
-        for (String out : s.output().names()) {
+        OutputColumns output = s.job().output();
+        for (String out : output.names()) {
             if (names.contains(out)) {
                 throw new IllegalArgumentException("Output column " + out + " already exists in the input;"
-                        + " choose another name with its set...Col setter");
+                        + " choose another name with its ..._col param");
             }
             if (!outs.add(out)) {
                 throw new IllegalArgumentException("Output column " + out + " is named twice");
             }
         }
         StructType out = schema;
-        for (StructField f : s.output().fields()) {
+        for (StructField f : output.fields()) {
             out = out.add(f);
         }
         return out;
     }
 
-    /** Generates every row; see the class comment. The model must be set (setter or {@code spark.ppsd.model}). */
+    /** Generates every row; see the class comment. The model must be set (param or {@code spark.ppsd.model}). */
     @Override
     public Dataset<Row> transform(Dataset<?> dataset) {
         Function<String, String> conf = confOf(Option.apply(dataset.sparkSession()));
         StructType outSchema = transformSchema(dataset.schema(), conf);
-        PpsdSettings s = settings(conf, true);
+        JobSettings s = settings(conf, true);
         PartitionGenerator.Layout layout = layout(dataset.schema(), s, conf);
         metrics = PpsdMetrics.register(dataset.sparkSession().sparkContext(), "ppsd");
         return dataset.toDF().mapPartitions(new PartitionGenerator(s, layout, metrics), Encoders.row(outSchema));
@@ -528,24 +239,43 @@ public class PpsdGenerator extends Transformer {
         return defaultCopy(extra);
     }
 
-    private PartitionGenerator.Layout layout(StructType schema, PpsdSettings s, Function<String, String> conf) {
-        int prompt = column(schema, s.promptCol(), true);
+    private PartitionGenerator.Layout layout(StructType schema, JobSettings s, Function<String, String> conf) {
+        String promptCol = s.job().get(JobOptions.PROMPT_COL);
+        int prompt = column(schema, promptCol, true);
         requireType(schema, prompt, DataTypes.StringType.equals(schema.fields()[prompt].dataType()), "string");
-        boolean idExplicit = isSet(idCol) || conf.apply(PpsdConf.PREFIX + PpsdConf.ID_COL) != null;
-        int id = column(schema, s.idCol(), idExplicit);
-        int maxNew = integral(schema, RowRequests.MAX_NEW_TOKENS);
-        int temp = numeric(schema, RowRequests.TEMPERATURE);
-        int k = integral(schema, RowRequests.TOP_K);
-        int p = numeric(schema, RowRequests.TOP_P);
-        int sd = integral(schema, RowRequests.SEED);
-        int st = column(schema, RowRequests.STOP, false);
-        if (st >= 0) {
-            DataType t = schema.fields()[st].dataType();
-            boolean strings = DataTypes.StringType.equals(t)
-                    || t instanceof ArrayType a && DataTypes.StringType.equals(a.elementType());
-            requireType(schema, st, strings, "array<string> or string");
+        boolean idExplicit = isSet(byName.get(JobOptions.ID_COL.name()))
+                || conf.apply(JobOptions.ID_COL.confKey()) != null;
+        int id = column(schema, s.job().get(JobOptions.ID_COL), idExplicit);
+        List<Setting<?>> request = Settings.of(Scope.REQUEST);
+        int[] own = new int[request.size()];
+        for (int i = 0; i < own.length; i++) {
+            own[i] = ownColumn(schema, request.get(i));
         }
-        return new PartitionGenerator.Layout(schema.fields().length, prompt, id, maxNew, temp, k, p, sd, st);
+        return new PartitionGenerator.Layout(schema.fields().length, prompt, id, own);
+    }
+
+    /** The column that overrides request setting {@code s} per row, type-checked by the setting's kind; -1 if none. */
+    private static int ownColumn(StructType schema, Setting<?> s) {
+        int i = column(schema, s.name(), false);
+        if (i < 0) {
+            return i;
+        }
+        DataType t = schema.fields()[i].dataType();
+        Kind<?> k = s.kind();
+        if (k == Kind.INT || k == Kind.LONG) {
+            requireType(schema, i, t instanceof IntegerType || t instanceof LongType || t instanceof ShortType
+                    || t instanceof ByteType, INTEGRAL_TYPES);
+        } else if (k == Kind.DOUBLE) {
+            requireType(schema, i, t instanceof NumericType, NUMERIC_TYPES);
+        } else if (k == Kind.BOOLEAN) {
+            requireType(schema, i, t instanceof BooleanType, "boolean");
+        } else if (k == Kind.STRINGS) {
+            requireType(schema, i, DataTypes.StringType.equals(t)
+                    || t instanceof ArrayType a && DataTypes.StringType.equals(a.elementType()), "array<string> or string");
+        } else {
+            requireType(schema, i, DataTypes.StringType.equals(t), "string");
+        }
+        return i;
     }
 
     private static int column(StructType schema, String name, boolean required) {
@@ -554,24 +284,6 @@ public class PpsdGenerator extends Transformer {
         if (i < 0 && required) {
             throw new IllegalArgumentException("Input column " + name + " does not exist. Available: "
                     + String.join(", ", names));
-        }
-        return i;
-    }
-
-    private static int integral(StructType schema, String name) {
-        int i = column(schema, name, false);
-        if (i >= 0) {
-            DataType t = schema.fields()[i].dataType();
-            requireType(schema, i, t instanceof IntegerType || t instanceof LongType || t instanceof ShortType
-                    || t instanceof ByteType, INTEGRAL_TYPES);
-        }
-        return i;
-    }
-
-    private static int numeric(StructType schema, String name) {
-        int i = column(schema, name, false);
-        if (i >= 0) {
-            requireType(schema, i, schema.fields()[i].dataType() instanceof NumericType, NUMERIC_TYPES);
         }
         return i;
     }

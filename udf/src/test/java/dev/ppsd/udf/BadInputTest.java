@@ -41,7 +41,7 @@ class BadInputTest {
         m.put(7, "top_p must be in (0, 1] but was 0.0");
         m.put(8, "top_k must be >= 0 (0 = off) but was -1");
         m.put(9, "prompt has " + longPromptTokens() + " tokens but the model's context is 512"
-                + " (max_position_embeddings); set promptTooLong=truncate to keep its end");
+                + " (max_position_embeddings); set prompt_too_long=truncate to keep its end");
         m.put(10, null);
         return m;
     }
@@ -91,7 +91,7 @@ class BadInputTest {
 
     @Test
     void truncateKeepsTheEndOfATooLongPromptSoTheBudgetFits() {
-        List<Row> out = PpsdGeneratorTest.generator().setPromptTooLong("truncate")
+        List<Row> out = PpsdGeneratorTest.generator().setParam("prompt_too_long", "truncate")
                 .transform(badTable(1).filter("id = 9")).collectAsList();
         Row r = out.get(0);
         assertNull(r.getAs("error"));
@@ -102,7 +102,7 @@ class BadInputTest {
 
     @Test
     void failOnErrorFailsTheJobNamingTheFirstBadRowId() {
-        PpsdGenerator gen = PpsdGeneratorTest.generator().setFailOnError(true);
+        PpsdGenerator gen = PpsdGeneratorTest.generator().setParam("fail_on_error", true);
         Exception e = assertThrows(Exception.class, () -> gen.transform(badTable(1)).collectAsList());
         assertTrue(e.getMessage().contains("row id=2: prompt is null"), e.getMessage());
     }

@@ -27,12 +27,12 @@ class PpsdFunctionsTest {
     static void register() {
         SparkSession spark = TestSpark.spark();
         spark.conf().set("spark.ppsd.model", TestSpark.model().toString());
-        spark.conf().set("spark.ppsd.maxNewTokens", "5");
+        spark.conf().set("spark.ppsd.max_new_tokens", "5");
         try {
             metrics = PpsdFunctions.register(spark);
         } finally {
             spark.conf().unset("spark.ppsd.model");
-            spark.conf().unset("spark.ppsd.maxNewTokens");
+            spark.conf().unset("spark.ppsd.max_new_tokens");
         }
         List<Row> rows = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
@@ -82,8 +82,9 @@ class PpsdFunctionsTest {
                 + " ppsd_generate(prompt).error AS plain FROM prompts WHERE id IN (0, 4)").collectAsList(), "id");
         Row ok = out.get(0);
         assertEquals("temperature must be >= 0 but was -1.0", ok.getAs("neg"));
-        assertEquals("unknown option colour (known: id, mode, exit_layer, max_new_tokens, temperature, top_k, top_p,"
-                + " seed, stop)", ok.getAs("unknown"));
+        assertEquals("unknown option colour (known: id, model, mode, dtype, batch_size, stages, num_stages, exit_head,"
+                + " exit_layer, gamma, speculation, max_new_tokens, temperature, top_k, top_p, seed, stop,"
+                + " prompt_too_long)", ok.getAs("unknown"));
         assertEquals("top_k must be an integer but was 'many'", ok.getAs("nan"));
         assertNull(ok.getAs("plain"));
         assertEquals("prompt is null", out.get(1).getAs("plain"));
@@ -93,7 +94,7 @@ class PpsdFunctionsTest {
     void registeringWithoutAModelConfFailsAtOnce() {
         String m = assertThrows(IllegalArgumentException.class, () -> PpsdFunctions.register(TestSpark.spark()))
                 .getMessage();
-        assertEquals("model is not set: call setModel(path) or set --conf spark.ppsd.model=PATH", m);
+        assertEquals("model is not set: set the model param or --conf spark.ppsd.model=PATH", m);
     }
 
     @Test

@@ -43,7 +43,7 @@ class PpsdGeneratorTest {
     }
 
     static PpsdGenerator generator() {
-        return new PpsdGenerator().setModel(TestSpark.model().toString()).setBatchSize(4).setMaxNewTokens(6);
+        return new PpsdGenerator().setParam("model", TestSpark.model().toString()).setParam("batch_size", 4).setParam("max_new_tokens", 6);
     }
 
     private static void assertSameAsEngine(List<Row> out, List<GenerationResult> want) {
@@ -69,29 +69,29 @@ class PpsdGeneratorTest {
         List<Row> out = TestSpark.sorted(gen.transform(prompts(4)).collectAsList(), "id");
 
         assertSameAsEngine(out, expected(SamplingParams.greedy(6), 0));
-        EngineOptions key = gen.settings(true).engine().options(null);
-        assertEquals(1, EngineCache.builds(key), "one engine for all 4 partitions / 2 task threads of the JVM");
+        EngineOptions key = gen.settings(true).handle().localOptions(null);
+        assertEquals(1, EngineHandle.opened(key), "one engine for all 4 partitions / 2 task threads of the JVM");
 
         // a second job on the same executor reuses it
         assertEquals(PROMPTS.length, gen.transform(prompts(3)).count());
-        assertEquals(1, EngineCache.builds(key));
+        assertEquals(1, EngineHandle.opened(key));
     }
 
     @Test
     void twoConcurrentPartitionsSharingOneEngineEachGetTheirOwnRowsBack() {
         // batchSize 8 > rows per partition (6): the two tasks' rows can meet in one engine call
-        PpsdGenerator gen = generator().setBatchSize(8).setTemperature(0.8).setSeed(9);
-        SharedEngine engine = EngineCache.get(gen.settings(true).engine().options(null));
-        long callsBefore = engine.batches();
+        PpsdGenerator gen = generator().setParam("batch_size", 8).setParam("temperature", 0.8).setParam("seed", 9);
+        EngineOptions key = gen.settings(true).handle().localOptions(null);
+        long callsBefore = EngineHandle.engineCalls(key);
         List<Row> out = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
         assertSameAsEngine(out, expected(SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 0.8f), 9));
-        long calls = engine.batches() - callsBefore;
+        long calls = EngineHandle.engineCalls(key) - callsBefore;
         assertTrue(calls >= 1 && calls <= 2, "12 rows of 2 tasks took " + calls + " engine calls");
     }
 
     @Test
     void sampledRowsUseTheSeedDerivedFromTheirIdWhateverThePartitioning() {
-        PpsdGenerator gen = generator().setTemperature(0.9).setTopK(40).setTopP(0.95).setSeed(42);
+        PpsdGenerator gen = generator().setParam("temperature", 0.9).setParam("top_k", 40).setParam("top_p", 0.95).setParam("seed", 42);
         SamplingParams params = SamplingParams.greedy(6).withValue(Settings.TEMPERATURE, 0.9f).withValue(Settings.TOP_K, 40).withValue(Settings.TOP_P, 0.95f);
         List<Row> twoParts = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
         assertSameAsEngine(twoParts, expected(params, 42));
@@ -117,7 +117,7 @@ class PpsdGeneratorTest {
 
     @Test
     void ppsdModeWritesTheSameGreedyTextAndReportsDraftAcceptance() {
-        PpsdGenerator gen = generator().setMode("ppsd").setSpeculation("always");
+        PpsdGenerator gen = generator().setParam("mode", "ppsd").setParam("speculation", "always");
         List<Row> out = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
         List<GenerationResult> want = expected(SamplingParams.greedy(6), 0);
         long withDrafts = 0;
@@ -166,7 +166,7 @@ class PpsdGeneratorTest {
     void aTableWithoutIdColumnSeedsEachRowFromItsPrompt() {
         List<Row> rows = List.of(RowFactory.create("In the beginning"), RowFactory.create("And God said"));
         Dataset<Row> in = TestSpark.table(new StructType().add("prompt", "string"), rows, 1);
-        PpsdGenerator gen = generator().setTemperature(1.0).setSeed(3);
+        PpsdGenerator gen = generator().setParam("temperature", 1.0).setParam("seed", 3);
         List<Row> out = TestSpark.sorted(gen.transform(in).collectAsList(), "prompt");
         List<GenerationResult> want = TestSpark.direct(List.of(
                 new GenerationRequest("x", "And God said",

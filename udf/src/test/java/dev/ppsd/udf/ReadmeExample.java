@@ -28,7 +28,7 @@ public final class ReadmeExample {
                 RowFactory.create(1, "In the beginning"),
                 RowFactory.create(2, "public static int"),
                 RowFactory.create(3, null)), new StructType().add("id", "int").add("prompt", "string"));
-        PpsdGenerator gen = new PpsdGenerator().setModel(model).setMaxNewTokens(8).setBatchSize(8);
+        PpsdGenerator gen = new PpsdGenerator().setParam("model", model).setParam("max_new_tokens", 8).setParam("batch_size", 8);
         gen.transform(prompts).select("id", "generated_text", "finish_reason", "new_tokens", "error").show(false);
         System.out.println("metrics: " + gen.metrics());
 

@@ -1,5 +1,7 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.settings.Settings;
+
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -35,8 +37,8 @@ class TransformSchemaTest {
     void aRenamedPromptColumnAndAnExplicitIdColumnAreChecked() {
         StructType schema = new StructType().add("key", "int").add("text", "string");
         assertEquals("Input column id does not exist. Available: key, text",
-                schemaError(new PpsdGenerator().setPromptCol("text").setIdCol("id"), schema));
-        StructType out = new PpsdGenerator().setPromptCol("text").setIdCol("key").transformSchema(schema);
+                schemaError(new PpsdGenerator().setParam("prompt_col", "text").setParam("id_col", "id"), schema));
+        StructType out = new PpsdGenerator().setParam("prompt_col", "text").setParam("id_col", "key").transformSchema(schema);
         assertEquals(9, out.fields().length);
     }
 
@@ -55,7 +57,7 @@ class TransformSchemaTest {
     void anOutputColumnThatAlreadyExistsIsRejected() {
         String m = schemaError(new PpsdGenerator(), new StructType().add("prompt", "string").add("error", "string"));
         assertTrue(m.startsWith("Output column error already exists in the input"), m);
-        new PpsdGenerator().setErrorCol("ppsd_error")
+        new PpsdGenerator().setParam("error_col", "ppsd_error")
                 .transformSchema(new StructType().add("prompt", "string").add("error", "string"));
     }
 
@@ -72,14 +74,14 @@ class TransformSchemaTest {
     @Test
     void settersNameTheBadValueAndTheLegalRange() {
         PpsdGenerator g = new PpsdGenerator();
-        assertEquals("maxNewTokens must be >= 0 but was -1",
-                assertThrows(IllegalArgumentException.class, () -> g.setMaxNewTokens(-1)).getMessage());
-        assertEquals("topP must be in (0, 1] but was 1.5",
-                assertThrows(IllegalArgumentException.class, () -> g.setTopP(1.5)).getMessage());
+        assertEquals("max_new_tokens must be >= 0 but was -1",
+                assertThrows(IllegalArgumentException.class, () -> g.setParam("max_new_tokens", -1)).getMessage());
+        assertEquals("top_p must be in (0, 1] but was 1.5",
+                assertThrows(IllegalArgumentException.class, () -> g.setParam("top_p", 1.5)).getMessage());
         assertEquals("mode must be one of [ar, ar-pipe, eesd, ppsd] but was fast",
-                assertThrows(IllegalArgumentException.class, () -> g.setMode("fast")).getMessage());
-        assertEquals("promptTooLong must be truncate or error but was drop",
-                assertThrows(IllegalArgumentException.class, () -> g.setPromptTooLong("drop")).getMessage());
+                assertThrows(IllegalArgumentException.class, () -> g.setParam("mode", "fast")).getMessage());
+        assertEquals("prompt_too_long must be one of [error, truncate] but was drop",
+                assertThrows(IllegalArgumentException.class, () -> g.setParam("prompt_too_long", "drop")).getMessage());
     }
 
     @Test
@@ -87,38 +89,38 @@ class TransformSchemaTest {
         Dataset<Row> in = TestSpark.spark().createDataFrame(List.of(RowFactory.create("x")),
                 new StructType().add("prompt", "string"));
         String m = assertThrows(IllegalArgumentException.class, () -> new PpsdGenerator().transform(in)).getMessage();
-        assertEquals("model is not set: call setModel(path) or set --conf spark.ppsd.model=PATH", m);
+        assertEquals("model is not set: set the model param or --conf spark.ppsd.model=PATH", m);
     }
 
     @Test
     void sparkConfsFillInWhatNoSetterSet() {
-        TestSpark.spark().conf().set("spark.ppsd.maxNewTokens", "3");
+        TestSpark.spark().conf().set("spark.ppsd.max_new_tokens", "3");
         TestSpark.spark().conf().set("spark.ppsd.stop", "[\"\\n\", \"END\"]");
         try {
-            PpsdSettings s = new PpsdGenerator().settings(false);
-            assertEquals(3, s.maxNewTokens());
-            assertEquals(List.of("\n", "END"), s.stop());
-            assertEquals(9, new PpsdGenerator().setMaxNewTokens(9).settings(false).maxNewTokens());
-            TestSpark.spark().conf().set("spark.ppsd.maxNewTokens", "lots");
-            assertEquals("spark.ppsd.maxNewTokens must be an integer but was 'lots'",
+            JobSettings s = new PpsdGenerator().settings(false);
+            assertEquals(3, s.defaults().get(Settings.MAX_NEW_TOKENS));
+            assertEquals(List.of("\n", "END"), s.defaults().get(Settings.STOP));
+            assertEquals(9, new PpsdGenerator().setParam("max_new_tokens", 9).settings(false).defaults().get(Settings.MAX_NEW_TOKENS));
+            TestSpark.spark().conf().set("spark.ppsd.max_new_tokens", "lots");
+            assertEquals("max_new_tokens must be an integer but was 'lots'",
                     assertThrows(IllegalArgumentException.class, () -> new PpsdGenerator().settings(false))
                             .getMessage());
         } finally {
-            TestSpark.spark().conf().unset("spark.ppsd.maxNewTokens");
+            TestSpark.spark().conf().unset("spark.ppsd.max_new_tokens");
             TestSpark.spark().conf().unset("spark.ppsd.stop");
         }
     }
 
     @Test
     void itIsASparkMlTransformerWithDocumentedParams() {
-        PpsdGenerator g = new PpsdGenerator().setMaxNewTokens(5).setPromptCol("text");
+        PpsdGenerator g = new PpsdGenerator().setParam("max_new_tokens", 5).setParam("prompt_col", "text");
         String explain = g.explainParams();
-        assertTrue(explain.contains("maxNewTokens: token budget per row"), explain);
-        assertEquals(26, PpsdConf.settings().size());
-        assertEquals(PpsdConf.settings().size(), g.params().length);
+        assertTrue(explain.contains("max_new_tokens: token budget (clamped to what the context leaves) (default: 64"),
+                explain);
+        assertEquals(JobSettings.table().size(), g.params().length);
         PpsdGenerator copy = g.copy(new org.apache.spark.ml.param.ParamMap());
         assertEquals(g.uid(), copy.uid());
-        assertEquals("text", copy.getPromptCol());
-        assertEquals(5, copy.settings(false).maxNewTokens());
+        assertEquals("text", copy.settings(false).job().get(JobOptions.PROMPT_COL));
+        assertEquals(5, copy.settings(false).defaults().get(Settings.MAX_NEW_TOKENS));
     }
 }

@@ -1,7 +1,6 @@
 package dev.ppsd.engine.schedule;
 
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.Scheduler;
@@ -25,7 +24,7 @@ public final class SchedulerFactory {
         if (mode.equals("ar")) {
             return new ArScheduler(model, batchSize);
         }
-        List<Device> devices = StageDevices.parse(o.stageDevices(Engine.getInstance().getGpuCount()));
+        List<Device> devices = StageDevices.parse(o.stageDevices(StageDevices.visibleGpus()));
         if (mode.equals("eesd")) {
             return new EesdScheduler(model, DrafterPlan.defaultHead(model, o), o.get(Settings.GAMMA));
         }

@@ -15,6 +15,11 @@ public final class StageDevices {
     private StageDevices() {
     }
 
+    /** The CUDA indices of the GPUs this process may use (none on a machine without GPUs). */
+    public static List<Integer> visibleGpus() {
+        return java.util.stream.IntStream.range(0, Engine.getInstance().getGpuCount()).boxed().toList();
+    }
+
     public static List<Device> parse(List<String> names) {
         List<Device> out = new ArrayList<>();
         for (int i = 0; i < names.size(); i++) {

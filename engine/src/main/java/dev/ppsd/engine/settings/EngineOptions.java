@@ -54,15 +54,15 @@ public final class EngineOptions extends SettingValues<EngineOptions> {
 
     /**
      * The device of each pipeline stage: the {@code stages} list, or for {@code auto} {@code num_stages} stages on
-     * the {@code gpus} GPUs this process may use (stage i on GPU i mod gpus), else on the CPU.
+     * the GPUs {@code gpus} (CUDA indices; stage i on the (i mod n)-th), or on the CPU when there are none.
      */
-    public List<String> stageDevices(int gpus) {
+    public List<String> stageDevices(List<Integer> gpus) {
         String stages = get(Settings.STAGES).trim();
         List<String> out = new ArrayList<>();
         if (stages.equals("auto")) {
             int k = get(Settings.NUM_STAGES);
             for (int i = 0; i < k; i++) {
-                out.add(gpus > 0 ? "gpu" + (i % gpus) : "cpu");
+                out.add(gpus.isEmpty() ? "cpu" : "gpu" + gpus.get(i % gpus.size()));
             }
         } else {
             for (String d : stages.split(",")) {

@@ -73,7 +73,7 @@ class ContextLimitTest {
                     base.with(Settings.MODE, "eesd").with(Settings.EXIT_LAYER, 2).with(Settings.GAMMA, "8"),
                     base.with(Settings.MODE, "eesd").with(Settings.EXIT_LAYER, 1).with(Settings.GAMMA, "ts"));
             for (EngineOptions o : modes) {
-                String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " E=" + o.get(Settings.EXIT_LAYER) + " gamma=" + o.get(Settings.GAMMA);
+                String label = o.get(Settings.MODE) + " k=" + o.stageDevices(List.of()).size() + " E=" + o.get(Settings.EXIT_LAYER) + " gamma=" + o.get(Settings.GAMMA);
                 List<Sequence> got = sequences(CONTEXT);
                 try (Scheduler s = SchedulerFactory.create(model, o)) {
                     s.run(got, stop);

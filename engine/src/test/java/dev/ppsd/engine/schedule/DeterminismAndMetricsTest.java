@@ -68,7 +68,7 @@ class DeterminismAndMetricsTest {
     @Test
     void sameSeedSameTextForPpsdAndEesdWithSampling() {
         for (EngineOptions o : List.of(ppsd(2, 4), ppsd(3, 4), eesd("ts"), eesd("2"))) {
-            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " gamma=" + o.get(Settings.GAMMA);
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(List.of()).size() + " gamma=" + o.get(Settings.GAMMA);
             List<GenerationResult> a = SpecHarness.run(o, sampled).results();
             List<GenerationResult> b = SpecHarness.run(o, sampled).results(); // a fresh engine: a retried task
             assertEquals(texts(a), texts(b), label + ": same seeds, different text");
@@ -106,7 +106,7 @@ class DeterminismAndMetricsTest {
         // sampled sequences draft whatever the schedule; drafting, pipelined and lock-step cycles only change the
         // order in which their entries pass the stages, never which tokens are drafted or how the seed is used
         for (EngineOptions o : List.of(ppsd(2, 8), ppsd(3, 4))) {
-            String label = "ppsd k=" + o.stageDevices(0).size();
+            String label = "ppsd k=" + o.stageDevices(List.of()).size();
             List<GenerationResult> always = SpecHarness.run(o, sampled).results();
             List<GenerationResult> mixed = SpecHarness.run(o, sampled, true).results();
             assertEquals(texts(always), texts(mixed), label + ": a mix of schedules changed the sampled text");

@@ -290,7 +290,7 @@ class LosslessGreedyTest {
         for (EngineOptions o : List.of(ppsd(2, 0, 8).with(Settings.EXIT_HEAD, head.toString()),
                 ppsd(3, 3, 3).with(Settings.EXIT_HEAD, head.toString()),
                 eesd("1", 0).with(Settings.EXIT_HEAD, head.toString()))) {
-            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " random trained head E=3";
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(List.of()).size() + " random trained head E=3";
             SpecHarness.Run run = SpecHarness.run(o, extremeRequests());
             SpecHarness.assertSameAsOracle(want, run.results(), skip, label);
             SpecMetrics t = run.total();
@@ -320,7 +320,7 @@ class LosslessGreedyTest {
                 base.with(Settings.MODE, "ppsd").with(Settings.STAGES, String.join(",", List.of("cpu", "cpu", "cpu", "cpu"))).with(Settings.BATCH_SIZE, 3),
                 base.with(Settings.MODE, "eesd").with(Settings.GAMMA, "3"),
                 base.with(Settings.MODE, "eesd").with(Settings.GAMMA, "ts"))) {
-            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " gamma=" + o.get(Settings.GAMMA) + " late layers zero";
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(List.of()).size() + " gamma=" + o.get(Settings.GAMMA) + " late layers zero";
             SpecHarness.Run run = SpecHarness.run(o, reqs);
             SpecHarness.assertSameAsOracle(want, run.results(), Set.of(), label);
             SpecMetrics t = run.total();
@@ -343,7 +343,7 @@ class LosslessGreedyTest {
         for (EngineOptions o : List.of(ppsd(2, 3, 8).with(Settings.EXIT_HEAD, headDir.toString()),
                 ppsd(3, 0, 3).with(Settings.EXIT_HEAD, headDir.toString()),
                 eesd("2", 3).with(Settings.EXIT_HEAD, headDir.toString()))) {
-            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(0).size() + " init-trained head E=3";
+            String label = o.get(Settings.MODE) + " k=" + o.stageDevices(List.of()).size() + " init-trained head E=3";
             SpecHarness.Run run = SpecHarness.run(o, extremeRequests());
             SpecHarness.assertSameAsOracle(want, run.results(), skip, label);
             SpecMetrics t = run.total();

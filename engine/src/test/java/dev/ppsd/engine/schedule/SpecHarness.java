@@ -59,7 +59,7 @@ final class SpecHarness {
      */
     static Run run(EngineOptions o, List<GenerationRequest> requests, boolean mixedSchedules) {
         try (GenerationEngine e = GenerationEngine.open(o)) {
-            MixedSchedules mix = mixedSchedules ? new MixedSchedules(o.stageDevices(0).size()) : null;
+            MixedSchedules mix = mixedSchedules ? new MixedSchedules(o.stageDevices(List.of()).size()) : null;
             if (mix != null) {
                 ((PipelineScheduler) e.scheduler()).decideWith(mix);
             }

@@ -2,6 +2,7 @@ package dev.ppsd.udf;
 
 import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.settings.SamplingParams;
 import org.apache.spark.SparkFiles;
@@ -23,46 +24,41 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The per-JVM engine cache: failed engines are dropped and rebuilt, and where weights are read from. */
-class EngineCacheTest {
+/** One engine per executor JVM: failed engines are dropped and opened again, and where weights are read from. */
+class EngineHandleTest {
     /** Options no other test uses (batch size 3), so build counts here are this test's own. */
     private static EngineOptions ownKey() {
         return EngineOptions.of(TestSpark.model()).with(Settings.BATCH_SIZE, 3);
     }
 
     @Test
-    void aFailedEngineIsDroppedAndTheNextUserBuildsAFreshOne() {
+    void aFailedEngineIsDroppedAndTheNextCallOpensAFreshOne() {
         TestSpark.spark();
-        EngineOptions key = ownKey();
-        SharedEngine first;
-        try (SharedEngine.Lease lease = EngineCache.lease(key)) {
-            first = lease.engine();
-            assertSame(first, EngineCache.get(key));
-            first.injectFault(new OutOfMemoryError("simulated native OOM"));
-            PpsdEngineException e = assertThrows(PpsdEngineException.class, () -> first.generate(List.of(
-                    new GenerationRequest("1", "In the beginning", SamplingParams.greedy(2)))));
-            assertTrue(e.getMessage().contains("simulated native OOM"), e.getMessage());
-            assertTrue(!first.isClosed(), "still leased");
-        }
-        assertTrue(first.isClosed(), "closed once its last lease is gone");
-        SharedEngine second = EngineCache.get(key);
-        assertNotSame(first, second);
-        assertEquals(EngineCache.builds(key), 2);
-        assertEquals(2, second.generate(List.of(
+        EngineHandle handle = new EngineHandle(ownKey());
+        EngineOptions key = handle.localOptions(null);
+        GenerationEngine first = EngineHandle.engine(key);
+        EngineHandle.injectFault(key, new OutOfMemoryError("simulated native OOM"));
+        PpsdEngineException e = assertThrows(PpsdEngineException.class, () -> handle.generate(List.of(
+                new GenerationRequest("1", "In the beginning", SamplingParams.greedy(2)))));
+        assertTrue(e.getMessage().contains("simulated native OOM"), e.getMessage());
+        assertTrue(first.isClosed(), "closed once no call uses it");
+        assertEquals(2, handle.generate(List.of(
                 new GenerationRequest("1", "In the beginning", SamplingParams.greedy(2)))).get(0).newTokens());
+        assertNotSame(first, EngineHandle.engine(key));
+        assertEquals(2, EngineHandle.opened(key));
     }
 
     @Test
     void aTaskThatHitAFailedEngineIsRetriedOnAFreshOneAndTheJobSucceeds() {
-        PpsdGenerator gen = PpsdGeneratorTest.generator().setBatchSize(5);
-        EngineOptions key = gen.settings(true).engine().options(null);
+        PpsdGenerator gen = PpsdGeneratorTest.generator().setParam("batch_size", 5);
+        EngineOptions key = gen.settings(true).handle().localOptions(null);
         List<Row> clean = TestSpark.sorted(gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList(), "id");
-        int builds = EngineCache.builds(key);
+        int opened = EngineHandle.opened(key);
 
-        EngineCache.get(key).injectFault(new IllegalStateException("simulated native error"));
+        EngineHandle.injectFault(key, new IllegalStateException("simulated native error"));
         List<Row> retried = TestSpark.sorted(gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList(), "id");
 
-        assertEquals(builds + 1, EngineCache.builds(key), "the retry built a fresh engine");
+        assertEquals(opened + 1, EngineHandle.opened(key), "the retry opened a fresh engine");
         assertEquals(withoutTiming(clean), withoutTiming(retried), "and wrote the same rows");
     }
 
