@@ -98,7 +98,7 @@ public final class Benchmark {
                     plan += "\nspeculation auto: " + learned;
                 }
             }
-            return new ModeRun(o.mode(), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, plan, results);
+            return new ModeRun(o.get(Settings.MODE), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, plan, results);
         }
     }
 

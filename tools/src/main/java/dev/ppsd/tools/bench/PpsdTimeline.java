@@ -36,7 +36,7 @@ public record PpsdTimeline(String label, PipelineSplit split, int promptTokens, 
      */
     public static PpsdTimeline record(EngineOptions base, String spec, GenerationRequest request, int maxCycles) {
         EngineOptions o = Benchmark.optionsFor(base.with(Settings.BATCH_SIZE, 1), spec);
-        if (!o.mode().equals("ppsd")) {
+        if (!o.get(Settings.MODE).equals("ppsd")) {
             throw new IllegalArgumentException("the timeline needs a ppsd mode but got " + spec);
         }
         try (GenerationEngine engine = GenerationEngine.open(o)) {

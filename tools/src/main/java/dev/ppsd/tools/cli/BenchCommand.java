@@ -15,7 +15,12 @@ import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
-import dev.ppsd.engine.schedule.SchedulerFactory;
+import dev.ppsd.engine.schedule.DrafterPlan;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParseResult;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -30,6 +35,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 
 /**
  * {@code ppsd bench}: runs every mode on the same prompts in one process and prints tokens/s, α, speedup
@@ -40,50 +46,72 @@ import java.util.Set;
  * are several). {@code --report DIR} also traces one PPSD run and writes {@code DIR/report.md} with PNG plots
  * and {@code DIR/bench.json} ({@link BenchReport}).
  */
-final class BenchCommand {
-    static final String USAGE = """
-            usage: ppsd bench --model DIR --prompts FILE.jsonl [--modes ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd]
-                     [--batch-size 1] [--limit 20] [--max-new-tokens 64] [--warmup 2] [--repeat 1] [--exit-layer E]
-                     [--stages cpu,cpu] [--exit-head auto|shared|DIR] [--json OUT]
-                     [--alpha-sweep 0,0.5,1,2 (scale factors of the layers after E; uses the shared head)]
-                     [--batch-sizes 1,8,32 (repeat the comparison per batch size; eesd is measured once)]
-                     [--report DIR (report.md + PNG plots + bench.json, and a traced ppsd timeline)]
-                     (--repeat R: R interleaved rounds of all modes, each mode reports its median run)
-                     [--ignore-eos (every prompt decodes --max-new-tokens tokens, as vLLM's ignore_eos)]
-            """;
+@Command(name = "bench", synopsisHeading = "usage: ", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "compare decoding modes on a prompt set (every mode in one process, on the same weights)")
+final class BenchCommand implements Callable<Integer> {
     /** Cycles the report's traced PPSD run records (the plot draws the first decode cycles of them). */
     private static final int TRACE_CYCLES = 200;
 
-    private BenchCommand() {
-    }
+    @Spec
+    private CommandSpec spec;
 
-    static void run(String[] argv, PrintStream out) throws IOException {
-        Args a = new Args(argv, 1, Set.of("ignore-eos"));
-        Path model = Path.of(a.required("model"));
-        Path promptsFile = Path.of(a.required("prompts"));
+    @Option(names = "--prompts", required = true, paramLabel = "FILE.jsonl", description = "prompts, one JSON per line")
+    private Path promptsFile;
+
+    @Option(names = "--modes", paramLabel = "M,M", description = "modes to compare; eesd:G fixes gamma, ppsd:always"
+            + " drafts every cycle (default ${DEFAULT-VALUE})", defaultValue = "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd")
+    private String modesSpec;
+
+    @Option(names = "--batch-sizes", paramLabel = "B,B", description = "repeat the comparison per batch size (eesd is"
+            + " measured once); without --batch-size the first one is the main comparison")
+    private String batchSizesSpec;
+
+    @Option(names = "--limit", paramLabel = "N", defaultValue = "20", description = "prompts used (default ${DEFAULT-VALUE})")
+    private int limit;
+
+    @Option(names = "--warmup", paramLabel = "N", defaultValue = "2",
+            description = "warm-up requests per mode (default ${DEFAULT-VALUE})")
+    private int warmup;
+
+    @Option(names = "--repeat", paramLabel = "R", defaultValue = "1", description = "R interleaved rounds of all"
+            + " modes, each mode reports its median run (default ${DEFAULT-VALUE})")
+    private int repeat;
+
+    @Option(names = "--ignore-eos", description = "every prompt decodes max_new_tokens tokens (vLLM's ignore_eos)")
+    private boolean ignoreEos;
+
+    @Option(names = "--json", paramLabel = "OUT", description = "write the figures as JSON")
+    private String json;
+
+    @Option(names = "--alpha-sweep", paramLabel = "S,S", description = "scale factors of the layers after E"
+            + " (controlled-acceptance copies of the model; shared head)")
+    private String sweep;
+
+    @Option(names = "--report", paramLabel = "DIR", description = "report.md + PNG plots + bench.json, and a traced"
+            + " ppsd timeline")
+    private String report;
+
+    @Override
+    public Integer call() throws IOException {
+        ParseResult parsed = spec.commandLine().getParseResult();
+        String[] argv = parsed.originalArgs().toArray(new String[0]);
+        PrintStream out = CliOutput.of(spec);
         // each mode once, in the order given (a mode named twice would be measured and plotted twice)
-        List<String> modes = List.copyOf(new LinkedHashSet<>(Arrays.asList(
-                a.string("modes", "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd").split(","))));
-        int limit = a.integer("limit", 20);
-        int warmup = a.integer("warmup", 2);
-        int repeat = a.integer("repeat", 1);
-        boolean ignoreEos = a.flag("ignore-eos");
+        List<String> modes = List.copyOf(new LinkedHashSet<>(Arrays.asList(modesSpec.split(","))));
         if (repeat < 1) {
             throw new IllegalArgumentException("--repeat must be >= 1 but was " + repeat);
         }
-        String json = a.string("json", null);
-        String sweep = a.string("alpha-sweep", null);
-        String report = a.string("report", null);
-        SamplingParams params = SamplingParams.greedy(a.integer("max-new-tokens", 64));
+        SamplingParams params = GenerateCommand.samplingParams(parsed);
         // the main comparison runs at --batch-size, by default the first of --batch-sizes, else 1
-        List<Integer> batchSizes = batchSizes(a.string("batch-sizes", null));
-        boolean explicitBatch = a.string("batch-size", null) != null;
-        int mainBatch = explicitBatch ? a.integer("batch-size", 1) : batchSizes == null ? 1 : batchSizes.get(0);
+        List<Integer> batchSizes = batchSizes(batchSizesSpec);
+        EngineOptions given = GenerateCommand.engineOptions(parsed);
+        boolean explicitBatch = parsed.hasMatchedOption(Settings.BATCH_SIZE.flag());
+        int mainBatch = explicitBatch ? given.get(Settings.BATCH_SIZE) : batchSizes == null ? 1 : batchSizes.get(0);
         if (batchSizes == null) {
             batchSizes = List.of(mainBatch);
         }
-        EngineOptions base = GenerateCommand.engineOptions(a, model).with(Settings.BATCH_SIZE, mainBatch);
-        a.rejectUnknown();
+        EngineOptions base = given.with(Settings.BATCH_SIZE, mainBatch);
+        Path model = base.modelDir();
         if (!modes.contains("ar")) {
             throw new IllegalArgumentException("--modes must include ar (the reference for speedup and outputs)");
         }
@@ -100,15 +128,16 @@ final class BenchCommand {
             results.add("modes", main.toJson());
         } else {
             LlamaConfig c = LlamaConfig.load(model);
-            exitLayer = base.exitLayer() == 0 ? c.numHiddenLayers() / 2 : base.exitLayer();
+            int e = base.get(Settings.EXIT_LAYER);
+            exitLayer = e == 0 ? c.numHiddenLayers() / 2 : e;
             JsonObject points = new JsonObject();
             Path tmp = Files.createTempDirectory("ppsd-alpha-sweep");
             for (String s : sweep.split(",")) {
                 float scale = Float.parseFloat(s.trim());
                 Path variant = ControlledAcceptance.write(model, tmp.resolve("scale-" + s.trim()), exitLayer, scale);
                 out.printf(Locale.ROOT, "%n== late layers (>= %d) scaled by %s ==%n", exitLayer, s.trim());
-                EngineOptions o = new EngineOptions(variant, base.mode(), base.batchSize(), exitLayer, base.stages(),
-                        base.gamma(), "shared", base.speculation());
+                EngineOptions o = base.with(Settings.MODEL, variant.toString()).with(Settings.EXIT_LAYER, exitLayer)
+                        .with(Settings.EXIT_HEAD, "shared");
                 Comparison point = compare(o, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, null);
                 sweepPoints.put(s.trim(), point);
                 points.add(s.trim(), point.toJson());
@@ -148,11 +177,14 @@ final class BenchCommand {
                 out.printf(Locale.ROOT, "%d cycles recorded, acceptance %s%n", timeline.cycles().size(),
                         fmt(timeline.acceptance()));
             }
-            BenchReport.Setup setup = setup(base, exitLayer, requests.size(), params.maxNewTokens(), warmup);
+            BenchReport.Setup setup = setup(base, exitLayer, requests.size(), params.get(Settings.MAX_NEW_TOKENS),
+                    warmup);
             Path md = new BenchReport(BenchReport.commandLine(argv), setup, modes, main, sweepPoints, perBatch,
                     timeline, results).write(Path.of(report));
             out.println("wrote " + md);
         }
+        out.flush();
+        return 0;
     }
 
     /** Parses {@code --batch-sizes 1,8,32} (order kept, duplicates dropped); null when not given. */
@@ -189,12 +221,12 @@ final class BenchCommand {
                 e = sweepExitLayer;
                 head = "shared";
             } else {
-                ExitHead h = SchedulerFactory.exitHead(m, base);
+                ExitHead h = DrafterPlan.defaultHead(m, base);
                 e = h.exitLayer();
                 head = h.trained() ? "trained" : "shared";
             }
-            return new BenchReport.Setup(base.modelDir(), m.config().numHiddenLayers(), e, head, base.stages(),
-                    base.gamma(), prompts, maxNewTokens, warmup);
+            return new BenchReport.Setup(base.modelDir(), m.config().numHiddenLayers(), e, head,
+                    base.stageDevices(List.of()), base.get(Settings.GAMMA), prompts, maxNewTokens, warmup);
         }
     }
 
@@ -243,7 +275,7 @@ final class BenchCommand {
             }
         }
         ModeRun ar = runs.get(0);
-        Comparison c = Comparison.of(base.batchSize(), ar, runs);
+        Comparison c = Comparison.of(base.get(Settings.BATCH_SIZE), ar, runs);
         out.printf(Locale.ROOT, "%-10s %9s %7s %8s %7s %7s %6s %s%n", "mode", "tokens/s", "alpha", "speedup",
                 "S_k", "S_c", "eff", "outputs=ar");
         for (Comparison.Row r : c.rows()) {
@@ -275,7 +307,7 @@ final class BenchCommand {
 
     private static boolean reused(Map<String, ModeRun> sequential, EngineOptions base, String mode) {
         return sequential != null && sequential.containsKey(mode)
-                && Benchmark.optionsFor(base, mode).mode().equals("eesd");
+                && Benchmark.optionsFor(base, mode).get(Settings.MODE).equals("eesd");
     }
 
     private static String fmt(double v) {

@@ -1,13 +1,26 @@
 package dev.ppsd.tools.cli;
 
 import dev.ppsd.engine.checkpoint.ModelLoadException;
+import dev.ppsd.engine.settings.SettingOptions;
+import dev.ppsd.engine.settings.Settings;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.util.List;
 
 /**
- * The {@code bin/ppsd} command line: {@code generate} and the model tools. Bad arguments or files end with a
- * one-line {@code ppsd: error: ...} on stderr and exit code 2.
+ * The {@code bin/ppsd} command line (picocli): {@code generate}, {@code bench} and the model tools. The options of
+ * {@code generate} and {@code bench} are the engine's settings table ({@link Settings}, through
+ * {@link SettingOptions}) plus each command's own. Bad arguments or files end with a one-line
+ * {@code ppsd: error: ...} on stderr and exit code 2; any other failure with exit code 1.
  */
+@Command(name = "ppsd", synopsisHeading = "usage: ", customSynopsis = "ppsd <command> [options]",
+        commandListHeading = "%ncommands:%n",
+        description = "Pipeline-parallel self-speculative decoding, and the tools of its models.",
+        subcommands = {GenerateCommand.class, BenchCommand.class, TrainCommand.class, TrainTokenizerCommand.class,
+                DistillCommand.class, EvalCommand.class})
 public final class Main {
     private Main() {
     }
@@ -18,58 +31,49 @@ public final class Main {
 
     /** Runs one subcommand; returns the process exit code. */
     public static int run(String[] args, PrintStream out, PrintStream err) {
-        if (args.length == 0 || args[0].equals("--help") || args[0].equals("help")) {
-            out.print(usage());
-            return args.length == 0 ? 2 : 0;
-        }
-        String commandUsage = commandUsage(args[0]);
-        if (commandUsage != null && (args.length == 1 || java.util.Arrays.asList(args).contains("--help"))) {
-            // `ppsd CMD` alone or `ppsd CMD ... --help`: that command's usage (exit 2 when options are missing)
-            out.print(commandUsage);
-            return args.length == 1 ? 2 : 0;
-        }
-        try {
-            switch (args[0]) {
-                case "generate" -> GenerateCommand.run(args, out);
-                case "train" -> TrainCommand.run(args, out);
-                case "train-tokenizer" -> ModelToolCommands.trainTokenizer(args, out);
-                case "distill-exit-head" -> ModelToolCommands.distill(args, out);
-                case "eval" -> ModelToolCommands.eval(args, out);
-                case "bench" -> BenchCommand.run(args, out);
-                default -> throw new IllegalArgumentException("unknown command '" + args[0] + "' (commands: "
-                        + "generate, train, train-tokenizer, distill-exit-head, eval, bench; see ppsd --help)");
-            }
-            return 0;
-        } catch (IllegalArgumentException | ModelLoadException e) {
-            err.println("ppsd: error: " + e.getMessage());
+        CommandLine cl = commandLine(out, err);
+        if (args.length == 0) {
+            out.print(cl.getUsageMessage());
             return 2;
-        } catch (Exception e) {
-            err.println("ppsd: error: " + e);
-            e.printStackTrace(err);
-            return 1;
         }
+        if (args.length == 1 && cl.getSubcommands().containsKey(args[0])) {
+            // `ppsd CMD` alone: that command's usage
+            out.print(cl.getSubcommands().get(args[0]).getUsageMessage());
+            return 2;
+        }
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("help"))) {
+            out.print(cl.getUsageMessage());
+            return 0;
+        }
+        return cl.execute(args);
     }
 
-    /** The usage text of one command, or null for an unknown command. */
-    static String commandUsage(String command) {
-        return switch (command) {
-            case "generate" -> GenerateCommand.USAGE;
-            case "train" -> TrainCommand.USAGE;
-            case "train-tokenizer", "distill-exit-head", "eval" -> ModelToolCommands.USAGE;
-            case "bench" -> BenchCommand.USAGE;
-            default -> null;
-        };
-    }
-
-    static String usage() {
-        return "usage: ppsd <command> [options]\ncommands:\n"
-                + "  generate            complete prompts with a model\n"
-                + "  train               train a Llama-architecture model from scratch\n"
-                + "  train-tokenizer     train a byte-level BPE tokenizer.json\n"
-                + "  distill-exit-head   train an early-exit head by self-distillation\n"
-                + "  eval                perplexity and exit-head agreement (alpha) on held-out text\n"
-                + "  bench               compare decoding modes on a prompt set\n\n"
-                + GenerateCommand.USAGE + "\n" + TrainCommand.USAGE + "\n" + ModelToolCommands.USAGE + "\n"
-                + BenchCommand.USAGE;
+    /** The command line, with the settings table's options on {@code generate} and {@code bench}. */
+    static CommandLine commandLine(PrintStream out, PrintStream err) {
+        CommandLine cl = new CommandLine(new Main());
+        for (String withSettings : List.of("generate", "bench")) {
+            SettingOptions.addTo(cl.getSubcommands().get(withSettings).getCommandSpec(), Settings.all());
+        }
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        cl.setParameterExceptionHandler((e, args) -> {
+            String msg = e.getMessage();
+            if (e instanceof CommandLine.UnmatchedArgumentException && e.getCommandLine() == cl) {
+                msg = "unknown command '" + args[0] + "' (commands: " + String.join(", ",
+                        cl.getSubcommands().keySet()) + "; see ppsd --help)";
+            }
+            e.getCommandLine().getErr().println("ppsd: error: " + msg);
+            return 2;
+        });
+        cl.setExecutionExceptionHandler((e, command, parsed) -> {
+            if (e instanceof IllegalArgumentException || e instanceof ModelLoadException) {
+                command.getErr().println("ppsd: error: " + e.getMessage());
+                return 2;
+            }
+            command.getErr().println("ppsd: error: " + e);
+            e.printStackTrace(command.getErr());
+            return 1;
+        });
+        return cl;
     }
 }

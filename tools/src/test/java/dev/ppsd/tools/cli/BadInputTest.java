@@ -86,24 +86,26 @@ class BadInputTest {
         run(train("--corpus", null)).fails("--corpus");
         Path noTok = dir.resolve("no-tokenizer.json");
         run(train("--tokenizer", noTok.toString())).fails(noTok.toString(), "tokenizer file not found");
-        run(train("--tokenizer", null)).fails("missing required option --tokenizer");
-        run(train("--out", null)).fails("missing required option --out");
+        run(train("--tokenizer", null)).fails("Missing required option: '--tokenizer=tokenizer.json'");
+        run(train("--out", null)).fails("Missing required option: '--out=");
     }
 
     @Test
     void trainRejectsBadOptions() {
-        run(train("--steps", "x")).fails("--steps must be an integer but was 'x'");
-        run(train("--lr", "fast")).fails("--lr must be a number but was 'fast'");
-        run(train("--time-limit-min", "soon")).fails("--time-limit-min must be a number but was 'soon'");
-        run(train("--foo", "1")).fails("unknown option --foo");
+        run(train("--steps", "x")).fails("Invalid value for option '--steps': 'x' is not an int");
+        run(train("--lr", "fast")).fails("Invalid value for option '--lr': 'fast' is not a float");
+        run(train("--time-limit-min", "soon")).fails("Invalid value for option '--time-limit-min': 'soon' is not a double");
+        run(train("--foo", "1")).fails("Unknown options: '--foo', '1'");
         run(train("--steps", "0")).fails("--steps must be >= 1 but was 0");
         run(train("--seq-len", "128")).fails("--seq-len 128 exceeds --max-pos 64");
         run(train("--early-exit-layers", "0")).fails("--early-exit-layers: 0 must be in [1, 2)");
         String[] noValue = train();
         String[] cut = java.util.Arrays.copyOf(noValue, noValue.length + 1);
         cut[noValue.length] = "--steps";
-        run(cut).fails("option --steps needs a value");
-        run("train", "stray").fails("unexpected argument 'stray'");
+        run(cut).fails("Missing required parameter for option '--steps' (N)");
+        List<String> stray = new ArrayList<>(List.of(train()));
+        stray.add("stray");
+        run(stray.toArray(String[]::new)).fails("Unmatched argument at index", "'stray'");
     }
 
     @Test
@@ -129,42 +131,42 @@ class BadInputTest {
         run("train-tokenizer", "--corpus", corpus.toString(), "--vocab", "100", "--out", out.toString())
                 .fails("vocabSize must be at least 260", "but was 100");
         run("train-tokenizer", "--corpus", corpus.toString(), "--vocab", "many", "--out", out.toString())
-                .fails("--vocab must be an integer but was 'many'");
-        run("train-tokenizer", "--corpus", corpus.toString(), "--vocab", "300").fails("missing required option --out");
+                .fails("Invalid value for option '--vocab': 'many' is not an int");
+        run("train-tokenizer", "--corpus", corpus.toString(), "--vocab", "300").fails("Missing required option: '--out=");
         run("train-tokenizer", "--vocab", "300", "--out", out.toString()).fails("--corpus");
         run("train-tokenizer", "--corpus", corpus.toString(), "--out", out.toString(), "--foo", "1")
-                .fails("unknown option --foo");
+                .fails("Unknown options: '--foo', '1'");
         assertFalse(Files.exists(out), "nothing is written on error");
     }
 
     @Test
     void distillRejectsBadInput() {
-        run(distill("--exit-layer", "0")).fails("exitLayer must be in [1, 2) but was 0");
-        run(distill("--exit-layer", "2")).fails("exitLayer must be in [1, 2) but was 2");
-        run(distill("--exit-layer", null)).fails("missing required option --exit-layer");
-        run(distill("--exit-layer", "one")).fails("--exit-layer must be an integer but was 'one'");
-        run(distill("--model", null)).fails("missing required option --model");
+        run(distill("--exit-layer", "0")).fails("exit_layer must be in [1, 2) but was 0");
+        run(distill("--exit-layer", "2")).fails("exit_layer must be in [1, 2) but was 2");
+        run(distill("--exit-layer", null)).fails("Missing required option: '--exit-layer=E'");
+        run(distill("--exit-layer", "one")).fails("Invalid value for option '--exit-layer': 'one' is not an int");
+        run(distill("--model", null)).fails("Missing required option: '--model=DIR'");
         run(distill("--corpus", missing.toString())).fails(missing.toString(), "corpus file not found");
         run(distill("--corpus", empty.toString())).fails(empty.toString(), "corpus file is empty");
         run(distill("--corpus", null)).fails("--corpus");
-        run(distill("--steps", "x")).fails("--steps must be an integer but was 'x'");
-        run(distill("--foo", "1")).fails("unknown option --foo");
+        run(distill("--steps", "x")).fails("Invalid value for option '--steps': 'x' is not an int");
+        run(distill("--foo", "1")).fails("Unknown options: '--foo', '1'");
         Path noModel = dir.resolve("no-model");
         run(distill("--model", noModel.toString())).fails(noModel.resolve("config.json").toString(), "missing file");
     }
 
     @Test
     void evalRejectsBadInput() {
-        run("eval", "--heldout", corpus.toString()).fails("missing required option --model");
+        run("eval", "--heldout", corpus.toString()).fails("Missing required option: '--model=DIR'");
         run("eval", "--model", model.toString()).fails("--heldout");
         run("eval", "--model", model.toString(), "--heldout", missing.toString())
                 .fails(missing.toString(), "corpus file not found");
         run("eval", "--model", model.toString(), "--heldout", empty.toString())
                 .fails(empty.toString(), "corpus file is empty");
         run("eval", "--model", model.toString(), "--heldout", corpus.toString(), "--seq-len", "x")
-                .fails("--seq-len must be an integer but was 'x'");
+                .fails("Invalid value for option '--seq-len': 'x' is not an int");
         run("eval", "--model", model.toString(), "--heldout", corpus.toString(), "--foo", "1")
-                .fails("unknown option --foo");
+                .fails("Unknown options: '--foo', '1'");
         Path noHead = dir.resolve("no-head");
         run("eval", "--model", model.toString(), "--heldout", corpus.toString(), "--exit-head", noHead.toString())
                 .fails(noHead.resolve("config.json").toString(), "missing file");
@@ -172,14 +174,14 @@ class BadInputTest {
 
     @Test
     void generateRejectsBadInput() {
-        run("generate", "--prompt", "In the").fails("missing required option --model");
+        run("generate", "--prompt", "In the").fails("model is not set (--model DIR");
         run("generate", "--model", model.toString()).fails("give exactly one of --prompt TEXT or --prompts FILE");
         run("generate", "--model", model.toString(), "--prompt", "a", "--prompts", corpus.toString())
                 .fails("give exactly one of");
         run("generate", "--model", model.toString(), "--prompt", "a", "--max-new-tokens", "x")
-                .fails("--max-new-tokens must be an integer but was 'x'");
+                .fails("max_new_tokens must be an integer but was 'x'");
         run("generate", "--model", model.toString(), "--prompt", "a", "--mode", "fast").fails("mode must be one of");
-        run("generate", "--model", model.toString(), "--prompt", "a", "--foo", "1").fails("unknown option --foo");
+        run("generate", "--model", model.toString(), "--prompt", "a", "--foo", "1").fails("Unknown options: '--foo', '1'");
         run("generate", "--model", model.toString(), "--prompts", missing.toString())
                 .fails(missing.toString(), "prompts file not found");
         Path noModel = dir.resolve("no-model");
@@ -203,7 +205,8 @@ class BadInputTest {
     void aCommandAloneOrWithHelpPrintsItsUsage() {
         CliHarness.Run alone = run("generate");
         assertEquals(2, alone.code());
-        assertTrue(alone.out().startsWith("usage: ppsd generate --model DIR"), alone.out());
+        assertTrue(alone.out().startsWith("usage: ppsd generate "), alone.out());
+        assertTrue(alone.out().contains("--max-new-tokens=N"), "the settings table's options: " + alone.out());
         assertEquals("", alone.err());
         assertTrue(run("train", "--help").ok().out().startsWith("usage: ppsd train "));
         assertTrue(run("eval", "--model", "m", "--help").ok().out().contains("usage: ppsd eval"));
