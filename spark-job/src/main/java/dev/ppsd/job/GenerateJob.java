@@ -1,9 +1,9 @@
 package dev.ppsd.job;
 
-import dev.ppsd.udf.PpsdConf;
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.udf.PpsdGenerator;
 import dev.ppsd.udf.PpsdRowException;
-import dev.ppsd.udf.PpsdSettings;
+import dev.ppsd.udf.JobSettings;
 import org.apache.spark.sql.SparkSession;
 import scala.Option;
 
@@ -28,7 +28,7 @@ import java.util.Map;
  *   rows      12 ok, 0 failed, 0 skipped (already in the output); 12 in the output
  *   tokens    115 prompt, 277 generated, 104.1 tokens/s, acceptance n/a (no drafts)
  *   time      7.3 s wall, 2.7 s generating, 1 part set
- *   settings  mode=ar max_new_tokens=64 temperature=0.0 top_k=0 top_p=1.0 seed=0 batch_size=8 on_error=null
+ *   settings  mode=ar max_new_tokens=64 temperature=0.0 top_k=0 top_p=1.0 seed=0 batch_size=8 fail_on_error=false
  *   ...
  * }</pre>
  *
@@ -101,15 +101,14 @@ public final class GenerateJob {
      */
     private static Map<String, Object> resolveModel(JobArgs a, boolean submitted) {
         Map<String, Object> explicit = new java.util.LinkedHashMap<>(a.settings());
-        String model = (String) explicit.get(PpsdConf.MODEL);
+        Object model = explicit.get(Settings.MODEL.name());
         if (model == null) {
-            model = System.getProperty(PpsdConf.PREFIX + PpsdConf.MODEL);
+            model = System.getProperty(Settings.MODEL.confKey());
         }
-        model = model == null ? ModelLocation.bundled() : ModelLocation.check(model, submitted);
-        explicit.put(PpsdConf.MODEL, model);
+        model = model == null ? ModelLocation.bundled() : ModelLocation.check((String) model, submitted);
+        explicit.put(Settings.MODEL.name(), model);
         try {
-            PpsdSettings s = PpsdSettings.resolve(explicit::get, System::getProperty);
-            s.engine().validate();
+            JobSettings.resolve(st -> explicit.get(st.name()), System::getProperty).handle().validate();
         } catch (IllegalArgumentException e) {
             throw JobException.usage(e.getMessage());
         }
@@ -129,7 +128,7 @@ public final class GenerateJob {
 
     /**
      * Why generation failed, as one line: a bad row's message ({@code row id=7: prompt is null}) when
-     * --on-error fail stopped it; else the exception that failed the task (in local mode it is the root cause; from
+     * fail_on_error stopped it; else the exception that failed the task (in local mode it is the root cause; from
      * a cluster executor it arrives as text inside Spark's "Job aborted" message); else the first line.
      */
     static String reason(Throwable e) {

@@ -4,7 +4,6 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
-import dev.ppsd.udf.RowRequests;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -33,10 +32,6 @@ import static org.apache.spark.sql.functions.col;
 record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     private static final Pattern TABLE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*){0,2}");
     /** Per-row override columns of PpsdGenerator and their types (a CSV reads them as strings). */
-    private static final Map<String, DataType> OVERRIDE_TYPES = Map.of(RowRequests.MAX_NEW_TOKENS,
-            DataTypes.LongType, RowRequests.TOP_K, DataTypes.LongType, RowRequests.SEED, DataTypes.LongType,
-            RowRequests.TEMPERATURE, DataTypes.DoubleType, RowRequests.TOP_P, DataTypes.DoubleType);
-
     /** Opens the input named by {@code a.input}; every problem is a {@link JobException} naming it. */
     static JobInput open(SparkSession spark, JobArgs a) {
         JobInput in = a.inputFormat == JobFormat.TABLE ? table(spark, a.input) : path(spark, a);
@@ -81,14 +76,8 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         } catch (Exception e) {
             throw JobException.usage("cannot read input " + a.input + " as " + f.wire + ": " + GenerateJob.firstLine(e));
         }
-        if (f == JobFormat.CSV) {
-            for (StructField c : rows.schema().fields()) {
-                DataType t = OVERRIDE_TYPES.get(c.name());
-                if (t != null) {
-                    rows = rows.withColumn(c.name(), col(c.name()).cast(t));
-                }
-            }
-        }
+        // CSV columns are all text: a per-row setting column (max_new_tokens, ...) is parsed per row by its setting,
+        // so a bad cell fails its own row with the setting's message
         return new JobInput(rows, f, a.input);
     }
 
@@ -147,7 +136,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         }
         if (!names.contains(idCol)) {
             throw JobException.usage("id column '" + idCol + "' not found in input" + columns + " (the job needs a"
-                    + " unique id per row, to seed it and to resume: pass --id-column)");
+                    + " unique id per row, to seed it and to resume: pass --id-col)");
         }
     }
 

@@ -2,13 +2,15 @@ package dev.ppsd.job;
 
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
-import dev.ppsd.udf.PpsdConf;
+import dev.ppsd.engine.settings.Setting;
+import dev.ppsd.engine.settings.Settings;
+import dev.ppsd.udf.JobOptions;
+import dev.ppsd.udf.JobSettings;
+import dev.ppsd.udf.OutputColumns;
 import dev.ppsd.udf.PpsdGenerator;
-import dev.ppsd.udf.PpsdSettings;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.JavaRDD;
-import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
 import org.apache.spark.rdd.PartitionPruningRDD;
 import org.apache.spark.sql.Dataset;
@@ -88,7 +90,7 @@ final class JobRun {
     void execute() {
         // check: settings, output, input, columns, ids -- nothing is written before all of them pass
         PpsdGenerator gen = generator();
-        PpsdSettings s;
+        JobSettings s;
         try {
             s = gen.settings(true);
         } catch (IllegalArgumentException e) {
@@ -97,7 +99,8 @@ final class JobRun {
         OutputDir output = OutputDir.inspect(spark, a);
         JobInput input = JobInput.open(spark, a);
         StructType schema = input.rows().schema();
-        JobInput.checkColumns(schema, s.promptCol(), s.idCol());
+        String idCol = s.job().get(JobOptions.ID_COL);
+        JobInput.checkColumns(schema, s.job().get(JobOptions.PROMPT_COL), idCol);
         if (output.format() == JobFormat.CSV) {
             JobInput.checkCsvWritable(schema);
         }
@@ -109,7 +112,7 @@ final class JobRun {
         }
         JsonObject identity = identity(s);
         output.checkSameIdentity(identity, a.output);
-        long inputRows = checkIds(input, s.idCol());
+        long inputRows = checkIds(input, idCol);
 
         // prepare the output: delete for --overwrite, finish or remove a killed run's part sets, write the marker
         try {
@@ -122,14 +125,14 @@ final class JobRun {
         }
 
         // the rows still missing: the input minus the ids in the published part files
-        Dataset<Row> done = output.doneIds(s.idCol());
+        Dataset<Row> done = output.doneIds(idCol);
         long doneRows = done == null ? 0 : done.count();
         Dataset<Row> pending = input.rows();
         if (done != null) {
             Dataset<Row> ids = done.withColumnRenamed("id", DONE_ID);
             int partitions = pending.rdd().getNumPartitions();
             pending = pending.join(doneRows <= BROADCAST_DONE_IDS ? broadcast(ids) : ids,
-                    pending.col(s.idCol()).cast("string").equalTo(ids.col(DONE_ID)), "left_anti");
+                    pending.col(idCol).cast("string").equalTo(ids.col(DONE_ID)), "left_anti");
             if (doneRows > BROADCAST_DONE_IDS) {
                 pending = pending.repartition(partitions);
             }
@@ -167,44 +170,38 @@ final class JobRun {
 
     /** The generator with the explicit settings (flags and --conf spark.ppsd.*); the rest from the Spark conf. */
     private PpsdGenerator generator() {
-        PpsdGenerator g = new PpsdGenerator();
-        ParamMap pm = new ParamMap();
-        for (Map.Entry<String, Object> e : explicit.entrySet()) {
-            Param<Object> p = g.getParam(e.getKey());
-            pm.put(p, e.getValue());
-        }
-        return g.copy(pm);
+        return new PpsdGenerator().setParams(explicit);
     }
 
-    /** What a row's text and the output's columns depend on: a resumed output must have been made with the same. */
-    private static JsonObject identity(PpsdSettings s) {
+    /**
+     * What a row's text and the output's columns depend on: a resumed output must have been made with the same. Every
+     * engine and request setting but {@code batch_size} (which never changes a row's text), and the columns.
+     */
+    private static JsonObject identity(JobSettings s) {
         JsonObject o = new JsonObject();
-        o.addProperty("id_column", s.idCol());
-        o.addProperty("prompt_column", s.promptCol());
-        o.addProperty("result_columns", String.join(",", s.output().names()));
-        o.addProperty("model", s.engine().model());
-        o.addProperty("max_new_tokens", String.valueOf(s.maxNewTokens()));
-        o.addProperty("temperature", String.valueOf(s.temperature()));
-        o.addProperty("top_k", String.valueOf(s.topK()));
-        o.addProperty("top_p", String.valueOf(s.topP()));
-        o.addProperty("seed", String.valueOf(s.seed()));
-        JsonArray stop = new JsonArray();
-        s.stop().forEach(stop::add);
-        o.add("stop", stop);
-        o.addProperty("prompt_too_long", s.promptTooLong());
+        for (Setting<?> st : Settings.all()) {
+            if (st != Settings.BATCH_SIZE) {
+                o.addProperty(st.name(), text(st, st.scope() == Setting.Scope.ENGINE ? s.engine() : s.defaults()));
+            }
+        }
+        o.addProperty("id_col", s.job().get(JobOptions.ID_COL));
+        o.addProperty("prompt_col", s.job().get(JobOptions.PROMPT_COL));
+        o.addProperty("result_columns", String.join(",", s.job().output().names()));
         return o;
     }
 
+    private static <T> String text(Setting<T> st, dev.ppsd.engine.settings.SettingValues<?> values) {
+        return st.format(values.get(st));
+    }
+
     /** An input column named like a result column: name the conf that renames the result column. */
-    private static void checkResultColumns(StructType schema, PpsdSettings s) {
-        String[] settings = {PpsdConf.GENERATED_TEXT_COL, PpsdConf.FINISH_REASON_COL, PpsdConf.PROMPT_TOKENS_COL,
-                PpsdConf.NEW_TOKENS_COL, PpsdConf.ACCEPTANCE_COL, PpsdConf.TOKENS_PER_SECOND_COL, PpsdConf.ERROR_COL};
+    private static void checkResultColumns(StructType schema, JobSettings s) {
         List<String> in = Arrays.asList(schema.fieldNames());
-        List<String> results = s.output().names();
-        for (int i = 0; i < results.size(); i++) {
-            if (in.contains(results.get(i))) {
-                throw JobException.usage("input column '" + results.get(i) + "' has the name of a result column;"
-                        + " rename it in the input or pass --conf " + PpsdConf.PREFIX + settings[i] + "=OTHER_NAME");
+        for (Setting<String> col : JobOptions.outputSettings()) {
+            String name = s.job().get(col);
+            if (in.contains(name)) {
+                throw JobException.usage("input column '" + name + "' has the name of a result column;"
+                        + " rename it in the input or pass " + col.flag() + " OTHER_NAME");
             }
         }
     }
@@ -386,7 +383,7 @@ final class JobRun {
     }
 
     /** Writes {@code _SUMMARY.json} from this run's committed part files and the accumulators; returns it. */
-    private Map<String, Object> writeSummary(OutputDir output, PpsdSettings s, String status, String error,
+    private Map<String, Object> writeSummary(OutputDir output, JobSettings s, String status, String error,
             long inputRows, long pendingRows, long doneRows, long[] counts, long g0, int partSets) {
         List<String> files = new ArrayList<>(committed);
         long ok = 0;
@@ -396,10 +393,11 @@ final class JobRun {
         String countedFrom = "output";
         if (!files.isEmpty()) {
             try {
+                OutputColumns cols = s.job().output();
                 Row r = output.read(files).agg(count(lit(1)),
-                        sum(when(col(s.output().error()).isNull(), 1).otherwise(0)),
-                        sum(col(s.output().promptTokens()).cast("long")),
-                        sum(col(s.output().newTokens()).cast("long"))).first();
+                        sum(when(col(cols.error()).isNull(), 1).otherwise(0)),
+                        sum(col(cols.promptTokens()).cast("long")),
+                        sum(col(cols.newTokens()).cast("long"))).first();
                 ok = r.isNullAt(1) ? 0 : r.getLong(1);
                 failed = r.getLong(0) - ok;
                 promptTokens = r.isNullAt(2) ? 0 : r.getLong(2);
@@ -443,21 +441,10 @@ final class JobRun {
         m.put("started", started.toString());
         m.put("finished", Instant.now().toString());
         Map<String, Object> settings = new LinkedHashMap<>();
-        settings.put("mode", s.engine().mode());
-        settings.put("model", s.engine().model());
-        settings.put("max_new_tokens", s.maxNewTokens());
-        settings.put("temperature", s.temperature());
-        settings.put("top_k", s.topK());
-        settings.put("top_p", s.topP());
-        settings.put("seed", s.seed());
-        settings.put("stop", s.stop());
-        settings.put("batch_size", s.engine().batchSize());
-        settings.put("exit_layer", s.engine().exitLayer());
-        settings.put("stages", s.engine().stages());
-        settings.put("num_stages", s.engine().numStages());
-        settings.put("on_error", s.failOnError() ? "fail" : "null");
-        settings.put("id_column", s.idCol());
-        settings.put("prompt_column", s.promptCol());
+        for (Setting<?> st : JobSettings.table()) {
+            settings.put(st.name(), st.scope() == Setting.Scope.ENGINE ? s.engine().get(st)
+                    : st.scope() == Setting.Scope.REQUEST ? s.defaults().get(st) : s.job().get(st));
+        }
         settings.put("partitions", a.partitions > 0 ? a.partitions : "input");
         settings.put("master", master);
         m.put("settings", settings);
@@ -489,8 +476,8 @@ final class JobRun {
         out.printf(Locale.ROOT, "  time      %.1f s wall, %.1f s generating, %d part set%s%n", (Double) m.get("wall_s"),
                 (Double) m.get("generation_s"), sets, sets == 1 ? "" : "s");
         out.printf(Locale.ROOT, "  settings  mode=%s max_new_tokens=%s temperature=%s top_k=%s top_p=%s seed=%s"
-                + " batch_size=%s on_error=%s%n", st.get("mode"), st.get("max_new_tokens"), st.get("temperature"),
-                st.get("top_k"), st.get("top_p"), st.get("seed"), st.get("batch_size"), st.get("on_error"));
+                + " batch_size=%s fail_on_error=%s%n", st.get("mode"), st.get("max_new_tokens"), st.get("temperature"),
+                st.get("top_k"), st.get("top_p"), st.get("seed"), st.get("batch_size"), st.get("fail_on_error"));
         out.printf(Locale.ROOT, "  model     %s%n", st.get("model"));
         out.printf(Locale.ROOT, "  master    %s%n", st.get("master"));
         out.printf(Locale.ROOT, "  summary   %s%n", new Path(output.root(), OutputDir.SUMMARY));

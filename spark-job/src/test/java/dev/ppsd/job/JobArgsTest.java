@@ -1,11 +1,10 @@
 package dev.ppsd.job;
 
-import dev.ppsd.udf.PpsdConf;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 import java.util.Map;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -20,20 +19,20 @@ class JobArgsTest {
     @Test
     void flagsMapOntoTheUdfSettingsAndWinOverConf() {
         JobArgs a = JobArgs.parse(new String[] {"--input", "in.jsonl", "--output=out", "--max-new-tokens", "16",
-                "--conf", "spark.ppsd.maxNewTokens=32", "--conf", "spark.ppsd.topK=5", "--temperature", "0.7",
-                "--stop", "\n\n", "--stop", "END", "--on-error", "fail", "--mode", "ppsd", "--exit-layer", "1",
+                "--conf", "spark.ppsd.max_new_tokens=32", "--conf", "spark.ppsd.top_k=5", "--temperature", "0.7",
+                "--stop", "\n\n", "--stop", "END", "--fail-on-error", "--mode", "ppsd", "--exit-layer", "1",
                 "--conf", "spark.executor.memory=4g", "--conf", "spark.ppsd.job.test.rowDelayMs=5",
-                "--id-column", "key", "--prompt-column", "text", "--partitions", "8", "--no-resume"});
+                "--id-col", "key", "--prompt-col", "text", "--partitions", "8", "--no-resume"});
         Map<String, Object> s = a.settings();
-        assertEquals(16, s.get(PpsdConf.MAX_NEW_TOKENS), "the flag wins over --conf");
-        assertEquals(5, s.get(PpsdConf.TOP_K));
-        assertEquals(0.7, s.get(PpsdConf.TEMPERATURE));
-        assertArrayEquals(new String[] {"\n\n", "END"}, (String[]) s.get(PpsdConf.STOP));
-        assertEquals(true, s.get(PpsdConf.FAIL_ON_ERROR));
-        assertEquals("ppsd", s.get(PpsdConf.MODE));
-        assertEquals(1, s.get(PpsdConf.EXIT_LAYER));
-        assertEquals("key", s.get(PpsdConf.ID_COL));
-        assertEquals("text", s.get(PpsdConf.PROMPT_COL));
+        assertEquals("16", s.get("max_new_tokens"), "the flag wins over --conf");
+        assertEquals("5", s.get("top_k"));
+        assertEquals("0.7", s.get("temperature"));
+        assertEquals(List.of("\n\n", "END"), s.get("stop"));
+        assertEquals("true", s.get("fail_on_error"));
+        assertEquals("ppsd", s.get("mode"));
+        assertEquals("1", s.get("exit_layer"));
+        assertEquals("key", s.get("id_col"));
+        assertEquals("text", s.get("prompt_col"));
         assertEquals(Map.of("spark.executor.memory", "4g"), a.sparkConf);
         assertEquals(Map.of("spark.ppsd.job.test.rowDelayMs", "5"), a.jobConf);
         assertEquals("out", a.output);
@@ -44,13 +43,13 @@ class JobArgsTest {
 
     @Test
     void badValuesAreNamedAsTheUserWroteThem() {
-        assertEquals("--top-k must be >= 0 (0 = off) but was -1", error("--top-k", "-1"));
-        assertEquals("spark.ppsd.topK must be an integer but was 'x'", error("--conf", "spark.ppsd.topK=x"));
+        assertEquals("top_k must be >= 0 (0 = off) but was -1", error("--top-k", "-1"));
+        assertEquals("top_k must be an integer but was 'x'", error("--conf", "spark.ppsd.top_k=x"));
         assertEquals("--partitions must be a positive integer but was 0", error("--partitions", "0"));
         assertEquals("--input-format must be one of parquet, jsonl, csv, arrow, table but was xls",
                 error("--input-format", "xls"));
         assertEquals("--conf takes KEY=VALUE but was spark.executor.memory", error("--conf", "spark.executor.memory"));
-        assertEquals("--seed needs a value", error("--input", "x", "--seed"));
+        assertEquals("Missing required parameter for option '--seed' (S)", error("--input", "x", "--seed"));
         assertEquals("--input is required (a file, folder or table of prompts)", error("--output", "o"));
         assertEquals("--overwrite and --resume contradict each other: pick one",
                 error("--input", "i", "--output", "o", "--overwrite", "--resume"));
@@ -59,9 +58,10 @@ class JobArgsTest {
     @Test
     void helpShowsEachGenerationFlagWithItsDefault() {
         String help = JobArgs.usage();
-        assertTrue(help.contains("--max-new-tokens N"), help);
-        assertTrue(help.contains("[" + PpsdConf.defaultValue(PpsdConf.MAX_NEW_TOKENS) + "] (maxNewTokens)"), help);
-        assertTrue(help.contains("--model DIR") && help.contains(ModelLocation.BUNDLED + " of this"), help);
+        assertTrue(help.contains("--max-new-tokens=N"), help);
+        assertTrue(help.contains("token budget (clamped to what the context leaves) (default 64)"), help);
+        assertTrue(help.contains("--model=DIR") && help.contains(ModelLocation.BUNDLED + " of this"), help);
+        assertTrue(help.contains("--prompt-col=COL") && help.contains("--fail-on-error"), help);
         assertTrue(JobArgs.parse(new String[] {"-h"}).help);
     }
 }

@@ -77,8 +77,8 @@ import java.util.function.Function;
  */
 public class PpsdGenerator extends Transformer {
     private static final long serialVersionUID = 1L;
-    private static final String NUMERIC_TYPES = "tinyint, smallint, int, bigint, float, double or decimal";
-    private static final String INTEGRAL_TYPES = "tinyint, smallint, int or bigint";
+    private static final String NUMERIC_TYPES = "tinyint, smallint, int, bigint, float, double, decimal or string";
+    private static final String INTEGRAL_TYPES = "tinyint, smallint, int, bigint or string";
 
     private final String uid;
     private final Map<String, Param<?>> byName = new LinkedHashMap<>();
@@ -254,13 +254,19 @@ public class PpsdGenerator extends Transformer {
         return new PartitionGenerator.Layout(schema.fields().length, prompt, id, own);
     }
 
-    /** The column that overrides request setting {@code s} per row, type-checked by the setting's kind; -1 if none. */
+    /**
+     * The column that overrides request setting {@code s} per row, type-checked by the setting's kind; -1 if none. A
+     * string column fits every kind (a CSV's columns are all text): its cells are parsed per row by the setting.
+     */
     private static int ownColumn(StructType schema, Setting<?> s) {
         int i = column(schema, s.name(), false);
         if (i < 0) {
             return i;
         }
         DataType t = schema.fields()[i].dataType();
+        if (DataTypes.StringType.equals(t)) {
+            return i;
+        }
         Kind<?> k = s.kind();
         if (k == Kind.INT || k == Kind.LONG) {
             requireType(schema, i, t instanceof IntegerType || t instanceof LongType || t instanceof ShortType
@@ -268,7 +274,7 @@ public class PpsdGenerator extends Transformer {
         } else if (k == Kind.DOUBLE) {
             requireType(schema, i, t instanceof NumericType, NUMERIC_TYPES);
         } else if (k == Kind.BOOLEAN) {
-            requireType(schema, i, t instanceof BooleanType, "boolean");
+            requireType(schema, i, t instanceof BooleanType, "boolean or string");
         } else if (k == Kind.STRINGS) {
             requireType(schema, i, DataTypes.StringType.equals(t)
                     || t instanceof ArrayType a && DataTypes.StringType.equals(a.elementType()), "array<string> or string");

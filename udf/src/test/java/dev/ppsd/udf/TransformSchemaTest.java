@@ -45,9 +45,9 @@ class TransformSchemaTest {
     @Test
     void perRowColumnsOfTheWrongTypeAreNamed() {
         StructType base = new StructType().add("prompt", "string");
-        assertEquals("Input column temperature must be tinyint, smallint, int, bigint, float, double or decimal"
-                + " but got string", schemaError(new PpsdGenerator(), base.add("temperature", "string")));
-        assertEquals("Input column max_new_tokens must be tinyint, smallint, int or bigint but got double",
+        assertEquals("Input column temperature must be tinyint, smallint, int, bigint, float, double, decimal or"
+                + " string but got boolean", schemaError(new PpsdGenerator(), base.add("temperature", "boolean")));
+        assertEquals("Input column max_new_tokens must be tinyint, smallint, int, bigint or string but got double",
                 schemaError(new PpsdGenerator(), base.add("max_new_tokens", "double")));
         assertEquals("Input column stop must be array<string> or string but got array<int>",
                 schemaError(new PpsdGenerator(), base.add("stop", "array<int>")));
