@@ -63,9 +63,4 @@ public final class Verifier {
         }
         return new Verdict(false, Sampler.draw(residual, rng.nextDouble()));
     }
-
-    /** Draws the draft token from the draft logits: argmax when greedy, else from {@code q}. */
-    public static int propose(float[] draftLogits, float[] q, SamplingParams params, SplittableRandom rng) {
-        return params.isGreedy() ? Sampler.argmax(draftLogits) : Sampler.draw(q, rng.nextDouble());
-    }
 }

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import dev.ppsd.engine.decode.DraftProposer;
 import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
@@ -110,9 +111,9 @@ public final class EesdScheduler implements Scheduler {
                         if (i == g) {
                             break; // the last draft only needs its layer-E state (for the bonus target)
                         }
-                        float[] dl = logits.toFloatArray();
-                        qs[i] = seq.params().isGreedy() ? null : Sampler.distribution(dl, seq.params());
-                        drafts[i] = Verifier.propose(dl, qs[i], seq.params(), seq.rng());
+                        DraftProposer.Draft d = DraftProposer.propose(logits.toFloatArray(), seq.params(), seq.rng());
+                        qs[i] = d.q();
+                        drafts[i] = d.token();
                         x = drafts[i];
                     }
                     // verify: one pass of [E, N) over the stored layer-E states of positions pos..pos+g

@@ -27,6 +27,11 @@ final class Lane {
         this.idleMs = new double[stages];
     }
 
+    /** After a cycle: every entry that ran moves on to the next stage ({@code k}: it has left the last one). */
+    void moveOn() {
+        inFlight.forEach(e -> e.stage += e.ran ? 1 : 0);
+    }
+
     /** Drops every in-flight entry at or after {@code position} (a flush). */
     void discardFrom(int position) {
         while (!inFlight.isEmpty() && inFlight.peekLast().start >= position) {

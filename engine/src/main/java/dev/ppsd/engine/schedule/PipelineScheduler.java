@@ -1,6 +1,7 @@
 package dev.ppsd.engine.schedule;
 
 import ai.djl.Device;
+import dev.ppsd.engine.decode.DraftProposer;
 import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
@@ -15,13 +16,15 @@ import java.util.Deque;
 import java.util.List;
 
 /**
- * PPSD: the layers split into k stages, one worker thread (and device) per stage, verifying the oldest
- * in-flight token in the last stage while the first stage drafts the next one through the exit head
- * (verify-while-draft). With {@code speculative == false} the same pipeline runs plain AR with the
- * sequences as micro-batches ({@code ar-pipe}), the non-speculative comparison point.
+ * PPSD: the layers split into k stages, one worker thread (and device) per stage, verifying the oldest in-flight
+ * token in the last stage while the first stage drafts the next one through the exit head (verify-while-draft).
+ * With {@code speculative == false} the same pipeline runs plain AR with the sequences as micro-batches
+ * ({@code ar-pipe}), the non-speculative comparison point.
  *
- * <p>Many sequences share the pipeline: in each cycle a stage runs, as one batch, the entry that every
- * active sequence has at that stage, so one sequence's flush bubble is filled by the others' work.
+ * <p>Many sequences share the pipeline: in each cycle a stage runs, as one batch, the entry that every active
+ * sequence has at that stage, so one sequence's flush bubble is filled by the others' work. {@link #run} is the
+ * cycle, step by step in the algorithm's words; which entries run in a cycle is planned by {@link #plan} from the
+ * speculation controller's {@link Schedule}; what is measured lives in {@link PipelineStats}.
  */
 public final class PipelineScheduler implements Scheduler {
     private final LlamaModel model;
@@ -29,29 +32,28 @@ public final class PipelineScheduler implements Scheduler {
     private final List<PipelineStage> stages = new ArrayList<>();
     private final boolean speculative;
     private final int maxBatch;
-    private double handoffMs;
+    private final PipelineStats stats;
+    private final String plan;
     private SpeculationController controller;
-    private PipelineTrace trace;
-    private String plan;
-    private int cycleDrafted;
-    private int cycleAccepted;
-    private int cycleFlushed;
-    private int cycleCommitted;
     private long cycleNo;
 
     /**
      * @param speculative draft (ppsd) or not (ar-pipe)
-     * @param adaptive    with speculation: let {@link SpeculationController} switch drafting off when pipelined
-     *                    AR is predicted to be faster for the current number of sequences
+     * @param adaptive    with speculation: let {@link SpeculationController} switch drafting off when a schedule
+     *                    without drafts measures cheaper for the current number of sequences
      */
     public PipelineScheduler(LlamaModel model, DrafterPlan plan, List<Device> devices, boolean speculative,
             boolean adaptive, int maxBatch) {
-        this(model, plan.head(), plan.split(), devices, speculative, adaptive, maxBatch);
-        this.plan = plan.reason();
+        this(model, plan.head(), plan.split(), devices, speculative, adaptive, maxBatch, plan.reason());
     }
 
     public PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
             boolean speculative, boolean adaptive, int maxBatch) {
+        this(model, head, split, devices, speculative, adaptive, maxBatch, null);
+    }
+
+    private PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
+            boolean speculative, boolean adaptive, int maxBatch, String plan) {
         if (devices.size() != split.stages()) {
             throw new IllegalArgumentException(split.stages() + " stages need " + split.stages()
                     + " devices but got " + devices.size());
@@ -70,11 +72,13 @@ public final class PipelineScheduler implements Scheduler {
         this.split = split;
         this.speculative = speculative;
         this.maxBatch = maxBatch;
+        this.plan = plan;
         this.controller = new SpeculationController(adaptive, split.stages());
         for (int s = 0; s < split.stages(); s++) {
             stages.add(new PipelineStage(model, s, split.stages(), split.from(s), split.to(s), devices.get(s),
                     speculative ? head : null));
         }
+        this.stats = new PipelineStats(stages);
     }
 
     @Override
@@ -101,245 +105,204 @@ public final class PipelineScheduler implements Scheduler {
         controller = c;
     }
 
-    /** Coordinator time between cycles (verification, bookkeeping, hand-off routing), ms, since creation. */
-    public double handoffMs() {
-        return handoffMs;
-    }
-
     /** Starts recording the next {@code maxCycles} cycles for a timeline; returns the trace being filled. */
     public PipelineTrace trace(int maxCycles) {
-        trace = new PipelineTrace(maxCycles);
-        return trace;
+        return stats.trace(maxCycles);
     }
 
-    /** Per-stage decode cost so far: ms per single-token entry and ms per cycle with work (both since creation). */
+    /** Per-stage decode cost so far and the coordinator's time (both since creation). */
     public StageCosts stageCosts() {
-        int k = stages.size();
-        double[] perToken = new double[k];
-        double[] perCycle = new double[k];
-        for (int b = 0; b < k; b++) {
-            PipelineStage st = stages.get(b);
-            perToken[b] = st.decodeTokens == 0 ? Double.NaN : st.decodeBusyMs / st.decodeTokens;
-            perCycle[b] = st.decodeCycles == 0 ? Double.NaN : st.decodeBusyMs / st.decodeCycles;
-        }
-        return new StageCosts(perToken, perCycle, handoffMs);
+        return stats.stageCosts();
     }
 
     /** Measured stage costs (exit head included in stage 0, hand-offs excluded) and coordinator time. */
-    public record StageCosts(double[] msPerToken, double[] msPerCycle, double handoffMs) {
+    public record StageCosts(double[] msPerToken, double[] msPerCycle, double coordinatorMs) {
     }
 
     @Override
     public void run(List<Sequence> sequences, StopCriteria stop) {
         int context = model.config().maxPositionEmbeddings();
-        WorkQueue q = WorkQueue.of(sequences, stages.size() + 1, context, maxBatch);
-        Deque<Sequence> waiting = q.waiting();
-        int cacheLen = q.cacheLen();
-        int slots = q.slots();
-        stages.forEach(st -> st.allocate(slots, cacheLen));
         int k = stages.size();
-        Lane[] lanes = new Lane[slots];
+        WorkQueue q = WorkQueue.of(sequences, k + 1, context, maxBatch);
+        stages.forEach(st -> st.allocate(q.slots(), q.cacheLen()));
+        Lane[] lanes = new Lane[q.slots()];
         while (true) {
-            long tBook = System.nanoTime();
-            long cycleStart = tBook;
-            // admit: a waiting sequence takes a free slot; its prompt enters stage 0 as one prefill entry.
-            // At most ⌈slots/k⌉ per cycle, so the sequences enter out of phase and keep every stage busy
-            // (admitted all at once they would move through the stages in lock-step, one stage at a time).
-            int admit = (slots + k - 1) / k;
-            for (int slot = 0; slot < slots && admit > 0; slot++) {
-                if (lanes[slot] == null && !waiting.isEmpty()) {
-                    admit--;
-                    Sequence s = waiting.poll();
-                    s.markStarted();
-                    Lane lane = new Lane(s, slot, k);
-                    for (PipelineStage st : stages) {
-                        st.reset(slot);
-                    }
-                    lane.inFlight.add(new InFlight(lane, 0, s.promptIds(), false, null));
-                    lanes[slot] = lane;
-                }
-            }
-            // decided before the cycle, so stage 0 skips the drafter's LM head when nobody drafts. A sampled
-            // sequence always drafts: whether a token is drafted changes how its random stream is consumed, so
-            // a timing-driven switch would make its text depend on measured times rather than on its seed
-            // (and neither does the order of its entries through the stages: with k > 2 stages a draft held back
-            // could be verified before the draft after it is proposed, so sampled entries are never held back)
-            int active = 0;
-            for (Lane lane : lanes) {
-                active += lane == null ? 0 : 1;
-            }
-            Schedule schedule = speculative ? controller.next(active) : Schedule.PIPE;
-            boolean drafting = schedule == Schedule.DRAFT;
-            // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
-            List<List<InFlight>> work = new ArrayList<>();
-            for (int b = 0; b < k; b++) {
-                work.add(new ArrayList<>());
-            }
-            // pipelined without drafts every sequence has one entry in the pipe, and stage 0 takes at most
-            // ⌈active/k⌉ new tokens a cycle (the others wait a cycle, in turn): the sequences then stay spread over
-            // the stages, as after a staggered admission, also after drafting cycles left most of them in phase
-            int stage0Cap = schedule == Schedule.PIPE ? Math.max(1, (active + k - 1) / k) : Integer.MAX_VALUE;
-            int stage0 = 0;
-            boolean any = false;
-            cycleNo++;
-            for (int i = 0; i < slots; i++) {
-                Lane lane = lanes[(int) ((i + cycleNo) % slots)];
-                if (lane != null) {
-                    lane.cycles++;
-                    boolean sampled = !lane.seq.params().isGreedy();
-                    for (InFlight e : lane.inFlight) {
-                        e.ran = false;
-                        if (e.stage == 0) {
-                            if (!sampled && stage0 >= stage0Cap) {
-                                continue; // waits a cycle at stage 0
-                            }
-                            stage0 += sampled ? 0 : 1;
-                            e.wantDraft = speculative && (drafting || sampled);
-                        }
-                        e.ran = true;
-                        work.get(e.stage).add(e);
-                        any = true;
-                    }
-                }
-            }
-            if (schedule == Schedule.SERIAL) {
-                runOnlyTheLastBusyStage(work);
-            }
-            if (!any) {
-                handoffMs += (System.nanoTime() - tBook) / 1e6;
+            stats.cycleStarts();
+            // prefill: waiting sequences take free slots; each prompt enters stage 0 as one entry
+            admit(lanes, q.waiting());
+            // which entries run: every entry at its stage, as the controller's schedule for this cycle has it
+            Schedule schedule = speculative ? controller.next(active(lanes)) : Schedule.AR_PIPE;
+            List<List<InFlight>> work = plan(lanes, schedule);
+            if (work.stream().allMatch(List::isEmpty)) {
+                stats.runEnds();
                 return;
             }
-            handoffMs += (System.nanoTime() - tBook) / 1e6;
-            long tCycle = System.nanoTime();
-            runCycle(work);
-            long tDone = System.nanoTime();
-            double cycleMs = (tDone - tCycle) / 1e6;
-            tBook = System.nanoTime();
-            cycleDrafted = 0;
-            cycleAccepted = 0;
-            cycleFlushed = 0;
-            cycleCommitted = 0;
+            // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
+            stats.stagesStart();
+            runStages(work);
+            stats.stagesEnd();
+            PipelineStats.Counts counts = new PipelineStats.Counts();
             for (Lane lane : lanes) {
-                if (lane == null) {
-                    continue;
-                }
-                for (int b = 0; b < k; b++) {
-                    lane.busyMs[b] += stages.get(b).lastBusyMs;
-                    lane.idleMs[b] += cycleMs - stages.get(b).lastBusyMs;
-                }
-                lane.inFlight.forEach(e -> e.stage += e.ran ? 1 : 0);
-                if (advance(lane, stop, context)) {
-                    lanes[lane.slot] = null;
+                if (lane != null) {
+                    stats.charge(lane);
+                    lane.moveOn();
+                    if (verifyAndDraft(lane, stop, context, counts)) {
+                        lanes[lane.slot] = null; // finished: the slot is free for the next waiting sequence
+                    }
                 }
             }
-            if (trace != null) {
-                record(work, tCycle, tDone);
-            }
-            long end = System.nanoTime();
-            handoffMs += (end - tBook) / 1e6;
-            controller.observeCycle(schedule, withoutPrefills((end - cycleStart) / 1e6), cycleCommitted);
+            stats.cycleEnds(work, schedule, counts, controller);
         }
     }
 
     /**
-     * After a cycle: verify the entry that left the last stage (accept / reject + flush), then draft from
-     * the entry that left stage 0. Returns true when the sequence finished and left the pipeline.
+     * After a cycle, for one sequence: verify the entry that left the last block (accept, or commit the correction
+     * and flush), then draft from the entry that left block 1. Returns true when the sequence finished.
      */
-    private boolean advance(Lane lane, StopCriteria stop, int context) {
+    private boolean verifyAndDraft(Lane lane, StopCriteria stop, int context, PipelineStats.Counts counts) {
         Sequence seq = lane.seq;
-        int k = stages.size();
-        // verify: the oldest entry has left the last block; its logits are the target for position end()
         InFlight oldest = lane.inFlight.peekFirst();
-        if (oldest.stage == k) {
+        if (oldest.stage == stages.size()) {
+            // verify: the oldest entry (position p) has left the last block; its logits are the target for p + 1
             lane.inFlight.pollFirst();
             oldest.release();
-            float[] target = oldest.logits;
-            InFlight next = lane.inFlight.peekFirst(); // the draft for position oldest.end(), if any
-            int committed;
-            boolean flushed;
+            InFlight next = lane.inFlight.peekFirst(); // the draft for position p + 1, if any
+            int token;
+            boolean restart;
             if (next != null && next.draft) {
                 lane.proposed++;
-                Verifier.Verdict v = Verifier.verify(next.tokens[0], target, next.q, seq.params(), seq.rng());
-                cycleAccepted += v.accepted() ? 1 : 0;
-                cycleFlushed += v.accepted() ? 0 : 1;
+                Verifier.Verdict v = Verifier.verify(next.tokens[0], oldest.logits, next.q, seq.params(), seq.rng());
+                token = v.token();
                 if (v.accepted()) {
                     // accept: the draft is committed and keeps flowing
                     lane.accepted++;
+                    counts.accepted++;
                     next.draft = false;
                     next.q = null;
-                    flushed = false;
+                    restart = false;
                 } else {
-                    // reject: commit the correction, flush everything in flight from this position
+                    // reject: the correction is committed; every entry at positions > p is discarded
                     lane.flushes++;
+                    counts.flushed++;
                     lane.discardFrom(oldest.end());
-                    flushed = true;
+                    restart = true;
                 }
-                committed = v.token();
             } else {
-                // no draft in flight (ar-pipe, or drafting was skipped): commit the target's own token
-                committed = Sampler.sample(target, seq.params(), seq.rng());
-                flushed = true;
+                // no draft in flight (ar-pipe, or the cycle did not draft): the target's own token
+                token = Sampler.sample(oldest.logits, seq.params(), seq.rng());
+                restart = true;
             }
-            cycleCommitted++;
-            if (seq.commit(committed, stop)) {
+            // commit
+            counts.committed++;
+            if (seq.commit(token, stop)) {
                 finish(lane);
                 return true;
             }
-            if (flushed) {
-                // flush (truncate KV to p+1) and restart the pipeline with the committed token at block 1
+            if (restart) {
+                // flush: truncate every stage's KV to p + 1 and restart the pipeline with the committed token
                 for (PipelineStage st : stages) {
                     st.truncate(lane.slot, oldest.end());
                 }
-                lane.inFlight.add(new InFlight(lane, oldest.end(), new int[] {committed}, false, null));
+                lane.inFlight.add(new InFlight(lane, oldest.end(), new int[] {token}, false, null));
                 return false;
             }
         }
-        // draft: the newest entry has just left block 1; its exit-head logits give the next draft
+        // draft: the newest entry has just left block 1; its exit-head logits give the draft for the next position
         InFlight newest = lane.inFlight.peekLast();
         if (newest != null && newest.wantDraft && newest.stage == 1 && newest.end() < context) {
-            float[] draftLogits = newest.logits;
-            float[] q = seq.params().isGreedy() ? null : dev.ppsd.engine.decode.Sampler.distribution(draftLogits,
-                    seq.params());
-            int d = Verifier.propose(draftLogits, q, seq.params(), seq.rng());
-            lane.inFlight.add(new InFlight(lane, newest.end(), new int[] {d}, true, q));
-            cycleDrafted++;
+            DraftProposer.Draft d = DraftProposer.propose(newest.logits, seq.params(), seq.rng());
+            lane.inFlight.add(new InFlight(lane, newest.end(), new int[] {d.token()}, true, d.q()));
+            counts.drafted++;
         }
         return false;
     }
 
-    /** A cycle's wall time as it would have been without its prompt prefills: the slowest stage without them. */
-    private double withoutPrefills(double wallMs) {
-        double[] busy = new double[stages.size()];
-        double[] prefill = new double[stages.size()];
-        for (int b = 0; b < busy.length; b++) {
-            busy[b] = stages.get(b).lastBusyMs;
-            prefill[b] = stages.get(b).lastPrefillMs;
+    /**
+     * Admits waiting sequences into free slots: each prompt enters stage 0 as one prefill entry. At most
+     * ⌈slots/k⌉ per cycle, so the sequences enter out of phase and keep every stage busy (admitted all at once they
+     * would move through the stages in lockstep, one stage at a time).
+     */
+    private void admit(Lane[] lanes, Deque<Sequence> waiting) {
+        int k = stages.size();
+        int admit = (lanes.length + k - 1) / k;
+        for (int slot = 0; slot < lanes.length && admit > 0 && !waiting.isEmpty(); slot++) {
+            if (lanes[slot] == null) {
+                admit--;
+                Sequence s = waiting.poll();
+                s.markStarted();
+                Lane lane = new Lane(s, slot, k);
+                for (PipelineStage st : stages) {
+                    st.reset(slot);
+                }
+                lane.inFlight.add(new InFlight(lane, 0, s.promptIds(), false, null));
+                lanes[slot] = lane;
+            }
         }
-        return withoutPrefills(wallMs, busy, prefill);
+    }
+
+    private static int active(Lane[] lanes) {
+        int n = 0;
+        for (Lane lane : lanes) {
+            n += lane == null ? 0 : 1;
+        }
+        return n;
     }
 
     /**
-     * {@code wallMs} less what the prefills added to it: the stages run concurrently, so the cycle took the
-     * slowest stage's busy time plus coordination, and without its prefills would have taken the slowest stage's
-     * busy time without them plus the same coordination.
+     * The entries each stage runs this cycle under {@code schedule} (the schedule is decided before the cycle, so
+     * stage 0 skips the drafter's LM head when nobody drafts):
+     * <ul>
+     *   <li>{@link Schedule#DRAFT}: every entry; each one entering stage 0 drafts.</li>
+     *   <li>{@link Schedule#AR_PIPE}: every sequence has one entry in the pipe, and stage 0 takes at most
+     *       ⌈active/k⌉ new tokens a cycle (the others wait a cycle, in turn), so the sequences stay spread over the
+     *       stages, as after a staggered admission, also after drafting cycles left most of them in phase.</li>
+     *   <li>{@link Schedule#LOCKSTEP}: only the last stage that holds entries of greedy sequences runs them; their
+     *       entries at earlier stages wait. Within k cycles every greedy sequence's entry is then at the same stage,
+     *       and each cycle runs one stage with all of them as one batch, on the coordinator thread.</li>
+     * </ul>
+     * A sampled sequence's entries run every cycle and always draft, whatever the schedule: whether a token is
+     * drafted, and the order of its entries through the stages, changes how its random stream is consumed, so a
+     * timing-driven schedule would make its text depend on measured times rather than on its seed (with k > 2 a
+     * draft held back could be verified before the draft after it is proposed).
      */
-    static double withoutPrefills(double wallMs, double[] busyMs, double[] prefillMs) {
-        double with = 0;
-        double without = 0;
-        for (int b = 0; b < busyMs.length; b++) {
-            with = Math.max(with, busyMs[b]);
-            without = Math.max(without, busyMs[b] - prefillMs[b]);
+    private List<List<InFlight>> plan(Lane[] lanes, Schedule schedule) {
+        int k = stages.size();
+        List<List<InFlight>> work = new ArrayList<>();
+        for (int b = 0; b < k; b++) {
+            work.add(new ArrayList<>());
         }
-        return wallMs - (with - without);
+        int stage0Cap = schedule == Schedule.AR_PIPE ? Math.max(1, (active(lanes) + k - 1) / k) : Integer.MAX_VALUE;
+        int stage0 = 0;
+        cycleNo++;
+        for (int i = 0; i < lanes.length; i++) {
+            // stage 0's places go round the slots, so no sequence waits at stage 0 twice in a row
+            Lane lane = lanes[(int) ((i + cycleNo) % lanes.length)];
+            if (lane == null) {
+                continue;
+            }
+            lane.cycles++;
+            boolean sampled = !lane.seq.params().isGreedy();
+            for (InFlight e : lane.inFlight) {
+                e.ran = false;
+                if (e.stage == 0) {
+                    if (!sampled && stage0 >= stage0Cap) {
+                        continue; // waits a cycle at stage 0
+                    }
+                    stage0 += sampled ? 0 : 1;
+                    e.wantDraft = speculative && (schedule.drafts() || sampled);
+                }
+                e.ran = true;
+                work.get(e.stage).add(e);
+            }
+        }
+        if (schedule == Schedule.LOCKSTEP) {
+            lockstep(work);
+        }
+        return work;
     }
 
-    /**
-     * Lock-step: only the last stage with work of greedy sequences runs it, their entries at earlier stages wait.
-     * Within k cycles every greedy sequence's entry is then at the same stage, and each cycle runs one stage with
-     * all of them as one batch, on the coordinator thread (batched AR over the stage split). Sampled sequences'
-     * entries run every cycle, as when drafting, so that their draws follow their seed only.
-     */
-    private static void runOnlyTheLastBusyStage(List<List<InFlight>> work) {
+    /** Keeps, of the greedy sequences' entries, only those at the last stage that holds any ({@link #plan}). */
+    private static void lockstep(List<List<InFlight>> work) {
         int top = -1;
         for (int b = 0; b < work.size(); b++) {
             if (work.get(b).stream().anyMatch(e -> e.lane.seq.params().isGreedy())) {
@@ -355,21 +318,6 @@ public final class PipelineScheduler implements Scheduler {
         }
     }
 
-    private void record(List<List<InFlight>> work, long start, long end) {
-        int k = stages.size();
-        double[] s0 = new double[k];
-        double[] s1 = new double[k];
-        int[] n = new int[k];
-        for (int b = 0; b < k; b++) {
-            n[b] = work.get(b).size();
-            PipelineStage st = stages.get(b);
-            s0[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastStartNanos);
-            s1[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastEndNanos);
-        }
-        trace.add(new PipelineTrace.Cycle(trace.since(start), trace.since(end), s0, s1, n, cycleDrafted,
-                cycleAccepted, cycleFlushed));
-    }
-
     private void finish(Lane lane) {
         lane.discardAll();
         lane.seq.setSpec(new SpecMetrics(lane.proposed, lane.accepted, lane.cycles, lane.flushes, lane.busyMs,
@@ -377,11 +325,11 @@ public final class PipelineScheduler implements Scheduler {
     }
 
     /**
-     * Runs one cycle: the first stage with work runs on this (the coordinator's) thread while the other
-     * stages with work run on their workers, so a cycle costs one hand-off per extra busy stage and a cycle
-     * with a single busy stage (one sequence without a draft in flight) costs none.
+     * Runs one cycle: the first stage with work runs on this (the coordinator's) thread while the other stages with
+     * work run on their workers, so a cycle costs one hand-off per extra busy stage and a cycle with a single busy
+     * stage (one sequence without a draft in flight, or lockstep) costs none.
      */
-    private void runCycle(List<List<InFlight>> work) {
+    private void runStages(List<List<InFlight>> work) {
         int here = -1;
         for (int b = 0; b < work.size(); b++) {
             PipelineStage st = stages.get(b);

@@ -8,13 +8,13 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * Decides, cycle by cycle, which {@link Schedule} the pipeline runs: drafting (PPSD), plain pipelined AR with
- * the sequences as micro-batches, or plain AR with the sequences in lock-step (one stage per cycle, all rows
+ * Decides, cycle by cycle, which {@link Schedule} the pipeline runs: drafting (PPSD), plain AR with
+ * the sequences as micro-batches, or plain AR with the sequences in lockstep (one stage per cycle, all rows
  * at once: batched AR), from what each has actually cost: wall milliseconds per committed token (doc section
  * 6). Measuring instead of modelling keeps every cost in the comparison: flush bubbles, the drafter's work,
  * hand-offs, two stages slowing each other on shared caches and memory bandwidth, and a lone sequence's plain
  * cycles running on one thread. So the pipeline is never slower, beyond the cost of its probes, than the
- * better of pipelined and batched AR on the same device.
+ * better of ar-pipe and batched AR (lockstep) on the same device.
  *
  * <p>Which schedule wins depends on how many sequences are in the pipeline: one sequence leaves k−1 stages idle
  * without drafts, while enough sequences keep every stage busy without them, and drafting then only adds work
@@ -24,9 +24,9 @@ import java.util.TreeMap;
  * starts from what its neighbours learned, since drafting pays most with the fewest sequences: it takes the
  * plain schedule of the nearest class with fewer sequences that measured plain to be cheaper, unless a nearer
  * class with more sequences measured drafting to be; with no such neighbour it drafts (on the 2-core EPYC VM
- * drafting measured cheapest at every occupancy up to 32, on an earlier Intel VM pipelined AR won from about 16
- * sequences: the probes find out within some 60 cycles). With one sequence the lock-step schedule is the
- * pipelined one and is not tried.
+ * drafting measured cheapest at every occupancy up to 32, on an earlier Intel VM ar-pipe won from about 16
+ * sequences: the probes find out within some 60 cycles). With one sequence the lockstep schedule is the
+ * ar-pipe one and is not tried.
  *
  * <p>Within a class the preferred schedule runs and its cost is tracked over recent cycles (exponentially
  * decayed). Now and then one of the others runs for a short probe (in turn), and the probe's cost is compared
@@ -36,7 +36,7 @@ import java.util.TreeMap;
  * cycles later, wins too (single probes of schedules within noise of each other would make the pipeline flip
  * back and forth, paying each transition). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
  * {@value #SHORT_PROBE_CYCLES} when those already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences:
- * each cycle averages over many rows), always a multiple of k (a lock-step round of k cycles commits once). The
+ * each cycle averages over many rows), always a multiple of k (a lockstep round of k cycles commits once). The
  * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
  * switch and twice as far apart after each probe that lost, up to {@value #MAX_PROBE_EVERY}. Not measured: the
  * first k cycles after a change of schedule (they still carry the other schedule's entries). Prompt prefills
@@ -116,8 +116,8 @@ class SpeculationController {
     }
 
     /**
-     * What each occupancy class has learned so far, e.g. {@code "1 seq: drafts (95% of 5293 cycles drafted, 14
-     * probes, 2 switches); 32-63 seqs: lock-step (8% of 240 cycles drafted, 70% lock-step, 3 probes, 1 switch)"};
+     * What each occupancy class has learned so far, e.g. {@code "1 seq: draft (95% of 5293 cycles drafted, 14
+     * probes, 2 switches); 32-63 seqs: lockstep (8% of 240 cycles drafted, 70% lockstep, 3 probes, 1 switch)"};
      * null when not adaptive or nothing ran.
      */
     String summary() {
@@ -129,12 +129,12 @@ class SpeculationController {
             int lo = 1 << e.getKey();
             Choice c = e.getValue();
             long all = Arrays.stream(c.cycles).sum();
-            long serial = c.cycles[Schedule.SERIAL.ordinal()];
+            long lockstep = c.cycles[Schedule.LOCKSTEP.ordinal()];
             sb.append(sb.length() == 0 ? "" : "; ").append(lo == 1 ? "1 seq" : lo + "-" + (2 * lo - 1) + " seqs")
                     .append(": ").append(c.preferred.label)
                     .append(String.format(Locale.ROOT, " (%d%% of %d cycles drafted, ",
                             percent(c.cycles[Schedule.DRAFT.ordinal()], all), all))
-                    .append(serial == 0 ? "" : percent(serial, all) + "% lock-step, ")
+                    .append(lockstep == 0 ? "" : percent(lockstep, all) + "% lockstep, ")
                     .append(String.format(Locale.ROOT, "%d probe%s, %d switch%s)", c.probes,
                             c.probes == 1 ? "" : "s", c.switches, c.switches == 1 ? "" : "es"));
         }
@@ -193,7 +193,7 @@ class SpeculationController {
         Choice(int cls, Schedule preferred) {
             this.preferred = preferred;
             for (Schedule s : Schedule.values()) {
-                if (s != Schedule.SERIAL || cls > 0) {
+                if (s != Schedule.LOCKSTEP || cls > 0) {
                     candidates.add(s);
                 }
             }

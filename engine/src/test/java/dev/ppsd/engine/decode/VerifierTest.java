@@ -90,7 +90,7 @@ class VerifierTest {
 
     @Test
     void greedyDraftIsTheDraftLogitsArgmax() {
-        assertEquals(2, Verifier.propose(new float[] {0, 1, 3, 2}, null, GREEDY, new SplittableRandom(1)));
+        assertEquals(2, DraftProposer.propose(new float[] {0, 1, 3, 2}, GREEDY, new SplittableRandom(1)).token());
     }
 
     // ------------------------------------------------------------------ sampling edge cases
@@ -180,7 +180,7 @@ class VerifierTest {
         float[] p = Sampler.distribution(logits, T1);
         SplittableRandom rng = new SplittableRandom(16);
         for (int i = 0; i < 2000; i++) {
-            int d = Verifier.propose(logits, p, T1, rng);
+            int d = DraftProposer.propose(logits, T1, rng).token();
             assertEquals(new Verifier.Verdict(true, d), Verifier.verify(d, logits, p, T1, rng));
         }
     }

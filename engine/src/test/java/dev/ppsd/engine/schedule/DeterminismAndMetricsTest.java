@@ -103,7 +103,7 @@ class DeterminismAndMetricsTest {
 
     @Test
     void sampledTextDoesNotDependOnTheScheduleMix() {
-        // sampled sequences draft whatever the schedule; drafting, pipelined and lock-step cycles only change the
+        // sampled sequences draft whatever the schedule; drafting, pipelined and lockstep cycles only change the
         // order in which their entries pass the stages, never which tokens are drafted or how the seed is used
         for (EngineOptions o : List.of(ppsd(2, 8), ppsd(3, 4))) {
             String label = "ppsd k=" + o.stageDevices(List.of()).size();

@@ -1,6 +1,7 @@
 package dev.ppsd.engine.schedule;
 
 import dev.ppsd.engine.settings.Settings;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -54,18 +55,14 @@ class EngineOpenErrorsTest {
         // label, mode, stages, exit layer, expected message fragment
         return Stream.of(
                 Arguments.of("exit layer = N (ppsd)", "ppsd", List.of("cpu", "cpu"), 4,
-                        "exitLayer must be in [1, 4) but was 4"),
+                        "exit_layer must be in [1, 4) but was 4"),
                 Arguments.of("exit layer > N (eesd)", "eesd", List.of("cpu", "cpu"), 9,
-                        "exitLayer must be in [1, 4) but was 9"),
+                        "exit_layer must be in [1, 4) but was 9"),
                 Arguments.of("exit layer too deep for k=3", "ppsd", List.of("cpu", "cpu", "cpu"), 3,
-                        "exitLayer must be in [1, 2] for 3 stages of 4 layers but was 3"),
+                        "exit_layer must be in [1, 2] for 3 stages of 4 layers but was 3"),
                 Arguments.of("more stages than layers", "ppsd", List.of("cpu", "cpu", "cpu", "cpu", "cpu"), 1,
                         "cannot split 4 layers into 5 stages"),
-                Arguments.of("ppsd on one stage", "ppsd", List.of("cpu"), 2, "ppsd needs at least 2 stages but got 1"),
-                Arguments.of("unknown device", "ppsd", List.of("cpu", "tpu0"), 2,
-                        "unknown device 'tpu0' for stage 1 (use cpu, gpuN or cuda:N)"),
-                Arguments.of("malformed gpu", "ar-pipe", List.of("gpu", "cpu"), 2,
-                        "unknown device 'gpu' for stage 0 (use cpu, gpuN or cuda:N)"));
+                Arguments.of("ppsd on one stage", "ppsd", List.of("cpu"), 2, "ppsd needs at least 2 stages but got 1"));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -80,7 +77,17 @@ class EngineOpenErrorsTest {
     void negativeExitLayerIsRejectedByTheOptionsThemselves() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.EXIT_LAYER, -1));
-        assertContains(e.getMessage(), "exitLayer must be >= 1 (or 0 for the default) but was -1");
+        assertContains(e.getMessage(), "exit_layer must be >= 1 (or 0 for the default) but was -1");
+    }
+
+    @Test
+    void unknownDevicesAreRejectedByTheOptionsThemselves() {
+        for (String stages : List.of("cpu,tpu0", "gpu,cpu", "cpu,,cpu")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> EngineOptions.of(model).with(Settings.STAGES, stages));
+            assertEquals("stages must be auto or a comma-separated device list such as cpu,cpu or gpu0,gpu1 but was "
+                    + stages, e.getMessage());
+        }
     }
 
     @Test
@@ -129,7 +136,7 @@ class EngineOpenErrorsTest {
         LlamaConfig c = ControlledAcceptanceModel.config(4, 64, ControlledAcceptanceModel.VOCAB, List.of(1));
         Path head = ControlledAcceptanceModel.writeRandomExitHead(tmp.resolve("head-at-2"), c, 2, 5);
         assertContains(openFails(EngineOptions.of(model).with(Settings.MODE, "ppsd").with(Settings.EXIT_HEAD, head.toString())
-                .with(Settings.EXIT_LAYER, 1)), "exitLayer 1 does not match the exit head in " + head + " (trained for layer 2)");
+                .with(Settings.EXIT_LAYER, 1)), "exit_layer 1 does not match the exit head in " + head + " (trained for layer 2)");
     }
 
     @Test

@@ -231,7 +231,7 @@ class LosslessGreedyTest {
         // label, mode, stages, exit layer, batch, gamma   (k stages need E <= N - k + 1 = 7 - k)
         // "ppsd" drafts every cycle; "ppsd-auto" is the default speculation=auto, which may switch drafting
         // off and on between cycles (the no-draft branch, mixed with drafts); "ppsd-mixed" runs a scripted mix
-        // of drafting, pipelined and lock-step cycles (every transition between them, many times)
+        // of drafting, pipelined and lockstep cycles (every transition between them, many times)
         return Stream.of(
                 Arguments.of("ppsd k=2 E=1 batch 8", "ppsd", 2, 1, 8, "ts"),
                 Arguments.of("ppsd k=2 E=3 batch 3", "ppsd", 2, 3, 3, "ts"),

@@ -54,10 +54,10 @@ class PipelineSplitTest {
         return Stream.of(
                 Arguments.of(4, 5, 2, "cannot split 4 layers into 5 stages"),
                 Arguments.of(4, 0, 2, "stages must be >= 1 but was 0"),
-                Arguments.of(4, 2, 4, "exitLayer must be in [1, 3] for 2 stages of 4 layers but was 4"),
-                Arguments.of(4, 2, 0, "exitLayer must be in [1, 3] for 2 stages of 4 layers but was 0"),
-                Arguments.of(4, 3, 3, "exitLayer must be in [1, 2] for 3 stages of 4 layers but was 3"),
-                Arguments.of(6, 4, 4, "exitLayer must be in [1, 3] for 4 stages of 6 layers but was 4"));
+                Arguments.of(4, 2, 4, "exit_layer must be in [1, 3] for 2 stages of 4 layers but was 4"),
+                Arguments.of(4, 2, 0, "exit_layer must be in [1, 3] for 2 stages of 4 layers but was 0"),
+                Arguments.of(4, 3, 3, "exit_layer must be in [1, 2] for 3 stages of 4 layers but was 3"),
+                Arguments.of(6, 4, 4, "exit_layer must be in [1, 3] for 4 stages of 6 layers but was 4"));
     }
 
     @ParameterizedTest(name = "N={0} k={1} E={2}: {3}")

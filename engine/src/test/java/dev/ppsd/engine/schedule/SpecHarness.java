@@ -54,7 +54,7 @@ final class SpecHarness {
 
     /**
      * As {@link #run(EngineOptions, List)}; with {@code mixedSchedules} a ppsd pipeline runs a scripted, seeded mix
-     * of drafting, pipelined and lock-step cycles in runs of 1 to 6 cycles, so every transition between them
+     * of drafting, pipelined and lockstep cycles in runs of 1 to 6 cycles, so every transition between them
      * happens many times.
      */
     static Run run(EngineOptions o, List<GenerationRequest> requests, boolean mixedSchedules) {

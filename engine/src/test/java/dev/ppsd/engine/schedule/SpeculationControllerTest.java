@@ -5,13 +5,13 @@ import org.junit.jupiter.api.Test;
 import java.util.function.IntPredicate;
 
 import static dev.ppsd.engine.schedule.Schedule.DRAFT;
-import static dev.ppsd.engine.schedule.Schedule.PIPE;
-import static dev.ppsd.engine.schedule.Schedule.SERIAL;
+import static dev.ppsd.engine.schedule.Schedule.AR_PIPE;
+import static dev.ppsd.engine.schedule.Schedule.LOCKSTEP;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The controller on synthetic costs: each schedule's wall ms per committed token is fixed per test. A lock-step
+ * The controller on synthetic costs: each schedule's wall ms per committed token is fixed per test. A lockstep
  * cycle runs one stage for every sequence, so the driver lets it commit every sequence's token once per round of
  * k cycles, as the pipeline does.
  */
@@ -30,21 +30,21 @@ class SpeculationControllerTest {
         Run r = drive(new SpeculationController(true, 2), 1, 5000, costs(1.3, 1.0, 1.0));
         // 2 + 16 warm-up cycles, then probes of 2 + 12 cycles 64, 128, 256, 512, 1024, 1024, ... cycles apart
         assertTrue(r.cycles(DRAFT) < 18 + 14 * 8, "drafting cycles: " + r.cycles(DRAFT));
-        assertEquals(PIPE, r.last);
+        assertEquals(AR_PIPE, r.last);
     }
 
     @Test
     void drafting30PercentCheaperStaysOnWithFewProbes() {
         Run r = drive(new SpeculationController(true, 2), 1, 5000, costs(1.0, 1.3, 1.3));
-        assertTrue(r.cycles(PIPE) < 14 * 8, "plain cycles: " + r.cycles(PIPE));
+        assertTrue(r.cycles(AR_PIPE) < 14 * 8, "plain cycles: " + r.cycles(AR_PIPE));
     }
 
     @Test
     void oneSequenceNeverTriesLockStep() {
-        // with one sequence lock-step and pipelined are the same cycles: nothing to learn
+        // with one sequence lockstep and pipelined are the same cycles: nothing to learn
         Run r = drive(new SpeculationController(true, 2), 1, 5000, costs(1.3, 1.0, 0.5));
-        assertEquals(0, r.cycles(SERIAL));
-        assertEquals(PIPE, r.last);
+        assertEquals(0, r.cycles(LOCKSTEP));
+        assertEquals(AR_PIPE, r.last);
     }
 
     @Test
@@ -60,7 +60,7 @@ class SpeculationControllerTest {
         SpeculationController c = new SpeculationController(true, 2);
         Run r = drive(c, 1, 6000, (i, s) -> (s == DRAFT ? 1.2 : 1.0) * (1 + i / 500.0));
         assertTrue(r.cycles(DRAFT) < 18 + 14 * 9, "drafting cycles: " + r.cycles(DRAFT));
-        assertEquals(PIPE, c.preferred(1));
+        assertEquals(AR_PIPE, c.preferred(1));
     }
 
     @Test
@@ -68,7 +68,7 @@ class SpeculationControllerTest {
         SpeculationController c = new SpeculationController(true, 2);
         drive(c, 1, 3000, costs(1.0, 1.5, 1.5)); // drafting cheap
         Run later = drive(c, 1, 3000, costs(2.0, 1.0, 1.0)); // then acceptance collapses: drafting twice as dear
-        assertEquals(PIPE, later.last, "still drafting after the costs changed");
+        assertEquals(AR_PIPE, later.last, "still drafting after the costs changed");
     }
 
     @Test
@@ -76,11 +76,11 @@ class SpeculationControllerTest {
         // 32 sequences: drafting first; the other two 30-50% dearer cost only short probes (4 measured + 2)
         SpeculationController c = new SpeculationController(true, 2);
         Run first = drive(c, 32, 100, costs(1.5, 1.0, 1.3));
-        assertEquals(PIPE, c.preferred(32));
+        assertEquals(AR_PIPE, c.preferred(32));
         assertTrue(first.cycles(DRAFT) < 16 + 2 + 2 * 6 + 8 + 2, "drafting cycles: " + first);
         Run r = drive(c, 32, 2000, costs(1.5, 1.0, 1.3));
-        assertEquals(PIPE, r.last);
-        assertTrue(r.cycles(DRAFT) + r.cycles(SERIAL) <= 8 * 6, "probe cycles: " + r);
+        assertEquals(AR_PIPE, r.last);
+        assertTrue(r.cycles(DRAFT) + r.cycles(LOCKSTEP) <= 8 * 6, "probe cycles: " + r);
     }
 
     @Test
@@ -96,19 +96,19 @@ class SpeculationControllerTest {
         // a CPU short of memory bandwidth: one stage with 32 rows beats two stages with 16 each at once
         SpeculationController c = new SpeculationController(true, 2);
         Run r = drive(c, 32, 2000, costs(1.3, 1.0, 0.8));
-        assertEquals(SERIAL, c.preferred(32));
-        assertTrue(r.cycles(SERIAL) > 1800, "lock-step cycles: " + r);
+        assertEquals(LOCKSTEP, c.preferred(32));
+        assertTrue(r.cycles(LOCKSTEP) > 1800, "lockstep cycles: " + r);
     }
 
     @Test
     void aLockStepProbeCoversWholeRounds() {
         // k = 3: a round is one cycle that commits every row (and is free here) and two that commit nothing
         // (0.75 ms per row): 1.5 ms per token, against 1.0 pipelined and 1.5 drafting. A 4-cycle probe holding two commits
-        // would measure 0.75 and, confirmed, switch to lock-step for 64 cycles or more.
+        // would measure 0.75 and, confirmed, switch to lockstep for 64 cycles or more.
         SpeculationController c = new SpeculationController(true, 3);
-        Run r = drive(c, 32, 3000, n -> n % 3 == 0, (i, s, n) -> s == DRAFT ? 48.0 : s == PIPE ? 32.0 : n % 3 == 0 ? 0.0 : 24.0);
-        assertEquals(PIPE, c.preferred(32));
-        assertTrue(r.cycles(SERIAL) < 60, "lock-step cycles: " + r);
+        Run r = drive(c, 32, 3000, n -> n % 3 == 0, (i, s, n) -> s == DRAFT ? 48.0 : s == AR_PIPE ? 32.0 : n % 3 == 0 ? 0.0 : 24.0);
+        assertEquals(AR_PIPE, c.preferred(32));
+        assertTrue(r.cycles(LOCKSTEP) < 60, "lockstep cycles: " + r);
     }
 
     @Test
@@ -116,11 +116,11 @@ class SpeculationControllerTest {
         SpeculationController c = new SpeculationController(true, 2);
         // one sequence: drafting cheaper (it is the prior; a probe confirms it)
         drive(c, 1, 500, costs(1.0, 1.8, 1.8));
-        // 32 sequences start drafting and learn lock-step; then 4 keep drafting (no class below learned plain)
+        // 32 sequences start drafting and learn lockstep; then 4 keep drafting (no class below learned plain)
         drive(c, 32, 500, costs(1.3, 1.0, 0.7));
         drive(c, 4, 500, costs(0.8, 1.0, 1.2));
         assertEquals(DRAFT, c.preferred(1));
-        assertEquals(SERIAL, c.preferred(32));
+        assertEquals(LOCKSTEP, c.preferred(32));
         assertEquals(DRAFT, c.preferred(4));
         // back to one sequence: drafts at once, without a new warm-up
         Run again = drive(c, 1, 20, costs(1.0, 1.8, 1.8));
@@ -132,22 +132,22 @@ class SpeculationControllerTest {
         SpeculationController fresh = new SpeculationController(true, 2);
         assertEquals(DRAFT, fresh.preferred(1)); // with nothing learned, every class starts drafting
         assertEquals(DRAFT, fresh.preferred(64));
-        // 2 sequences learn lock-step: more sequences start there
+        // 2 sequences learn lockstep: more sequences start there
         SpeculationController c = new SpeculationController(true, 2);
         drive(c, 2, 1000, costs(1.3, 1.2, 1.0));
-        assertEquals(SERIAL, c.preferred(2));
-        assertEquals(SERIAL, c.preferred(64));
+        assertEquals(LOCKSTEP, c.preferred(2));
+        assertEquals(LOCKSTEP, c.preferred(64));
         Run r = drive(c, 64, 10, costs(1.3, 1.2, 1.0));
-        assertEquals(10, r.cycles(SERIAL));
+        assertEquals(10, r.cycles(LOCKSTEP));
         assertEquals(DRAFT, c.preferred(1), "a class with fewer sequences keeps its start");
         // then 16 sequences learn to draft after all. 8 sequences: drafting at 16 says drafting at 8 (closer than
-        // 2-3); 4 sequences: lock-step at 2-3 is nearer. 32: drafting at 16 says nothing about more sequences,
-        // lock-step at 2-3 does
+        // 2-3); 4 sequences: lockstep at 2-3 is nearer. 32: drafting at 16 says nothing about more sequences,
+        // lockstep at 2-3 does
         drive(c, 16, 1000, costs(0.7, 1.0, 1.2));
         assertEquals(DRAFT, c.preferred(16));
         assertEquals(DRAFT, c.preferred(8));
-        assertEquals(SERIAL, c.preferred(4));
-        assertEquals(SERIAL, c.preferred(32));
+        assertEquals(LOCKSTEP, c.preferred(4));
+        assertEquals(LOCKSTEP, c.preferred(32));
     }
 
     @Test
@@ -158,38 +158,38 @@ class SpeculationControllerTest {
         drive(c, 32, 100, costs(1.5, 1.0, 1.3));
         drive(c, 8, 500, costs(1.5, 1.0, 0.5));
         String s = c.summary();
-        assertTrue(s.startsWith("1 seq: drafts ("), s);
-        assertTrue(s.contains("; 8-15 seqs: lock-step ("), s);
-        assertTrue(s.contains("% lock-step, "), s);
-        assertTrue(s.contains("; 32-63 seqs: pipelined ("), s);
+        assertTrue(s.startsWith("1 seq: draft ("), s);
+        assertTrue(s.contains("; 8-15 seqs: lockstep ("), s);
+        assertTrue(s.contains("% lockstep, "), s);
+        assertTrue(s.contains("; 32-63 seqs: ar-pipe ("), s);
         assertEquals(null, new SpeculationController(false, 2).summary());
     }
 
     @Test
     void whatACycleCostsIsMeasuredWithoutItsPrefills() {
         // the slowest stage without its prefill sets the cycle time; the coordinator's 2 ms stay
-        assertEquals(5.0, PipelineScheduler.withoutPrefills(10, new double[] {8, 3}, new double[] {6, 0}), 1e-9);
-        assertEquals(9.0, PipelineScheduler.withoutPrefills(10, new double[] {8, 7}, new double[] {6, 0}), 1e-9);
-        assertEquals(10.0, PipelineScheduler.withoutPrefills(10, new double[] {8, 7}, new double[] {0, 0}), 1e-9);
+        assertEquals(5.0, PipelineStats.withoutPrefills(10, new double[] {8, 3}, new double[] {6, 0}), 1e-9);
+        assertEquals(9.0, PipelineStats.withoutPrefills(10, new double[] {8, 7}, new double[] {6, 0}), 1e-9);
+        assertEquals(10.0, PipelineStats.withoutPrefills(10, new double[] {8, 7}, new double[] {0, 0}), 1e-9);
     }
 
     /** Per-token costs (ms per committed token) of the three schedules. */
     private static TokenCost costs(double draft, double pipe, double serial) {
-        return (i, s) -> s == DRAFT ? draft : s == PIPE ? pipe : serial;
+        return (i, s) -> s == DRAFT ? draft : s == AR_PIPE ? pipe : serial;
     }
 
     /**
      * {@code active} sequences on k = 2 stages; a drafting or pipelined cycle commits one token per sequence, a
-     * lock-step round of two cycles one per sequence in its second cycle; each cycle costs its share of the
+     * lockstep round of two cycles one per sequence in its second cycle; each cycle costs its share of the
      * tokens of its round at the schedule's cost per token.
      */
     private static Run drive(SpeculationController c, int active, int cycles, TokenCost cost) {
         return drive(c, active, cycles, n -> n % 2 == 1,
-                (i, s, n) -> active * cost.ms(i, s) / (s == SERIAL ? 2 : 1));
+                (i, s, n) -> active * cost.ms(i, s) / (s == LOCKSTEP ? 2 : 1));
     }
 
     /**
-     * {@code lockStepCommits(n)}: whether the n-th lock-step cycle in a row (from 0) commits every sequence's
+     * {@code lockStepCommits(n)}: whether the n-th lockstep cycle in a row (from 0) commits every sequence's
      * token; {@code cycleMs(i, schedule, n)}: what cycle i costs, n cycles after its schedule last changed.
      */
     private static Run drive(SpeculationController c, int active, int cycles, IntPredicate lockStepCommits,
@@ -201,7 +201,7 @@ class SpeculationControllerTest {
             n = s == r.last ? n + 1 : 0;
             r.last = s;
             r.counts[s.ordinal()]++;
-            boolean commit = s != SERIAL || lockStepCommits.test(n);
+            boolean commit = s != LOCKSTEP || lockStepCommits.test(n);
             c.observeCycle(s, cycleMs.ms(i, s, n), commit ? active : 0);
         }
         return r;
@@ -218,7 +218,7 @@ class SpeculationControllerTest {
 
         @Override
         public String toString() {
-            return "draft " + cycles(DRAFT) + ", pipelined " + cycles(PIPE) + ", lock-step " + cycles(SERIAL)
+            return "draft " + cycles(DRAFT) + ", pipelined " + cycles(AR_PIPE) + ", lockstep " + cycles(LOCKSTEP)
                     + ", last " + last;
         }
     }

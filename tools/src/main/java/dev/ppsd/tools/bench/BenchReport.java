@@ -236,7 +236,7 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
             if (st != null) {
                 s.append("- `").append(r.label()).append("` stage ms per token ").append(Arrays.toString(
                         Arrays.stream(st).mapToObj(BenchReport::f3).toArray())).append(", coordinator ")
-                        .append(f1(r.run().handoffMs())).append(" ms in all\n");
+                        .append(f1(r.run().coordinatorMs())).append(" ms in all\n");
             }
         }
         if (c.rows().stream().anyMatch(r -> r.run().stageMsPerToken() != null)) {

@@ -69,7 +69,7 @@ public final class Benchmark {
                 }
                 engine.generate(w);
             }
-            double handoffBefore = engine.scheduler() instanceof PipelineScheduler p ? p.stageCosts().handoffMs() : 0;
+            double coordinatorBefore = engine.scheduler() instanceof PipelineScheduler p ? p.stageCosts().coordinatorMs() : 0;
             long t0 = System.nanoTime();
             List<GenerationResult> results = engine.generate(requests);
             double wall = (System.nanoTime() - t0) / 1e6;
@@ -86,11 +86,11 @@ public final class Benchmark {
             }
             double[] stageCost = null;
             String plan = null;
-            double handoff = 0;
+            double coordinator = 0;
             int stages = 1;
             if (engine.scheduler() instanceof PipelineScheduler p) {
                 stageCost = p.stageCosts().msPerToken();
-                handoff = p.stageCosts().handoffMs() - handoffBefore;
+                coordinator = p.stageCosts().coordinatorMs() - coordinatorBefore;
                 stages = p.split().stages();
                 plan = p.plan();
                 String learned = p.speculationSummary();
@@ -98,7 +98,7 @@ public final class Benchmark {
                     plan += "\nspeculation auto: " + learned;
                 }
             }
-            return new ModeRun(o.get(Settings.MODE), spec, stages, wall, tokens, proposed, accepted, stageCost, handoff, plan, results);
+            return new ModeRun(o.get(Settings.MODE), spec, stages, wall, tokens, proposed, accepted, stageCost, coordinator, plan, results);
         }
     }
 

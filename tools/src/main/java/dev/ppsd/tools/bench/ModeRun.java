@@ -10,7 +10,7 @@ import java.util.List;
  * drafter / split plan (null for the other modes).
  */
 public record ModeRun(String mode, String label, int stages, double wallMs, long newTokens, long proposed,
-        long accepted, double[] stageMsPerToken, double handoffMs, String plan, List<GenerationResult> results) {
+        long accepted, double[] stageMsPerToken, double coordinatorMs, String plan, List<GenerationResult> results) {
 
     public double tokensPerSecond() {
         return newTokens * 1000.0 / wallMs;

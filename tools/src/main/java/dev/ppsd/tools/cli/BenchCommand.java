@@ -285,7 +285,7 @@ final class BenchCommand implements Callable<Integer> {
             if (r.mode().equals("ppsd") && r.run().stageMsPerToken() != null) {
                 out.printf(Locale.ROOT, "           stage ms/token %s, coordinator %.1f ms%n",
                         Arrays.toString(Arrays.stream(r.run().stageMsPerToken()).map(x -> Math.round(x * 1000) / 1000.0)
-                                .toArray()), r.run().handoffMs());
+                                .toArray()), r.run().coordinatorMs());
                 for (String line : r.run().plan().split("\n")) {
                     out.printf(Locale.ROOT, "           %s%n", line);
                 }
