@@ -62,6 +62,18 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    /**
+     * Truncates {@code slot} to {@code length} positions in each of {@code caches} (null ones skipped): the caches
+     * that hold one sequence's positions roll back together (a PPSD flush, an EESD round).
+     */
+    public static void truncate(int slot, int length, KvCache... caches) {
+        for (KvCache c : caches) {
+            if (c != null) {
+                c.truncate(slot, length);
+            }
+        }
+    }
+
     /** Forgets everything of {@code slot} (a new sequence takes it). */
     public void reset(int slot) {
         for (int[] l : lengths) {

@@ -148,10 +148,9 @@ public final class LlamaModel implements AutoCloseable {
      */
     public float[][] forwardLogits(KvCache cache, int slot, int[] tokens, int start) {
         try (NDScope ignored = new NDScope()) {
-            LayerStack all = stack(0, config.numHiddenLayers());
-            AttentionBatch a = all.batch(manager, new int[] {start}, new int[] {slot}, tokens.length);
-            NDArray h = all.forward(embed(manager, new int[][] {tokens}), a, cache);
-            return rows(logits(h));
+            ModelRunner all = ModelRunner.of(this, 0, config.numHiddenLayers());
+            AttentionBatch a = all.batch(new int[] {start}, new int[] {slot}, tokens.length);
+            return all.logits(all.forward(all.embed(new int[][] {tokens}), a, cache));
         }
     }
 

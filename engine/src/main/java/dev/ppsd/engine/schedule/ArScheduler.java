@@ -1,7 +1,5 @@
 package dev.ppsd.engine.schedule;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.Scheduler;
@@ -9,7 +7,7 @@ import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.KvCache;
-import dev.ppsd.engine.model.LayerStack;
+import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.LlamaModel;
 
 import java.util.ArrayList;
@@ -44,9 +42,8 @@ public final class ArScheduler implements Scheduler {
         Deque<Sequence> waiting = q.waiting();
         int maxLen = q.cacheLen();
         int slots = q.slots();
-        LayerStack all = model.stack(0, model.config().numHiddenLayers());
-        NDManager m = model.manager();
-        try (KvCache cache = all.newCache(m, slots, maxLen)) {
+        ModelRunner all = ModelRunner.of(model, 0, model.config().numHiddenLayers());
+        try (KvCache cache = all.newCache(slots, maxLen)) {
             Sequence[] active = new Sequence[slots];
             int[] next = new int[slots]; // token to feed at the next step
             while (true) {
@@ -100,23 +97,15 @@ public final class ArScheduler implements Scheduler {
     }
 
     /** Runs the whole prompt in one pass and returns the logits of its last position. */
-    private float[] prefill(LayerStack all, KvCache cache, int slot, int[] prompt) {
-        try (NDScope ignored = new NDScope()) {
-            NDManager m = model.manager();
-            AttentionBatch a = all.batch(m, new int[] {0}, new int[] {slot}, prompt.length);
-            NDArray h = all.forward(model.embed(m, new int[][] {prompt}), a, cache);
-            // [1, T, D] -> [1, 1, D]: only the last position needs the LM head
-            return model.logits(h.get(":, -1:, :")).toFloatArray();
-        }
+    private static float[] prefill(ModelRunner all, KvCache cache, int slot, int[] prompt) {
+        return step(all, cache, new int[] {0}, new int[] {slot}, new int[][] {prompt})[0];
     }
 
-    /** One cached forward of one token per row; returns each row's next-token logits. */
-    private float[][] step(LayerStack all, KvCache cache, int[] start, int[] slots, int[][] tokens) {
+    /** One cached forward of {@code tokens [B][T]}; returns each row's next-token logits. */
+    private static float[][] step(ModelRunner all, KvCache cache, int[] start, int[] slots, int[][] tokens) {
         try (NDScope ignored = new NDScope()) {
-            NDManager m = model.manager();
-            AttentionBatch a = all.batch(m, start, slots, 1);
-            // [B, 1, V] -> one row of logits per sequence
-            return LlamaModel.rows(model.logits(all.forward(model.embed(m, tokens), a, cache)));
+            AttentionBatch a = all.batch(start, slots, tokens[0].length);
+            return all.nextTokenLogits(all.forward(all.embed(tokens), a, cache));
         }
     }
 }

@@ -16,6 +16,7 @@ import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
+import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.settings.Settings;
 
@@ -33,8 +34,8 @@ import java.util.SplittableRandom;
 public final class EesdScheduler implements Scheduler {
     private final LlamaModel model;
     private final ExitHead head;
-    private final LayerStack lower;
-    private final LayerStack upper;
+    private final ModelRunner lower;
+    private final ModelRunner upper;
     private final LayerStack headStack;
     private final String gamma;
 
@@ -42,8 +43,8 @@ public final class EesdScheduler implements Scheduler {
         this.model = model;
         this.head = head;
         int e = head.exitLayer();
-        this.lower = model.stack(0, e);
-        this.upper = model.stack(e, model.config().numHiddenLayers());
+        this.lower = ModelRunner.of(model, 0, e);
+        this.upper = ModelRunner.of(model, e, model.config().numHiddenLayers());
         this.headStack = head.trained() ? head.stack(model.rope()) : null;
         this.gamma = gamma;
     }
@@ -73,20 +74,19 @@ public final class EesdScheduler implements Scheduler {
         long accepted = 0;
         long rounds = 0;
         long flushes = 0;
-        try (KvCache lowCache = lower.newCache(m, 1, maxLen);
-                KvCache highCache = upper.newCache(m, 1, maxLen);
+        try (KvCache lowCache = lower.newCache(1, maxLen);
+                KvCache highCache = upper.newCache(1, maxLen);
                 KvCache headCache = headStack == null ? null : headStack.newCache(m, 1, maxLen)) {
             // prefill: the prompt through every layer (and the exit head's own layer); sample the first token
             int[] prompt = seq.promptIds();
             int pending;
             try (NDScope ignored = new NDScope()) {
-                AttentionBatch a = lower.batch(m, new int[] {0}, new int[] {0}, prompt.length);
-                NDArray hE = lower.forward(model.embed(m, new int[][] {prompt}), a, lowCache);
+                AttentionBatch a = lower.batch(new int[] {0}, new int[] {0}, prompt.length);
+                NDArray hE = lower.forward(lower.embed(new int[][] {prompt}), a, lowCache);
                 if (headStack != null) {
-                    head.logits(hE, a, headCache);
+                    head.advance(hE, a, headCache); // the trained head's cache holds every prompt position
                 }
-                NDArray h = upper.forward(hE, a, highCache);
-                float[] target = model.logits(h.get(":, -1:, :")).toFloatArray();
+                float[] target = upper.nextTokenLogits(upper.forward(hE, a, highCache))[0];
                 pending = Sampler.sample(target, seq.params(), seq.rng());
             }
             if (seq.commit(pending, stop)) {
@@ -104,8 +104,8 @@ public final class EesdScheduler implements Scheduler {
                     NDList states = new NDList();
                     int x = pending;
                     for (int i = 0; i <= g; i++) {
-                        AttentionBatch a = lower.batch(m, new int[] {pos + i}, new int[] {0}, 1);
-                        NDArray hE = lower.forward(model.embed(m, new int[][] {{x}}), a, lowCache);
+                        AttentionBatch a = lower.batch(new int[] {pos + i}, new int[] {0}, 1);
+                        NDArray hE = lower.forward(lower.embed(new int[][] {{x}}), a, lowCache);
                         states.add(hE);
                         NDArray logits = head.logits(hE, a, headCache);
                         if (i == g) {
@@ -118,8 +118,8 @@ public final class EesdScheduler implements Scheduler {
                     }
                     // verify: one pass of [E, N) over the stored layer-E states of positions pos..pos+g
                     NDArray hE = NDArrays.concat(states, 1); // g+1 x [1, 1, D] -> [1, g+1, D]
-                    AttentionBatch a = upper.batch(m, new int[] {pos}, new int[] {0}, g + 1);
-                    targets = LlamaModel.rows(model.logits(upper.forward(hE, a, highCache))); // [1, g+1, V]
+                    AttentionBatch a = upper.batch(new int[] {pos}, new int[] {0}, g + 1);
+                    targets = upper.logits(upper.forward(hE, a, highCache)); // [1, g+1, D] -> [g+1][V]
                 }
                 // accept the longest prefix, then one target token (correction or bonus)
                 int ok = 0;
@@ -144,11 +144,7 @@ public final class EesdScheduler implements Scheduler {
                     next = Sampler.sample(targets[g], seq.params(), seq.rng()); // bonus
                 }
                 // truncate every KV cache to the committed, processed prefix: positions <= pos + ok
-                lowCache.truncate(0, pos + ok + 1);
-                highCache.truncate(0, pos + ok + 1);
-                if (headCache != null) {
-                    headCache.truncate(0, pos + ok + 1);
-                }
+                KvCache.truncate(0, pos + ok + 1, lowCache, highCache, headCache);
                 if (seq.commit(next, stop)) {
                     finish(seq, proposed, accepted, rounds, flushes);
                     return;

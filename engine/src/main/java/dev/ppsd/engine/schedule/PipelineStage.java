@@ -6,11 +6,11 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.model.AttentionBatch;
-import dev.ppsd.engine.model.DecoderLayer;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.ModelRunner;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -26,14 +26,10 @@ final class PipelineStage implements AutoCloseable {
     final int index;
     final boolean first;
     final boolean last;
-    private final LlamaModel model;
     private final NDManager manager;
-    private final LayerStack layers;
-    private final NDArray embed; // stage 0 only
+    private final ModelRunner runner;
     private final ExitHead head; // stage 0 only, null when not speculating
     private final LayerStack headStack; // trained head's layer
-    private final NDArray finalNorm; // last stage only
-    private final NDArray lmHead; // last stage only
     private final StageWorker worker;
     private KvCache cache;
     private KvCache headCache;
@@ -52,43 +48,23 @@ final class PipelineStage implements AutoCloseable {
         this.index = index;
         this.first = index == 0;
         this.last = index == stages - 1;
-        this.model = model;
         this.manager = model.manager().newSubManager(device);
-        this.layers = model.stackOn(from, to, device, manager);
-        this.embed = first ? copy(model.weights().embed(), device) : null;
+        this.runner = ModelRunner.on(model, from, to, device, manager);
         this.head = first && exitHead != null ? exitHead.onDevice(device, manager) : null;
-        this.headStack = head != null && head.trained() ? head.stack(layers.rope()) : null;
-        this.finalNorm = last ? copy(model.weights().finalNorm(), device) : null;
-        this.lmHead = last ? copy(model.weights().lmHead(), device) : null;
+        this.headStack = head != null && head.trained() ? head.stack(runner.layers().rope()) : null;
         this.worker = new StageWorker("ppsd-stage-" + index, stages);
-    }
-
-    private NDArray copy(NDArray a, Device device) {
-        if (a.getDevice().equals(device)) {
-            return a;
-        }
-        NDArray c = a.toDevice(device, true);
-        c.attach(manager);
-        return c;
-    }
-
-    LayerStack layers() {
-        return layers;
     }
 
     /** (Re)allocates this stage's caches for {@code slots} sequences of up to {@code maxLen} positions. */
     void allocate(int slots, int maxLen) {
         closeCaches();
-        cache = layers.newCache(manager, slots, maxLen);
+        cache = runner.newCache(slots, maxLen);
         headCache = headStack != null ? headStack.newCache(manager, slots, maxLen) : null;
     }
 
     /** Forgets positions {@code >= length} of {@code slot} in every cache of this stage. */
     void truncate(int slot, int length) {
-        cache.truncate(slot, length);
-        if (headCache != null) {
-            headCache.truncate(slot, length);
-        }
+        KvCache.truncate(slot, length, cache, headCache);
     }
 
     void reset(int slot) {
@@ -158,16 +134,16 @@ final class PipelineStage implements AutoCloseable {
             for (int r = 0; r < b; r++) {
                 tokens[r] = group.get(r).tokens;
             }
-            x = LlamaModel.embed(embed, manager, tokens); // [B, T, D]
+            x = runner.embed(tokens); // [B, T, D]
         } else {
             NDList in = new NDList();
             for (InFlight e : group) {
-                in.add(e.hidden.toDevice(layers.device(), false)); // [1, T, D] from the previous stage
+                in.add(e.hidden.toDevice(runner.layers().device(), false)); // [1, T, D] from the previous stage
             }
             x = b == 1 ? in.get(0) : ai.djl.ndarray.NDArrays.concat(in, 0); // [B, T, D]
         }
-        AttentionBatch a = layers.batch(manager, start, slots, t);
-        NDArray h = layers.forward(x, a, cache);
+        AttentionBatch a = runner.batch(start, slots, t);
+        NDArray h = runner.forward(x, a, cache);
         group.forEach(InFlight::release); // the previous stage's hand-offs are consumed
         // only the last position of each entry matters for drafting / verifying: [B, T, D] -> [B, 1, D]
         NDArray lastPos = h.get(":, -1:, :");
@@ -180,7 +156,7 @@ final class PipelineStage implements AutoCloseable {
             }
         }
         if (last) {
-            split(group, LlamaModel.rows(DecoderLayer.lmHead(lastPos, finalNorm, lmHead, model.config().rmsNormEps())));
+            split(group, runner.nextTokenLogits(lastPos));
         } else {
             for (int r = 0; r < b; r++) {
                 // [1, T, D] hand-off, survives the cycle scope
