@@ -17,6 +17,7 @@ import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.DrafterPlan;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParseResult;
@@ -46,9 +47,11 @@ import java.util.concurrent.Callable;
  * are several). {@code --report DIR} also traces one PPSD run and writes {@code DIR/report.md} with PNG plots
  * and {@code DIR/bench.json} ({@link BenchReport}).
  */
-@Command(name = "bench", synopsisHeading = "usage: ", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "bench", synopsisHeading = "usage: ", sortOptions = false,
         description = "compare decoding modes on a prompt set (every mode in one process, on the same weights)")
 final class BenchCommand implements Callable<Integer> {
+    @Mixin
+    private HelpOption help;
     /** Cycles the report's traced PPSD run records (the plot draws the first decode cycles of them). */
     private static final int TRACE_CYCLES = 200;
 

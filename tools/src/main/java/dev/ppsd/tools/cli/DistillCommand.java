@@ -14,9 +14,11 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code ppsd distill-exit-head}: trains an early-exit head by self-distillation ({@link Distiller}). */
-@Command(name = "distill-exit-head", synopsisHeading = "usage: ", mixinStandardHelpOptions = true,
+@Command(name = "distill-exit-head", synopsisHeading = "usage: ",
         sortOptions = false, description = "train an early-exit head by self-distillation (the model stays frozen)")
 final class DistillCommand implements Callable<Integer> {
+    @Mixin
+    private HelpOption help;
     @Spec
     private CommandSpec spec;
     @Option(names = "--model", required = true, paramLabel = "DIR")

@@ -3,6 +3,7 @@ package dev.ppsd.tools.cli;
 import com.google.gson.GsonBuilder;
 import dev.ppsd.tools.train.Evaluator;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -15,9 +16,11 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code ppsd eval}: held-out perplexity and exit-head agreement α per exit layer ({@link Evaluator}). */
-@Command(name = "eval", synopsisHeading = "usage: ", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "eval", synopsisHeading = "usage: ", sortOptions = false,
         description = "perplexity and exit-head agreement (alpha) on held-out text")
 final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    private HelpOption help;
     @Spec
     private CommandSpec spec;
     @Option(names = "--model", required = true, paramLabel = "DIR")

@@ -13,6 +13,7 @@ import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.settings.SettingOptions;
 import dev.ppsd.engine.settings.Settings;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParseResult;
@@ -34,9 +35,11 @@ import java.util.concurrent.Callable;
  * one JSON object per prompt. Every setting of the engine's table is an option ({@code --max-new-tokens},
  * {@code --mode}, ...).
  */
-@Command(name = "generate", synopsisHeading = "usage: ", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "generate", synopsisHeading = "usage: ", sortOptions = false,
         description = "complete prompts with a model; prints one JSON object per prompt")
 final class GenerateCommand implements Callable<Integer> {
+    @Mixin
+    private HelpOption help;
     @Spec
     private CommandSpec spec;
 

@@ -19,9 +19,11 @@ import java.util.concurrent.Callable;
  * {@code ppsd train}: trains a Llama-architecture model from scratch (see {@link Trainer}). Re-running with the same
  * {@code --out} resumes from {@code out/checkpoint} (a killed run loses at most the steps since its last checkpoint).
  */
-@Command(name = "train", synopsisHeading = "usage: ", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train", synopsisHeading = "usage: ", sortOptions = false,
         description = "train a Llama-architecture model from scratch; re-running with the same --out resumes")
 final class TrainCommand implements Callable<Integer> {
+    @Mixin
+    private HelpOption help;
     @Spec
     private CommandSpec spec;
     @Option(names = "--corpus", required = true, paramLabel = "FILE", description = "training text (repeatable)")

@@ -3,6 +3,7 @@ package dev.ppsd.tools.cli;
 import dev.ppsd.engine.tokenizer.ByteLevelBpe;
 import dev.ppsd.tools.tokenizer.BpeTrainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -18,9 +19,11 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 /** {@code ppsd train-tokenizer}: trains a byte-level BPE {@code tokenizer.json} ({@link BpeTrainer}). */
-@Command(name = "train-tokenizer", synopsisHeading = "usage: ", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "train-tokenizer", synopsisHeading = "usage: ", sortOptions = false,
         description = "train a byte-level BPE tokenizer.json")
 final class TrainTokenizerCommand implements Callable<Integer> {
+    @Mixin
+    private HelpOption help;
     @Spec
     private CommandSpec spec;
     @Option(names = "--corpus", required = true, paramLabel = "FILE", description = "training text (repeatable)")
