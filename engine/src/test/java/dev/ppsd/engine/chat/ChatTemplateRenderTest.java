@@ -4,8 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -15,6 +19,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -99,6 +104,43 @@ class ChatTemplateRenderTest {
         if (gen) {
             assertArrayEquals(got, TEMPLATES.get(family).promptIds(TOKENIZERS.get(family), messages));
         }
+    }
+
+    /** A multi-line template whose layout depends on trim_blocks and lstrip_blocks (both on, as transformers). */
+    static final String MULTI_LINE = """
+            {# a template in the old multi-line style: its layout relies on trim_blocks and lstrip_blocks #}
+            {% for message in messages %}
+                {% if message.role == 'system' %}
+            <<SYS>> {{ message.content }}
+                {% elif message.role == 'user' %}
+              User: {{ message.content }}
+                {% else %}
+              Assistant: {{ message.content }}{{ eos_token }}
+                {% endif %}
+            {% endfor %}
+            {% if add_generation_prompt %}
+              Assistant:
+            {%- endif %}
+            """;
+
+    @Test
+    void whitespaceControlAsTransformers(@TempDir Path tmp) throws IOException {
+        JsonObject config = new JsonObject();
+        config.addProperty("eos_token", "</s>");
+        config.addProperty("chat_template", MULTI_LINE);
+        Files.writeString(tmp.resolve("tokenizer_config.json"), config.toString());
+        List<ChatMessage> chat = List.of(ChatMessage.system("S"), ChatMessage.user("hi"), ChatMessage.assistant("yo"),
+                ChatMessage.user("q"));
+        String got = ChatTemplate.load(tmp).render(chat, true);
+        // Python's jinja2 with trim_blocks and lstrip_blocks (transformers) renders this
+        assertEquals("<<SYS>> S\n  User: hi\n  Assistant: yo</s>\n  User: q\n  Assistant:", got);
+        JsonObject r = new JsonObject();
+        r.addProperty("op", "render");
+        r.addProperty("template", MULTI_LINE);
+        r.add("context", JsonParser.parseString("{\"eos_token\": \"</s>\"}"));
+        r.add("messages", JsonParser.parseString(ChatCases.json(chat)));
+        r.addProperty("addGenerationPrompt", true);
+        assertEquals(NodeOracle.get().call(List.of(r)).get(0).get("text").getAsString(), got);
     }
 
     @Test

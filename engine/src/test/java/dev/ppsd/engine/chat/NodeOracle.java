@@ -57,15 +57,24 @@ public final class NodeOracle {
                 Thread.currentThread().interrupt();
                 unavailable = "interrupted while installing";
             }
+            if (unavailable != null) {
+                // Surefire does not print why a class was skipped: say it once here
+                System.err.println("[NodeOracle] the Node.js test oracle is unavailable (tests that need it are "
+                        + (onCi() ? "failed, CI=true" : "skipped") + "): " + unavailable);
+            }
         }
         if (instance == null) {
             String why = "the Node.js test oracle is unavailable: " + unavailable;
-            if ("true".equalsIgnoreCase(System.getenv("CI"))) {
+            if (onCi()) {
                 throw new AssertionError(why + " (CI=true: node, npm and the npm registry are required)");
             }
             Assumptions.abort(why);
         }
         return instance;
+    }
+
+    private static boolean onCi() {
+        return "true".equalsIgnoreCase(System.getenv("CI"));
     }
 
     private static NodeOracle install(Path module) throws IOException, InterruptedException {
@@ -79,7 +88,8 @@ public final class NodeOracle {
         if (!installed(dir, packages)) {
             Files.writeString(dir.resolve("package.json"), "{\"name\": \"ppsd-node-oracle\", \"private\": true}\n");
             List<String> cmd = new ArrayList<>(List.of("npm", "install", "--no-audit", "--no-fund",
-                    "--save-exact", "--fetch-retries=1", "--fetch-timeout=60000"));
+                    "--save-exact", "--fetch-retries=1", "--fetch-timeout=60000", "--fetch-retry-mintimeout=2000",
+                    "--fetch-retry-maxtimeout=5000"));
             cmd.addAll(List.of(packages));
             Run r = run(dir, cmd, null, 300);
             if (r.exit != 0 || !installed(dir, packages)) {
