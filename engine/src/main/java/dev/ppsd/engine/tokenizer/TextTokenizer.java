@@ -37,7 +37,15 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Token ids of {@code text} as fed to the model (including any BOS the tokenizer adds). */
     public int[] encode(String text) {
-        long[] ids = tokenizer.encode(text, true, false).getIds();
+        return encode(text, true);
+    }
+
+    /**
+     * Token ids of {@code text}; with {@code addSpecialTokens} false the post-processor adds nothing (no BOS), as
+     * for a rendered chat template, which writes its own (see {@code ChatTemplate#encode}).
+     */
+    public int[] encode(String text, boolean addSpecialTokens) {
+        long[] ids = tokenizer.encode(text, addSpecialTokens, false).getIds();
         int[] out = new int[ids.length];
         for (int i = 0; i < ids.length; i++) {
             out[i] = (int) ids[i];
