@@ -1,5 +1,6 @@
 package dev.ppsd.engine;
 
+import dev.ppsd.engine.chat.ChatTemplate;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Settings;
@@ -38,6 +39,7 @@ public final class GenerationEngine implements AutoCloseable {
     private StopCriteria stop;
     private final boolean ownsModel;
     private boolean closed;
+    private ChatTemplate chatTemplate;
 
     private GenerationEngine(EngineOptions options, LlamaModel model, boolean ownsModel, TextTokenizer tokenizer,
             Scheduler scheduler) {
@@ -135,16 +137,21 @@ public final class GenerationEngine implements AutoCloseable {
     }
 
     /**
-     * The prompt's token ids as fed to the model, after the {@code prompt_too_long} rule: a prompt fits when it has
+     * The prompt's token ids as fed to the model (a chat rendered by the model's chat template), after the
+     * {@code prompt_too_long} rule: a prompt fits when it has
      * fewer tokens than the context C; otherwise {@code error} fails the request and {@code truncate} keeps its first
      * token when that is the BOS and the end of the rest, {@code C - min(max(max_new_tokens, 1), C / 2)} tokens in
      * all, so that the budget still has room.
      */
     int[] promptIds(GenerationRequest r) {
-        if (r.prompt().isEmpty()) {
+        int[] ids;
+        if (r.messages() != null) {
+            ids = chatTemplate().promptIds(tokenizer, r.messages());
+        } else if (r.prompt().isEmpty()) {
             throw new IllegalArgumentException("prompt is empty");
+        } else {
+            ids = tokenizer.encode(r.prompt());
         }
-        int[] ids = tokenizer.encode(r.prompt());
         int context = model.config().maxPositionEmbeddings();
         if (ids.length < context) {
             return ids;
@@ -160,6 +167,14 @@ public final class GenerationEngine implements AutoCloseable {
         System.arraycopy(ids, 0, out, 0, head);
         System.arraycopy(ids, ids.length - (keep - head), out, head, keep - head);
         return out;
+    }
+
+    /** The model's chat template, loaded on the first request with messages (it costs a JS engine's start). */
+    private synchronized ChatTemplate chatTemplate() {
+        if (chatTemplate == null) {
+            chatTemplate = ChatTemplate.load(options.modelDir()); // names what is missing when there is none
+        }
+        return chatTemplate;
     }
 
     /** Whether {@link #close} was called. */

@@ -11,15 +11,14 @@ import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
+import dev.ppsd.udf.PpsdGenerator;
 
 import java.io.IOException;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 
-import static org.apache.spark.sql.functions.col;
 
 /**
  * The prompt table: found by path (format from the extension unless --input-format says) or by table name, read,
@@ -124,13 +123,18 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
      * Checks the columns the job needs: the prompt column (a string) and the id column. Messages name the column and
      * list the ones there are: {@code prompt column 'text' not found in input; columns: id, prompt}.
      */
-    static void checkColumns(StructType schema, String promptCol, String idCol) {
+    static void checkColumns(StructType schema, String promptCol, String messagesCol, String idCol) {
         List<String> names = Arrays.asList(schema.fieldNames());
         String columns = "; columns: " + String.join(", ", names);
-        if (!names.contains(promptCol)) {
-            throw JobException.usage("prompt column '" + promptCol + "' not found in input" + columns);
+        if (names.contains(messagesCol) && !PpsdGenerator.isChat(schema.apply(messagesCol).dataType())) {
+            throw JobException.usage("messages column '" + messagesCol + "' must be array<struct<role:string,"
+                    + "content:string>> but is " + schema.apply(messagesCol).dataType().simpleString());
         }
-        DataType t = schema.apply(promptCol).dataType();
+        if (!names.contains(promptCol) && !names.contains(messagesCol)) {
+            throw JobException.usage("prompt column '" + promptCol + "' not found in input" + columns
+                    + " (or a messages column '" + messagesCol + "')");
+        }
+        DataType t = names.contains(promptCol) ? schema.apply(promptCol).dataType() : DataTypes.StringType;
         if (!DataTypes.StringType.equals(t)) {
             throw JobException.usage("prompt column '" + promptCol + "' must be string but is " + t.simpleString());
         }

@@ -100,7 +100,7 @@ final class JobRun {
         JobInput input = JobInput.open(spark, a);
         StructType schema = input.rows().schema();
         String idCol = s.job().get(JobOptions.ID_COL);
-        JobInput.checkColumns(schema, s.job().get(JobOptions.PROMPT_COL), idCol);
+        JobInput.checkColumns(schema, s.job().get(JobOptions.PROMPT_COL), s.job().get(JobOptions.MESSAGES_COL), idCol);
         if (output.format() == JobFormat.CSV) {
             JobInput.checkCsvWritable(schema);
         }
@@ -186,6 +186,7 @@ final class JobRun {
         }
         o.addProperty("id_col", s.job().get(JobOptions.ID_COL));
         o.addProperty("prompt_col", s.job().get(JobOptions.PROMPT_COL));
+        o.addProperty("messages_col", s.job().get(JobOptions.MESSAGES_COL));
         o.addProperty("result_columns", String.join(",", s.job().output().names()));
         return o;
     }

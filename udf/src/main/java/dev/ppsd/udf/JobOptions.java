@@ -19,6 +19,9 @@ public final class JobOptions extends SettingValues<JobOptions> {
 
     public static final Setting<String> PROMPT_COL = column("prompt_col", "prompt",
             "input column holding the prompt (string)");
+    public static final Setting<String> MESSAGES_COL = column("messages_col", "messages", "input column holding a chat"
+            + " (array of struct role, content; optional): where not null it is rendered by the model's chat template"
+            + " and used instead of the prompt");
     public static final Setting<String> ID_COL = column("id_col", "id", "input column identifying a row (any type;"
             + " optional for the Dataset API): derives the row's seed, names the row in errors and tells a resumed job"
             + " which rows are done. Without it the prompt text is the seed key");
@@ -41,7 +44,7 @@ public final class JobOptions extends SettingValues<JobOptions> {
                     + " error column and the others are generated");
 
     /** The Spark face's settings, in help order. */
-    public static final List<Setting<?>> TABLE = List.of(PROMPT_COL, ID_COL, GENERATED_TEXT_COL, FINISH_REASON_COL,
+    public static final List<Setting<?>> TABLE = List.of(PROMPT_COL, MESSAGES_COL, ID_COL, GENERATED_TEXT_COL, FINISH_REASON_COL,
             PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, FAIL_ON_ERROR);
 
     private static final JobOptions DEFAULTS = new JobOptions(Map.of());

@@ -1,5 +1,6 @@
 package dev.ppsd.udf;
 
+import dev.ppsd.engine.chat.ChatMessage;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.settings.Setting;
@@ -28,7 +29,7 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
      * Where the columns the generator reads sit in the input row; -1 when absent. {@code own[i]} is the column of
      * the i-th request setting ({@link Settings#of}{@code (REQUEST)}), whose values override the job's per row.
      */
-    record Layout(int width, int prompt, int id, int[] own) implements Serializable {
+    record Layout(int width, int prompt, int messages, int id, int[] own) implements Serializable {
     }
 
     private final JobSettings settings;
@@ -80,7 +81,15 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
             Row row = chunk.get(i);
             String id = layout.id() < 0 || row.isNullAt(layout.id()) ? null : String.valueOf(row.get(layout.id()));
             String label = id != null ? "row id=" + id : "row " + (first + i) + " of partition " + partition;
-            Prepared p = RowRequests.prepare(settings, id, label, row.getString(layout.prompt()), own(row));
+            Prepared p;
+            try {
+                String prompt = layout.prompt() < 0 ? null : row.getString(layout.prompt());
+                List<ChatMessage> chat = layout.messages() < 0 || row.isNullAt(layout.messages()) ? null
+                        : RowRequests.messages(row.getList(layout.messages()));
+                p = RowRequests.prepare(settings, id, label, prompt, chat, own(row));
+            } catch (IllegalArgumentException e) {
+                p = Prepared.bad(label, e.getMessage());
+            }
             if (!p.isOk() && failOnError) {
                 throw new PpsdRowException(p.label() + ": " + p.error());
             }

@@ -1,6 +1,7 @@
 package dev.ppsd.udf;
 
 import dev.ppsd.udf.RowRequests.Prepared;
+import dev.ppsd.engine.chat.ChatMessage;
 import dev.ppsd.engine.settings.Setting;
 import dev.ppsd.engine.settings.Settings;
 import org.apache.spark.sql.Column;
@@ -23,7 +24,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The SQL face: {@code ppsd_generate(prompt [, options_map])} returns a struct of {@code generated_text},
+ * The SQL face: {@code ppsd_generate(prompt [, options_map])} — or {@code ppsd_generate(messages [, options_map])}
+ * with a chat, an {@code array<struct<role, content>>} rendered by the model's chat template — returns a struct of
+ * {@code generated_text},
  * {@code finish_reason}, {@code prompt_tokens}, {@code new_tokens}, {@code acceptance}, {@code tokens_per_s},
  * {@code error}.
  *
@@ -63,8 +66,8 @@ public final class PpsdFunctions {
         PpsdMetrics metrics = PpsdMetrics.register(spark.sparkContext(), NAME);
         SqlGenerate fn = new SqlGenerate(settings, metrics);
         StructType type = OutputColumns.DEFAULT.struct();
-        UserDefinedFunction one = functions.udf((UDF1<String, Row>) fn::call1, type).withName(NAME);
-        UserDefinedFunction two = functions.udf((UDF2<String, Object, Row>) fn::call2, type).withName(NAME);
+        UserDefinedFunction one = functions.udf((UDF1<Object, Row>) fn::call1, type).withName(NAME);
+        UserDefinedFunction two = functions.udf((UDF2<Object, Object, Row>) fn::call2, type).withName(NAME);
         Function1<Seq<Expression>, Expression> builder = args -> {
             List<Expression> a = CollectionConverters.asJava(args);
             if (a.size() == 1) {
@@ -90,19 +93,29 @@ public final class PpsdFunctions {
             this.metrics = metrics;
         }
 
-        Row call1(String prompt) {
-            return call2(prompt, null);
+        Row call1(Object input) {
+            return call2(input, null);
         }
 
-        Row call2(String prompt, Object options) {
-            RowResult r = generate(prompt, options);
+        Row call2(Object input, Object options) {
+            RowResult r = generate(input, options);
             metrics.add(r);
             return RowFactory.create(r.values());
         }
 
-        private RowResult generate(String prompt, Object options) {
+        /** {@code input}: the prompt (a string), or a chat (an array of struct role, content). */
+        private RowResult generate(Object input, Object options) {
+            String prompt = input instanceof String s ? s : null;
+            List<ChatMessage> chat;
             Map<String, String> opts;
             try {
+                chat = input instanceof scala.collection.Seq<?> seq
+                        ? RowRequests.messages(CollectionConverters.asJava(seq).stream().map(Row.class::cast).toList())
+                        : null;
+                if (input != null && prompt == null && chat == null) {
+                    throw new IllegalArgumentException(NAME + " takes a prompt (string) or messages (array of struct"
+                            + " role, content) but got " + input.getClass().getSimpleName());
+                }
                 opts = toMap(options);
             } catch (IllegalArgumentException e) {
                 return failed(labelOf(null, prompt), e.getMessage());
@@ -130,7 +143,7 @@ public final class PpsdFunctions {
             } catch (IllegalArgumentException e) {
                 return failed(label, e.getMessage());
             }
-            Prepared p = RowRequests.prepare(settings, id, label, prompt, own);
+            Prepared p = RowRequests.prepare(settings, id, label, prompt, chat, own);
             if (!p.isOk()) {
                 return failed(label, p.error());
             }

@@ -240,9 +240,16 @@ public class PpsdGenerator extends Transformer {
     }
 
     private PartitionGenerator.Layout layout(StructType schema, JobSettings s, Function<String, String> conf) {
-        String promptCol = s.job().get(JobOptions.PROMPT_COL);
-        int prompt = column(schema, promptCol, true);
-        requireType(schema, prompt, DataTypes.StringType.equals(schema.fields()[prompt].dataType()), "string");
+        int messages = column(schema, s.job().get(JobOptions.MESSAGES_COL), false);
+        if (messages >= 0) {
+            requireType(schema, messages, isChat(schema.fields()[messages].dataType()),
+                    "array<struct<role:string,content:string>>");
+        }
+        // the prompt column is needed unless the rows carry chats
+        int prompt = column(schema, s.job().get(JobOptions.PROMPT_COL), messages < 0);
+        if (prompt >= 0) {
+            requireType(schema, prompt, DataTypes.StringType.equals(schema.fields()[prompt].dataType()), "string");
+        }
         boolean idExplicit = isSet(byName.get(JobOptions.ID_COL.name()))
                 || conf.apply(JobOptions.ID_COL.confKey()) != null;
         int id = column(schema, s.job().get(JobOptions.ID_COL), idExplicit);
@@ -251,7 +258,18 @@ public class PpsdGenerator extends Transformer {
         for (int i = 0; i < own.length; i++) {
             own[i] = ownColumn(schema, request.get(i));
         }
-        return new PartitionGenerator.Layout(schema.fields().length, prompt, id, own);
+        return new PartitionGenerator.Layout(schema.fields().length, prompt, messages, id, own);
+    }
+
+    /** Whether {@code t} is a chat: {@code array<struct<role: string, content: string, ...>>}. */
+    public static boolean isChat(DataType t) {
+        if (!(t instanceof ArrayType a) || !(a.elementType() instanceof StructType st)) {
+            return false;
+        }
+        List<String> names = Arrays.asList(st.fieldNames());
+        return names.contains("role") && names.contains("content")
+                && DataTypes.StringType.equals(st.apply("role").dataType())
+                && DataTypes.StringType.equals(st.apply("content").dataType());
     }
 
     /**

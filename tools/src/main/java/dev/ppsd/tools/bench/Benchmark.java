@@ -65,7 +65,7 @@ public final class Benchmark {
             if (warmup > 0) {
                 List<GenerationRequest> w = new ArrayList<>();
                 for (GenerationRequest r : requests.subList(0, Math.min(warmup, requests.size()))) {
-                    w.add(new GenerationRequest(r.id(), r.prompt(), r.params().with(Settings.MAX_NEW_TOKENS, Math.min(8, r.params().get(Settings.MAX_NEW_TOKENS)))));
+                    w.add(r.with(r.params().with(Settings.MAX_NEW_TOKENS, Math.min(8, r.params().get(Settings.MAX_NEW_TOKENS)))));
                 }
                 engine.generate(w);
             }

@@ -42,8 +42,8 @@ public record PpsdTimeline(String label, PipelineSplit split, int promptTokens, 
         try (GenerationEngine engine = GenerationEngine.open(o)) {
             PipelineScheduler pipeline = (PipelineScheduler) engine.scheduler();
             // warm-up: JIT-compile the cycle loop so the traced cycles show steady-state timing
-            engine.generate(List.of(new GenerationRequest(request.id(), request.prompt(),
-                    request.params().with(Settings.MAX_NEW_TOKENS, Math.min(8, request.params().get(Settings.MAX_NEW_TOKENS))))));
+            engine.generate(List.of(request.with(request.params().with(Settings.MAX_NEW_TOKENS,
+                    Math.min(8, request.params().get(Settings.MAX_NEW_TOKENS))))));
             PipelineTrace trace = pipeline.trace(maxCycles);
             GenerationResult r = engine.generate(List.of(request)).get(0);
             if (!r.ok()) {

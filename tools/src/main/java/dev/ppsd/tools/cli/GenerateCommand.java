@@ -6,6 +6,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import dev.ppsd.engine.GenerationEngine;
+import dev.ppsd.engine.chat.ChatMessage;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.settings.EngineOptions;
@@ -47,7 +48,8 @@ final class GenerateCommand implements Callable<Integer> {
     private String prompt;
 
     @Option(names = "--prompts", paramLabel = "FILE.jsonl",
-            description = "one {\"prompt\": ..., \"id\"?: ...} per line; line i uses seed + i")
+            description = "one {\"prompt\": ..., \"id\"?: ...} or {\"messages\": [{\"role\": ..., \"content\": ...}],"
+                    + " \"id\"?: ...} per line (messages go through the model's chat template); line i uses seed + i")
     private Path prompts;
 
     @Override
@@ -117,17 +119,50 @@ final class GenerateCommand implements Callable<Integer> {
             } catch (RuntimeException e) {
                 throw new IllegalArgumentException(file + ":" + (i + 1) + ": not a JSON object");
             }
+            String where = file + ":" + (i + 1) + ": ";
             JsonElement p = o.get("prompt");
-            if (p == null || !p.isJsonPrimitive()) {
-                throw new IllegalArgumentException(file + ":" + (i + 1) + ": missing string field \"prompt\"");
+            JsonElement m = o.get("messages");
+            if ((p == null) == (m == null)) {
+                throw new IllegalArgumentException(where + "give a string field \"prompt\" or an array \"messages\""
+                        + " of {\"role\", \"content\"}");
             }
             String id = o.has("id") ? o.get("id").getAsString() : String.valueOf(out.size());
-            out.add(new GenerationRequest(id, p.getAsString(), base.with(Settings.SEED, seed + out.size())));
+            SamplingParams params = base.with(Settings.SEED, seed + out.size());
+            if (p != null) {
+                if (!p.isJsonPrimitive()) {
+                    throw new IllegalArgumentException(where + "\"prompt\" must be a string");
+                }
+                out.add(new GenerationRequest(id, p.getAsString(), params));
+            } else {
+                out.add(GenerationRequest.chat(id, messages(m, where), params));
+            }
         }
         if (out.isEmpty()) {
             throw new IllegalArgumentException(file + ": no prompts in file");
         }
         return out;
+    }
+
+    /** {@code [{"role": ..., "content": ...}, ...]}; a bad entry is named by its index. */
+    private static List<ChatMessage> messages(JsonElement m, String where) {
+        if (!m.isJsonArray()) {
+            throw new IllegalArgumentException(where + "\"messages\" must be an array of {\"role\", \"content\"}");
+        }
+        List<ChatMessage> out = new ArrayList<>();
+        for (int j = 0; j < m.getAsJsonArray().size(); j++) {
+            JsonElement e = m.getAsJsonArray().get(j);
+            JsonObject o = e.isJsonObject() ? e.getAsJsonObject() : null;
+            if (o == null || !isString(o.get("role")) || !isString(o.get("content"))) {
+                throw new IllegalArgumentException(where + "messages[" + j + "] must be {\"role\": string,"
+                        + " \"content\": string}");
+            }
+            out.add(new ChatMessage(o.get("role").getAsString(), o.get("content").getAsString()));
+        }
+        return out;
+    }
+
+    private static boolean isString(JsonElement e) {
+        return e != null && e.isJsonPrimitive() && e.getAsJsonPrimitive().isString();
     }
 
     /** The 1-based number of the first line of {@code file} that is not valid UTF-8. */

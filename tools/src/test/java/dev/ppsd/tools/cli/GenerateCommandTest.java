@@ -126,7 +126,7 @@ class GenerateCommandTest {
                 .fails(array + ":1: not a JSON object");
         Path noPrompt = prompts("noprompt.jsonl", "{\"id\": \"x\"}");
         run("generate", "--model", model.toString(), "--prompts", noPrompt.toString())
-                .fails(noPrompt + ":1: missing string field \"prompt\"");
+                .fails(noPrompt + ":1: give a string field \"prompt\" or an array \"messages\" of {\"role\", \"content\"}");
         Path none = prompts("none.jsonl", "", "  ");
         run("generate", "--model", model.toString(), "--prompts", none.toString()).fails(none + ": no prompts in file");
     }
