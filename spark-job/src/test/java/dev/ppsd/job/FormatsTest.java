@@ -42,6 +42,25 @@ class FormatsTest {
         inputs.put("arrow", JobTests.arrow(tmp.resolve("in.arrow"), rows));
     }
 
+    @Test
+    void jsonLinesWithMessagesAreGeneratedFromTheChat() throws IOException {
+        Path in = Files.write(tmp.resolve("chat.jsonl"), List.of(
+                "{\"id\": 1, \"messages\": [{\"role\": \"user\", \"content\": \"In the beginning\"}]}",
+                "{\"id\": 2, \"prompt\": \"<|user|>In the beginning</s><|assistant|>\"}",
+                "{\"id\": 3, \"messages\": [{\"role\": \"narrator\", \"content\": \"x\"}]}"));
+        Path out = tmp.resolve("out-chat");
+        JobTests.Result r = JobTests.run("--input", in.toString(), "--output", out.toString(), "--output-format",
+                "jsonl");
+        assertEquals(0, r.exitCode(), r.err());
+        Map<String, JobTests.Out> rows = JobTests.read(out, "jsonl");
+        assertNull(rows.get("1").error());
+        assertNotNull(rows.get("1").text());
+        assertEquals("unknown role narrator", rows.get("3").error());
+        java.util.List<org.apache.spark.sql.Row> tokens = JobTests.spark().read().json(out.toString())
+                .orderBy("id").select("prompt_tokens").collectAsList();
+        assertEquals(tokens.get(1).getLong(0) - 1, tokens.get(0).getLong(0), "the chat without the prompt's BOS");
+    }
+
     @AfterAll
     static void stopSpark() {
         JobTests.spark().stop();

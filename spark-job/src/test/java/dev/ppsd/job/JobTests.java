@@ -47,11 +47,12 @@ final class JobTests {
     private JobTests() {
     }
 
-    /** A random 2-layer model (context 512) with a real tokenizer, written once per JVM. */
+    /** A random 2-layer model (context 512) with a real tokenizer and a chat template, written once per JVM. */
     static synchronized Path model() {
         if (model == null) {
             try {
-                model = TinyModels.write(Files.createTempDirectory("ppsd-job-model-"), TinyModels.config(2, 512), 11);
+                model = TinyModels.writeChatTemplate(TinyModels.write(Files.createTempDirectory("ppsd-job-model-"),
+                        TinyModels.config(2, 512), 11), TinyModels.CHAT_TEMPLATE);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

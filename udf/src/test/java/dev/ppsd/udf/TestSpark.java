@@ -50,11 +50,12 @@ final class TestSpark {
         return spark;
     }
 
-    /** A random 2-layer model (context 512) with a real tokenizer, written once. */
+    /** A random 2-layer model (context 512) with a real tokenizer and a chat template, written once. */
     static synchronized Path model() {
         if (model == null) {
             try {
-                model = TinyModels.write(Files.createTempDirectory("ppsd-udf-model-"), TinyModels.config(2, 512), 7);
+                model = TinyModels.writeChatTemplate(TinyModels.write(Files.createTempDirectory("ppsd-udf-model-"),
+                        TinyModels.config(2, 512), 7), TinyModels.CHAT_TEMPLATE);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }

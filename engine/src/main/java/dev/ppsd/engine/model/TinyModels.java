@@ -17,6 +17,25 @@ public final class TinyModels {
     private TinyModels() {
     }
 
+    /**
+     * A small chat template in the Hugging Face style: each message as {@code <|role|>content</s>}, the generation
+     * prompt {@code <|assistant|>}, and roles other than system, user and assistant refused with
+     * {@code raise_exception}.
+     */
+    public static final String CHAT_TEMPLATE = "{% for m in messages %}{% if m['role'] not in ['system', 'user',"
+            + " 'assistant'] %}{{ raise_exception('unknown role ' + m['role']) }}{% endif %}<|{{ m['role'] }}|>"
+            + "{{ m['content'] }}{{ eos_token }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}";
+
+    /** Writes {@code dir/tokenizer_config.json} with the BOS / EOS of the tiny tokenizer and {@code template}. */
+    public static Path writeChatTemplate(Path dir, String template) throws IOException {
+        com.google.gson.JsonObject o = new com.google.gson.JsonObject();
+        o.addProperty("bos_token", "<s>");
+        o.addProperty("eos_token", "</s>");
+        o.addProperty("chat_template", template);
+        java.nio.file.Files.writeString(dir.resolve("tokenizer_config.json"), o + "\n");
+        return dir;
+    }
+
     /** A 4-layer GQA model config of the given vocab size (bos 0, eos 1). */
     public static LlamaConfig config(int layers, int vocab) {
         return new LlamaConfig(64, 128, layers, 4, 2, 16, 1e-5f, 10000f, vocab, 512, false, 0, List.of(1));

@@ -32,7 +32,8 @@ class GenerateCommandTest {
 
     @BeforeAll
     static void tinyModel() throws IOException {
-        model = TinyModels.write(dir.resolve("tiny"), TinyModels.config(2, 512), 42);
+        model = TinyModels.writeChatTemplate(TinyModels.write(dir.resolve("tiny"), TinyModels.config(2, 512), 42),
+                TinyModels.CHAT_TEMPLATE);
     }
 
     /** Runs {@code generate --model tiny args...} and parses one JSON object per stdout line. */
@@ -167,6 +168,27 @@ class GenerateCommandTest {
             assertFalse(o.has("error"), o.toString());
             assertTrue(o.get("new_tokens").getAsInt() >= 1, o.toString());
         }
+    }
+
+    @Test
+    void aLineWithMessagesIsRenderedByTheChatTemplate() throws IOException {
+        Path f = prompts("chat.jsonl",
+                "{\"id\": \"c\", \"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"},"
+                        + " {\"role\": \"user\", \"content\": \"In the beginning\"}]}",
+                "{\"id\": \"p\", \"prompt\": \"<|system|>Be brief.</s><|user|>In the beginning</s><|assistant|>\"}",
+                "{\"id\": \"bad\", \"messages\": [{\"role\": \"narrator\", \"content\": \"x\"}]}");
+        List<JsonObject> r = generate("--prompts", f.toString(), "--max-new-tokens", "3");
+        JsonArray chat = r.get(0).getAsJsonArray("prompt_token_ids");
+        JsonArray prompt = r.get(1).getAsJsonArray("prompt_token_ids");
+        // the rendered chat, without the BOS the tokenizer adds to a prompt
+        assertEquals(prompt.size() - 1, chat.size());
+        for (int i = 0; i < chat.size(); i++) {
+            assertEquals(prompt.get(i + 1), chat.get(i));
+        }
+        assertEquals("unknown role narrator", r.get(2).get("error").getAsString());
+        run("generate", "--model", model.toString(), "--prompts", prompts("bad-chat.jsonl",
+                "{\"messages\": [{\"role\": \"user\"}]}").toString())
+                .fails(":1: messages[0] must be {\"role\": string, \"content\": string}");
     }
 
     @Test
