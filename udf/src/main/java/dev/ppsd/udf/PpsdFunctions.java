@@ -14,7 +14,6 @@ import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.expressions.UserDefinedFunction;
 import org.apache.spark.sql.functions;
 import org.apache.spark.sql.types.StructType;
-import scala.Function1;
 import scala.collection.immutable.Seq;
 import scala.jdk.javaapi.CollectionConverters;
 
@@ -58,29 +57,32 @@ public final class PpsdFunctions {
     /**
      * Registers {@code ppsd_generate} in {@code spark}'s session with the {@code spark.ppsd.*} settings in effect
      * now (the model: {@code spark.ppsd.model}); returns the accumulators its calls update
-     * ({@code ppsd_generate.rows}, ...).
+     * ({@code ppsd_generate.rows}, ...). A session started with {@code spark.sql.extensions=dev.ppsd.udf.PpsdExtensions}
+     * has the function without this call ({@link PpsdExtensions}).
      */
     public static PpsdMetrics register(SparkSession spark) {
         JobSettings settings = JobSettings.fromConf(JobSettings.conf(spark));
         settings.handle().validate();
         PpsdMetrics metrics = PpsdMetrics.register(spark.sparkContext(), NAME);
-        SqlGenerate fn = new SqlGenerate(settings, metrics);
-        StructType type = OutputColumns.DEFAULT.struct();
-        UserDefinedFunction one = functions.udf((UDF1<Object, Row>) fn::call1, type).withName(NAME);
-        UserDefinedFunction two = functions.udf((UDF2<Object, Object, Row>) fn::call2, type).withName(NAME);
-        Function1<Seq<Expression>, Expression> builder = args -> {
-            List<Expression> a = CollectionConverters.asJava(args);
-            if (a.size() == 1) {
-                return one.apply(new Column(a.get(0))).expr();
-            }
-            if (a.size() == 2) {
-                return two.apply(new Column(a.get(0)), new Column(a.get(1))).expr();
-            }
-            throw new IllegalArgumentException(NAME + " takes (prompt) or (prompt, options_map) but got "
-                    + a.size() + " arguments");
-        };
-        spark.sessionState().functionRegistry().createOrReplaceTempFunction(NAME, builder, "scala_udf");
+        spark.sessionState().functionRegistry().createOrReplaceTempFunction(NAME,
+                args -> expression(new SqlGenerate(settings, metrics), args), "scala_udf");
         return metrics;
+    }
+
+    /** The function's expression for the arguments of one call site: {@code (input)} or {@code (input, options)}. */
+    static Expression expression(SqlGenerate fn, Seq<Expression> args) {
+        List<Expression> a = CollectionConverters.asJava(args);
+        StructType type = OutputColumns.DEFAULT.struct();
+        if (a.size() == 1) {
+            UserDefinedFunction one = functions.udf((UDF1<Object, Row>) fn::call1, type).withName(NAME);
+            return one.apply(new Column(a.get(0))).expr();
+        }
+        if (a.size() == 2) {
+            UserDefinedFunction two = functions.udf((UDF2<Object, Object, Row>) fn::call2, type).withName(NAME);
+            return two.apply(new Column(a.get(0)), new Column(a.get(1))).expr();
+        }
+        throw new IllegalArgumentException(NAME + " takes (prompt) or (prompt, options_map) but got " + a.size()
+                + " arguments");
     }
 
     /** The per-row body of the UDF; serializable, shipped to executors with the settings (never the engine). */
