@@ -115,6 +115,29 @@ public final class Settings {
         return Collections.unmodifiableSet(BY_NAME.keySet());
     }
 
+    /**
+     * The settings as a Markdown table (name, command-line flag, default, where it may vary, doc), as the READMEs show
+     * it; tests check that each README carries its table as this method writes it.
+     */
+    public static String markdown(List<Setting<?>> settings) {
+        StringBuilder s = new StringBuilder("| setting | flag | default | varies | what |\n| --- | --- | --- | --- | --- |\n");
+        for (Setting<?> st : settings) {
+            String dflt = st.defaultValue() == null ? "(required)" : "`" + format(st) + "`";
+            String varies = switch (st.scope()) {
+                case ENGINE -> "per engine";
+                case REQUEST -> "per row";
+                case JOB -> "per job";
+            };
+            s.append("| `").append(st.name()).append("` | `").append(st.flag()).append("` | ").append(dflt)
+                    .append(" | ").append(varies).append(" | ").append(st.doc().replace("|", "\\|")).append(" |\n");
+        }
+        return s.toString();
+    }
+
+    private static <T> String format(Setting<T> s) {
+        return s.format(s.defaultValue());
+    }
+
     /** A string setting with a fixed set of values: "mode must be one of [ar, ar-pipe, eesd, ppsd] but was x". */
     public static Setting<String> choice(String name, String dflt, Scope scope, String metavar, List<String> values,
             String doc) {
