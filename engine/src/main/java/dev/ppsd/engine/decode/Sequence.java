@@ -4,6 +4,7 @@ import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.settings.Settings;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 
 /**
@@ -16,6 +17,7 @@ public final class Sequence {
     private final int[] promptIds;
     private final int budget;
     private final SplittableRandom rng;
+    private final List<LogitsRule> rules;
     private int[] tokens = new int[16];
     private int length;
     private FinishReason finish;
@@ -25,6 +27,11 @@ public final class Sequence {
     private SpecMetrics spec = SpecMetrics.NONE;
 
     public Sequence(GenerationRequest request, int[] promptIds, int contextLength) {
+        this(request, promptIds, contextLength, List.of());
+    }
+
+    /** A sequence whose next-token logits pass through {@code rules} (in order) before sampling and verifying. */
+    public Sequence(GenerationRequest request, int[] promptIds, int contextLength, List<LogitsRule> rules) {
         if (promptIds.length == 0) {
             throw new IllegalArgumentException("prompt of request " + request.id() + " encodes to no tokens");
         }
@@ -34,6 +41,7 @@ public final class Sequence {
         }
         this.request = request;
         this.promptIds = promptIds;
+        this.rules = List.copyOf(rules);
         // clamped before any arithmetic: a budget near Integer.MAX_VALUE runs to the context limit
         this.budget = Math.min(request.params().get(Settings.MAX_NEW_TOKENS), contextLength - promptIds.length);
         this.rng = new SplittableRandom(request.params().get(Settings.SEED));
@@ -114,6 +122,36 @@ public final class Sequence {
     public void setSpec(SpecMetrics spec) {
         this.spec = spec;
     }
+
+    /** The target's token for the position after the committed ones (its logits changed by the rules first). */
+    public int sample(float[] targetLogits) {
+        return Sampler.sample(rules(targetLogits, NONE), params(), rng);
+    }
+
+    /** The draft for the position after the committed tokens and {@code pending} drafts (rules applied first). */
+    public DraftProposer.Draft propose(float[] draftLogits, int[] pending) {
+        return DraftProposer.propose(rules(draftLogits, pending), params(), rng);
+    }
+
+    /**
+     * The verdict on {@code draft}, proposed with {@code q} for the position after the committed tokens and
+     * {@code pending} drafts, from the target's logits there (rules applied first, as they were to the draft's).
+     */
+    public Verifier.Verdict verify(int draft, float[] targetLogits, float[] q, int[] pending) {
+        return Verifier.verify(draft, rules(targetLogits, pending), q, params(), rng);
+    }
+
+    private float[] rules(float[] logits, int[] pending) {
+        if (!rules.isEmpty()) {
+            TokenHistory h = new TokenHistory(this, pending);
+            for (LogitsRule r : rules) {
+                r.apply(logits, h);
+            }
+        }
+        return logits;
+    }
+
+    private static final int[] NONE = new int[0];
 
     /** Appends a committed token and applies the stopping rules; returns true when the sequence is done. */
     public boolean commit(int token, StopCriteria stop) {

@@ -1,7 +1,6 @@
 package dev.ppsd.engine.schedule;
 
 import ai.djl.ndarray.NDScope;
-import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
@@ -54,7 +53,7 @@ public final class ArScheduler implements Scheduler {
                         s.markStarted();
                         cache.reset(slot);
                         float[] logits = prefill(all, cache, slot, s.promptIds());
-                        int tok = Sampler.sample(logits, s.params(), s.rng());
+                        int tok = s.sample(logits);
                         if (!s.commit(tok, stop)) {
                             active[slot] = s;
                             next[slot] = tok;
@@ -85,7 +84,7 @@ public final class ArScheduler implements Scheduler {
                 for (int r = 0; r < b; r++) {
                     int slot = slotIds[r];
                     Sequence s = active[slot];
-                    int tok = Sampler.sample(logits[r], s.params(), s.rng());
+                    int tok = s.sample(logits[r]);
                     if (s.commit(tok, stop)) {
                         active[slot] = null;
                     } else {

@@ -6,7 +6,6 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.decode.DraftProposer;
-import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.SpecMetrics;
@@ -20,6 +19,7 @@ import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.settings.Settings;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 
@@ -87,7 +87,7 @@ public final class EesdScheduler implements Scheduler {
                     head.advance(hE, a, headCache); // the trained head's cache holds every prompt position
                 }
                 float[] target = upper.nextTokenLogits(upper.forward(hE, a, highCache))[0];
-                pending = Sampler.sample(target, seq.params(), seq.rng());
+                pending = seq.sample(target);
             }
             if (seq.commit(pending, stop)) {
                 return;
@@ -111,7 +111,7 @@ public final class EesdScheduler implements Scheduler {
                         if (i == g) {
                             break; // the last draft only needs its layer-E state (for the bonus target)
                         }
-                        DraftProposer.Draft d = DraftProposer.propose(logits.toFloatArray(), seq.params(), seq.rng());
+                        DraftProposer.Draft d = seq.propose(logits.toFloatArray(), Arrays.copyOf(drafts, i));
                         qs[i] = d.q();
                         drafts[i] = d.token();
                         x = drafts[i];
@@ -126,7 +126,8 @@ public final class EesdScheduler implements Scheduler {
                 int next = -1;
                 for (int i = 0; i < g; i++) {
                     proposed++;
-                    Verifier.Verdict verdict = Verifier.verify(drafts[i], targets[i], qs[i], seq.params(), seq.rng());
+                    // drafts 0..i-1 are committed by now: the target at i follows committed tokens only
+                    Verifier.Verdict verdict = seq.verify(drafts[i], targets[i], qs[i], new int[0]);
                     if (!verdict.accepted()) {
                         next = verdict.token(); // correction
                         flushes++;
@@ -141,7 +142,7 @@ public final class EesdScheduler implements Scheduler {
                 }
                 policy.observe(ok, ok < g);
                 if (next < 0) {
-                    next = Sampler.sample(targets[g], seq.params(), seq.rng()); // bonus
+                    next = seq.sample(targets[g]); // bonus
                 }
                 // truncate every KV cache to the committed, processed prefix: positions <= pos + ok
                 KvCache.truncate(0, pos + ok + 1, lowCache, highCache, headCache);

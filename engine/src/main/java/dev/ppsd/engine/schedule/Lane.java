@@ -32,6 +32,11 @@ final class Lane {
         inFlight.forEach(e -> e.stage += e.ran ? 1 : 0);
     }
 
+    /** The tokens of the drafts in flight, oldest first (what follows the committed tokens). */
+    int[] draftsInFlight() {
+        return inFlight.stream().filter(e -> e.draft).mapToInt(e -> e.tokens[0]).toArray();
+    }
+
     /** Drops every in-flight entry at or after {@code position} (a flush). */
     void discardFrom(int position) {
         while (!inFlight.isEmpty() && inFlight.peekLast().start >= position) {

@@ -2,7 +2,6 @@ package dev.ppsd.engine.schedule;
 
 import ai.djl.Device;
 import dev.ppsd.engine.decode.DraftProposer;
-import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.SpecMetrics;
@@ -27,6 +26,8 @@ import java.util.List;
  * speculation controller's {@link Schedule}; what is measured lives in {@link PipelineStats}.
  */
 public final class PipelineScheduler implements Scheduler {
+    /** What precedes the oldest entry's position: committed tokens only. */
+    private static final int[] NO_DRAFTS = new int[0];
     private final LlamaModel model;
     private final PipelineSplit split;
     private final List<PipelineStage> stages = new ArrayList<>();
@@ -171,7 +172,7 @@ public final class PipelineScheduler implements Scheduler {
             boolean restart;
             if (next != null && next.draft) {
                 lane.proposed++;
-                Verifier.Verdict v = Verifier.verify(next.tokens[0], oldest.logits, next.q, seq.params(), seq.rng());
+                Verifier.Verdict v = seq.verify(next.tokens[0], oldest.logits, next.q, NO_DRAFTS);
                 token = v.token();
                 if (v.accepted()) {
                     // accept: the draft is committed and keeps flowing
@@ -189,7 +190,7 @@ public final class PipelineScheduler implements Scheduler {
                 }
             } else {
                 // no draft in flight (ar-pipe, or the cycle did not draft): the target's own token
-                token = Sampler.sample(oldest.logits, seq.params(), seq.rng());
+                token = seq.sample(oldest.logits);
                 restart = true;
             }
             // commit
@@ -210,7 +211,7 @@ public final class PipelineScheduler implements Scheduler {
         // draft: the newest entry has just left block 1; its exit-head logits give the draft for the next position
         InFlight newest = lane.inFlight.peekLast();
         if (newest != null && newest.wantDraft && newest.stage == 1 && newest.end() < context) {
-            DraftProposer.Draft d = DraftProposer.propose(newest.logits, seq.params(), seq.rng());
+            DraftProposer.Draft d = seq.propose(newest.logits, lane.draftsInFlight());
             lane.inFlight.add(new InFlight(lane, newest.end(), new int[] {d.token()}, true, d.q()));
             counts.drafted++;
         }
