@@ -21,7 +21,9 @@ import java.util.Set;
 /**
  * The engine's entry point: a model folder (weights + tokenizer) and a scheduler. {@link #generate} takes
  * prompts and returns one result per prompt, in order; a bad prompt gets an error in its own result and
- * never stops the others. Thread-safe: calls are serialised.
+ * never stops the others. Thread-safe, and continuously batched: the engine's worker thread runs the scheduler
+ * over one live queue, so the requests of concurrent callers share the batch's slots, and a slot whose sequence
+ * ends is refilled at once.
  *
  * <pre>{@code
  * try (GenerationEngine engine = GenerationEngine.open(EngineOptions.of(Path.of("models/ppsd-mini")))) {
@@ -36,7 +38,9 @@ public final class GenerationEngine implements AutoCloseable {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private final Scheduler scheduler;
-    private StopCriteria stop;
+    private volatile StopCriteria stop;
+    private final EngineQueue queue = new EngineQueue();
+    private final Thread worker;
     private final boolean ownsModel;
     private boolean closed;
     private ChatTemplate chatTemplate;
@@ -50,6 +54,28 @@ public final class GenerationEngine implements AutoCloseable {
         this.scheduler = scheduler;
         Set<Integer> eos = new HashSet<>(model.config().eosTokenIds());
         this.stop = new StopCriteria(eos, tokenizer);
+        this.worker = new Thread(this::work, "ppsd-engine-" + WORKERS.incrementAndGet());
+        worker.setDaemon(true);
+        worker.start();
+    }
+
+    private static final java.util.concurrent.atomic.AtomicInteger WORKERS = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** The worker: runs the scheduler whenever sequences wait; a failure fails every caller. */
+    private void work() {
+        DjlRuntime.pinIntraOpThreads();
+        try {
+            while (queue.awaitWork()) {
+                try {
+                    scheduler.run(queue, stop);
+                } catch (Throwable t) {
+                    queue.fail(t);
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            queue.fail(e);
+        }
     }
 
     /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
@@ -102,13 +128,12 @@ public final class GenerationEngine implements AutoCloseable {
      * Benchmarks only: decode every request to its full {@code max_new_tokens}, past EOS (vLLM's
      * {@code ignore_eos}), so that modes are compared on the same number of tokens.
      */
-    public synchronized void ignoreEos() {
+    public void ignoreEos() {
         stop = stop.ignoringEos();
     }
 
     /** Decodes every request; results come back in request order. */
-    public synchronized List<GenerationResult> generate(List<GenerationRequest> requests) {
-        DjlRuntime.pinIntraOpThreads();
+    public List<GenerationResult> generate(List<GenerationRequest> requests) {
         List<Sequence> seqs = new ArrayList<>();
         GenerationResult[] out = new GenerationResult[requests.size()];
         Sequence[] byIndex = new Sequence[requests.size()];
@@ -123,7 +148,15 @@ public final class GenerationEngine implements AutoCloseable {
                 out[i] = GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage());
             }
         }
-        scheduler.run(seqs, stop);
+        List<Sequence> run = seqs.stream().filter(x -> !x.finished()).toList();
+        queue.add(run);
+        try {
+            queue.awaitFinished(run);
+        } catch (InterruptedException e) {
+            queue.withdraw(run);
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for the engine", e);
+        }
         for (int i = 0; i < out.length; i++) {
             Sequence s = byIndex[i];
             if (s != null) {
@@ -188,6 +221,12 @@ public final class GenerationEngine implements AutoCloseable {
             return;
         }
         closed = true;
+        queue.close();
+        try {
+            worker.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         scheduler.close();
         tokenizer.close();
         if (ownsModel) {

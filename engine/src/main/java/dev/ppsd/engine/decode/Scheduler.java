@@ -2,13 +2,21 @@ package dev.ppsd.engine.decode;
 
 import java.util.List;
 
-/** Decodes a batch of sequences to completion by committing tokens to each {@link Sequence}. */
+/** Decodes sequences to completion by committing tokens to each {@link Sequence}. */
 public interface Scheduler extends AutoCloseable {
     /** The mode name reported in results ("ar", "eesd", "ppsd", ...). */
     String mode();
 
+    /**
+     * Runs the sequences of {@code source}, taking a new one whenever a slot frees, until none is in flight and none
+     * waits; each finished one is reported to the source.
+     */
+    void run(SequenceSource source, StopCriteria stop);
+
     /** Runs every sequence until it is finished. */
-    void run(List<Sequence> sequences, StopCriteria stop);
+    default void run(List<Sequence> sequences, StopCriteria stop) {
+        run(SequenceSource.of(sequences), stop);
+    }
 
     @Override
     default void close() {

@@ -20,7 +20,7 @@ public final class KvCache implements AutoCloseable {
     private final NDArray[] keys;
     private final NDArray[] values;
     private final int[][] lengths; // [layer][slot]
-    private final int maxLen;
+    private int maxLen;
 
     public KvCache(LlamaConfig c, int layers, int slots, int maxLen, NDManager parent, Device device) {
         if (slots <= 0 || maxLen <= 0) {
@@ -48,6 +48,36 @@ public final class KvCache implements AutoCloseable {
 
     public int maxLen() {
         return maxLen;
+    }
+
+    /**
+     * Makes room for {@code length} positions per slot: the buffers grow (to at least twice their length, at most
+     * {@code cap}) and keep what they hold. Sequences of very different lengths then cost what the longest one in
+     * flight needs, not what the model's context could hold.
+     */
+    public void ensureLength(int length, int cap) {
+        if (length <= maxLen) {
+            return;
+        }
+        if (length > cap) {
+            throw new IllegalArgumentException("KV cache of " + length + " positions asked for, but at most " + cap);
+        }
+        int grown = Math.max(length, Math.min(cap, 2 * maxLen));
+        NDIndex held = new NDIndex().addAllDim(2).addSliceDim(0, maxLen).addAllDim();
+        for (int l = 0; l < keys.length; l++) {
+            keys[l] = grow(keys[l], grown, held);
+            values[l] = grow(values[l], grown, held);
+        }
+        maxLen = grown;
+    }
+
+    /** {@code [slots, KV, maxLen, hd] -> [slots, KV, grown, hd]}, the held positions copied. */
+    private NDArray grow(NDArray a, int grown, NDIndex held) {
+        Shape s = a.getShape();
+        NDArray b = manager.zeros(new Shape(s.get(0), s.get(1), grown, s.get(3)), a.getDataType());
+        b.set(held, a);
+        a.close();
+        return b;
     }
 
     /** Number of positions of {@code slot} stored in layer {@code layer} (relative to this cache's range). */

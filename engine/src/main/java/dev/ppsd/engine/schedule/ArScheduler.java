@@ -3,6 +3,7 @@ package dev.ppsd.engine.schedule;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
+import dev.ppsd.engine.decode.SequenceSource;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.KvCache;
@@ -10,13 +11,13 @@ import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.LlamaModel;
 
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.List;
 
 /**
  * Plain autoregressive decoding, the oracle the speculative schedulers must match. Continuous batching:
  * up to {@code maxBatch} sequences decode one token per step together; a finished sequence's cache slot is
- * taken by the next waiting one (after a one-pass prefill of its prompt).
+ * taken by the next waiting one (after a one-pass prefill of its prompt). The KV cache grows with the longest
+ * sequence in flight (prompt + clamped budget).
  */
 public final class ArScheduler implements Scheduler {
     private final LlamaModel model;
@@ -36,32 +37,37 @@ public final class ArScheduler implements Scheduler {
     }
 
     @Override
-    public void run(List<Sequence> sequences, StopCriteria stop) {
-        WorkQueue q = WorkQueue.of(sequences, 0, model.config().maxPositionEmbeddings(), maxBatch);
-        Deque<Sequence> waiting = q.waiting();
-        int maxLen = q.cacheLen();
-        int slots = q.slots();
+    public void run(SequenceSource source, StopCriteria stop) {
+        int context = model.config().maxPositionEmbeddings();
         ModelRunner all = ModelRunner.of(model, 0, model.config().numHiddenLayers());
-        try (KvCache cache = all.newCache(slots, maxLen)) {
-            Sequence[] active = new Sequence[slots];
-            int[] next = new int[slots]; // token to feed at the next step
+        KvCache cache = null;
+        try {
+            Sequence[] active = new Sequence[maxBatch];
+            int[] next = new int[maxBatch]; // token to feed at the next step
             while (true) {
-                // admit waiting sequences into free slots: prefill the prompt, sample the first token
-                for (int slot = 0; slot < slots; slot++) {
-                    while (active[slot] == null && !waiting.isEmpty()) {
-                        Sequence s = waiting.poll();
+                // admit: a waiting sequence takes a free slot; prefill its prompt, sample its first token
+                for (int slot = 0; slot < maxBatch; slot++) {
+                    Sequence s;
+                    while (active[slot] == null && (s = source.poll()) != null) {
                         s.markStarted();
+                        int need = s.promptIds().length + s.budget(); // <= context
+                        if (cache == null) {
+                            cache = all.newCache(maxBatch, need);
+                        }
+                        cache.ensureLength(need, context);
                         cache.reset(slot);
                         float[] logits = prefill(all, cache, slot, s.promptIds());
                         int tok = s.sample(logits);
-                        if (!s.commit(tok, stop)) {
+                        if (s.commit(tok, stop)) {
+                            source.finished(s);
+                        } else {
                             active[slot] = s;
                             next[slot] = tok;
                         }
                     }
                 }
                 List<Integer> rows = new ArrayList<>();
-                for (int slot = 0; slot < slots; slot++) {
+                for (int slot = 0; slot < maxBatch; slot++) {
                     if (active[slot] != null) {
                         rows.add(slot);
                     }
@@ -87,10 +93,15 @@ public final class ArScheduler implements Scheduler {
                     int tok = s.sample(logits[r]);
                     if (s.commit(tok, stop)) {
                         active[slot] = null;
+                        source.finished(s);
                     } else {
                         next[slot] = tok;
                     }
                 }
+            }
+        } finally {
+            if (cache != null) {
+                cache.close();
             }
         }
     }

@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.decode.DraftProposer;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
+import dev.ppsd.engine.decode.SequenceSource;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.decode.Verifier;
@@ -55,11 +56,11 @@ public final class EesdScheduler implements Scheduler {
     }
 
     @Override
-    public void run(List<Sequence> sequences, StopCriteria stop) {
-        for (Sequence s : sequences) {
-            if (!s.finished()) {
-                decode(s, stop);
-            }
+    public void run(SequenceSource source, StopCriteria stop) {
+        Sequence s;
+        while ((s = source.poll()) != null) {
+            decode(s, stop);
+            source.finished(s);
         }
     }
 

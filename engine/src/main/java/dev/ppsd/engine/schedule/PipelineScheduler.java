@@ -4,6 +4,7 @@ import ai.djl.Device;
 import dev.ppsd.engine.decode.DraftProposer;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
+import dev.ppsd.engine.decode.SequenceSource;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.decode.Verifier;
@@ -11,7 +12,6 @@ import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
 
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.List;
 
 /**
@@ -121,16 +121,21 @@ public final class PipelineScheduler implements Scheduler {
     }
 
     @Override
-    public void run(List<Sequence> sequences, StopCriteria stop) {
+    public void run(SequenceSource source, StopCriteria stop) {
         int context = model.config().maxPositionEmbeddings();
-        int k = stages.size();
-        WorkQueue q = WorkQueue.of(sequences, k + 1, context, maxBatch);
-        stages.forEach(st -> st.allocate(q.slots(), q.cacheLen()));
-        Lane[] lanes = new Lane[q.slots()];
+        Lane[] lanes = new Lane[maxBatch];
+        try {
+            cycles(source, stop, context, lanes);
+        } finally {
+            stages.forEach(PipelineStage::releaseCaches);
+        }
+    }
+
+    private void cycles(SequenceSource source, StopCriteria stop, int context, Lane[] lanes) {
         while (true) {
             stats.cycleStarts();
             // prefill: waiting sequences take free slots; each prompt enters stage 0 as one entry
-            admit(lanes, q.waiting());
+            admit(lanes, source, context);
             // which entries run: every entry at its stage, as the controller's schedule for this cycle has it
             Schedule schedule = speculative ? controller.next(active(lanes)) : Schedule.AR_PIPE;
             List<List<InFlight>> work = plan(lanes, schedule);
@@ -149,6 +154,7 @@ public final class PipelineScheduler implements Scheduler {
                     lane.moveOn();
                     if (verifyAndDraft(lane, stop, context, counts)) {
                         lanes[lane.slot] = null; // finished: the slot is free for the next waiting sequence
+                        source.finished(lane.seq);
                     }
                 }
             }
@@ -223,14 +229,22 @@ public final class PipelineScheduler implements Scheduler {
      * ⌈slots/k⌉ per cycle, so the sequences enter out of phase and keep every stage busy (admitted all at once they
      * would move through the stages in lockstep, one stage at a time).
      */
-    private void admit(Lane[] lanes, Deque<Sequence> waiting) {
+    private void admit(Lane[] lanes, SequenceSource source, int context) {
         int k = stages.size();
         int admit = (lanes.length + k - 1) / k;
-        for (int slot = 0; slot < lanes.length && admit > 0 && !waiting.isEmpty(); slot++) {
+        for (int slot = 0; slot < lanes.length && admit > 0; slot++) {
             if (lanes[slot] == null) {
+                Sequence s = source.poll();
+                if (s == null) {
+                    return;
+                }
                 admit--;
-                Sequence s = waiting.poll();
                 s.markStarted();
+                // the caches grow with the longest sequence in flight: prompt + budget + the drafts ahead of it
+                int need = s.promptIds().length + s.budget() + k + 1;
+                for (PipelineStage st : stages) {
+                    st.ensureCaches(lanes.length, need, context + k + 1);
+                }
                 Lane lane = new Lane(s, slot, k);
                 for (PipelineStage st : stages) {
                     st.reset(slot);

@@ -55,11 +55,24 @@ final class PipelineStage implements AutoCloseable {
         this.worker = new StageWorker("ppsd-stage-" + index, stages);
     }
 
-    /** (Re)allocates this stage's caches for {@code slots} sequences of up to {@code maxLen} positions. */
-    void allocate(int slots, int maxLen) {
+    /**
+     * Makes this stage's caches hold {@code slots} sequences of {@code length} positions: allocated on first use,
+     * grown (keeping what they hold) up to {@code cap} when a longer sequence comes.
+     */
+    void ensureCaches(int slots, int length, int cap) {
+        if (cache == null) {
+            cache = runner.newCache(slots, length);
+            headCache = headStack != null ? headStack.newCache(manager, slots, length) : null;
+        }
+        cache.ensureLength(length, cap);
+        if (headCache != null) {
+            headCache.ensureLength(length, cap);
+        }
+    }
+
+    /** Frees the caches (the run ended: nothing is in flight); the next run allocates them again. */
+    void releaseCaches() {
         closeCaches();
-        cache = runner.newCache(slots, maxLen);
-        headCache = headStack != null ? headStack.newCache(manager, slots, maxLen) : null;
     }
 
     /** Forgets positions {@code >= length} of {@code slot} in every cache of this stage. */
