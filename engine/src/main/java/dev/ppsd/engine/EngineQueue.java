@@ -14,6 +14,8 @@ import java.util.Collection;
 final class EngineQueue implements SequenceSource {
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private Throwable failure;
+    private int running;
+    private int peakRunning;
     private boolean closed;
 
     /** Queues {@code sequences} for the worker. */
@@ -25,12 +27,22 @@ final class EngineQueue implements SequenceSource {
 
     @Override
     public synchronized Sequence poll() {
-        return waiting.poll();
+        Sequence s = waiting.poll();
+        if (s != null) {
+            peakRunning = Math.max(peakRunning, ++running);
+        }
+        return s;
     }
 
     @Override
     public synchronized void finished(Sequence s) {
+        running--;
         notifyAll();
+    }
+
+    /** The most sequences ever in flight at once (taken by the scheduler, not finished yet). */
+    synchronized int peakRunning() {
+        return peakRunning;
     }
 
     /** Waits until every one of {@code sequences} finished; throws when the engine failed meanwhile. */

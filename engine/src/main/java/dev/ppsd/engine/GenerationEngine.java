@@ -210,6 +210,11 @@ public final class GenerationEngine implements AutoCloseable {
         return chatTemplate;
     }
 
+    /** The most sequences that were ever in flight at once, from all callers together. */
+    public int peakInFlight() {
+        return queue.peakRunning();
+    }
+
     /** Whether {@link #close} was called. */
     public synchronized boolean isClosed() {
         return closed;

@@ -19,8 +19,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * lazily once per executor JVM and shared by every task of that JVM. {@link #generate} is the one way rows reach
  * the engine, from the Dataset API and from the SQL function alike: the requests go to the executor's engine for
  * these options (opened on first use under a per-options lock: model folder made local by {@link ModelPaths},
- * {@code stages=auto} mapped to the task's GPUs by {@link TaskGpus}), batched with the rows of the executor's other
- * tasks ({@link CrossTaskBatcher}).
+ * {@code stages=auto} mapped to the task's GPUs by {@link TaskGpus}), where they share the batch's slots with the
+ * rows of the executor's other tasks (the engine batches continuously: a slot is refilled as soon as its row ends).
  *
  * <p>An exception of the engine itself (a native error, out of memory) is not a row error: that engine is dropped
  * (and closed once no call uses it), every waiting call fails with {@link PpsdEngineException}, and Spark's retry
@@ -67,10 +67,7 @@ public final class EngineHandle implements Serializable {
         }
         Running r = acquire(localOptions(TaskContext.get()));
         try {
-            return r.batcher.submit(requests);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for the engine", e);
+            return r.call(requests);
         } finally {
             r.release();
         }
@@ -91,12 +88,6 @@ public final class EngineHandle implements Serializable {
     static int opened(EngineOptions options) {
         AtomicInteger n = OPENED.get(options);
         return n == null ? 0 : n.get();
-    }
-
-    /** Engine calls the batcher of the running engine for {@code options} (local form) made so far; 0 if none. */
-    static long engineCalls(EngineOptions options) {
-        Running r = RUNNING.get(options);
-        return r == null || r.batcher == null ? 0 : r.batcher.batches();
     }
 
     /** The engine currently running for {@code options} (local form) in this JVM, opening it if needed. */
@@ -130,11 +121,10 @@ public final class EngineHandle implements Serializable {
         }
     }
 
-    /** One open engine of this JVM, with the batcher that feeds it and the calls using it. */
+    /** One open engine of this JVM and the calls using it. */
     private static final class Running {
         private final EngineOptions options;
         private GenerationEngine engine;
-        private CrossTaskBatcher batcher;
         private volatile Throwable fault;
         private int users;
         private boolean evicted;
@@ -150,24 +140,28 @@ public final class EngineHandle implements Serializable {
             }
             if (engine == null) {
                 engine = GenerationEngine.open(options);
-                int n = OPENED.computeIfAbsent(options, k -> new AtomicInteger()).incrementAndGet();
-                batcher = new CrossTaskBatcher("ppsd-batcher-" + n, options.get(Settings.BATCH_SIZE), this::call,
-                        e -> evict());
+                OPENED.computeIfAbsent(options, k -> new AtomicInteger()).incrementAndGet();
             }
             users++;
             return true;
         }
 
-        private List<GenerationResult> call(List<GenerationRequest> batch) {
-            Throwable f = fault;
-            if (f != null) {
-                fault = null;
-                if (f instanceof Error err) {
-                    throw err;
+        /** The engine's results; an exception of the engine itself drops it and fails the call. */
+        List<GenerationResult> call(List<GenerationRequest> requests) {
+            try {
+                Throwable f = fault;
+                if (f != null) {
+                    fault = null;
+                    if (f instanceof Error err) {
+                        throw err;
+                    }
+                    throw (RuntimeException) f;
                 }
-                throw (RuntimeException) f;
+                return engine.generate(requests);
+            } catch (RuntimeException | Error e) {
+                evict();
+                throw new PpsdEngineException("the engine failed generating " + requests.size() + " rows: " + e, e);
             }
-            return engine.generate(batch);
         }
 
         synchronized void release() {
@@ -184,7 +178,6 @@ public final class EngineHandle implements Serializable {
 
         private void closeIfDone() {
             if (evicted && users == 0 && engine != null) {
-                batcher.close();
                 engine.close();
                 engine = null;
             }

@@ -76,7 +76,7 @@ class EngineHandleTest {
         assertNotEquals(TestSpark.model(), local);
         assertSame(local, ModelPaths.localize(uri), "copied once");
         try (Stream<Path> files = Files.list(local)) {
-            assertEquals(List.of("config.json", "model.safetensors", "tokenizer.json"),
+            assertEquals(List.of("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
                     files.map(p -> p.getFileName().toString()).sorted().toList());
         }
         assertEquals(Files.readString(TestSpark.model().resolve("config.json")),
@@ -87,7 +87,7 @@ class EngineHandleTest {
     void aFolderShippedWithAddFileIsFoundByItsName() throws IOException {
         Path shipped = Files.createTempDirectory("ppsd-ship-").resolve("tiny-shipped");
         Files.createDirectories(shipped);
-        for (String f : List.of("config.json", "tokenizer.json", "model.safetensors")) {
+        for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors")) {
             Files.copy(TestSpark.model().resolve(f), shipped.resolve(f));
         }
         TestSpark.spark().sparkContext().addFile(shipped.toString(), true);
