@@ -134,39 +134,66 @@ public final class GenerationEngine implements AutoCloseable {
 
     /** Decodes every request; results come back in request order. */
     public List<GenerationResult> generate(List<GenerationRequest> requests) {
-        List<Sequence> seqs = new ArrayList<>();
-        GenerationResult[] out = new GenerationResult[requests.size()];
+        return submit(requests).results();
+    }
+
+    /**
+     * Queues {@code requests} and returns at once: the results come from {@link Pending#results()}. A caller that
+     * keeps a second batch queued while it waits for the first keeps the engine's slots full.
+     */
+    public Pending submit(List<GenerationRequest> requests) {
         Sequence[] byIndex = new Sequence[requests.size()];
+        GenerationResult[] failed = new GenerationResult[requests.size()];
+        List<Sequence> run = new ArrayList<>();
         int context = model.config().maxPositionEmbeddings();
         for (int i = 0; i < requests.size(); i++) {
             GenerationRequest r = requests.get(i);
             try {
-                Sequence s = new Sequence(r, promptIds(r), context);
-                byIndex[i] = s;
-                seqs.add(s);
+                byIndex[i] = new Sequence(r, promptIds(r), context);
+                if (!byIndex[i].finished()) {
+                    run.add(byIndex[i]);
+                }
             } catch (IllegalArgumentException e) {
-                out[i] = GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage());
+                failed[i] = GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage());
             }
         }
-        List<Sequence> run = seqs.stream().filter(x -> !x.finished()).toList();
         queue.add(run);
-        try {
-            queue.awaitFinished(run);
-        } catch (InterruptedException e) {
-            queue.withdraw(run);
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while waiting for the engine", e);
+        return new Pending(byIndex, failed, run);
+    }
+
+    /** Requests queued by {@link #submit}: their results, once every one of them has finished. */
+    public final class Pending {
+        private final Sequence[] byIndex;
+        private final GenerationResult[] failed;
+        private final List<Sequence> run;
+
+        private Pending(Sequence[] byIndex, GenerationResult[] failed, List<Sequence> run) {
+            this.byIndex = byIndex;
+            this.failed = failed;
+            this.run = run;
         }
-        for (int i = 0; i < out.length; i++) {
-            Sequence s = byIndex[i];
-            if (s != null) {
-                int[] gen = s.generated();
-                String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
-                out[i] = new GenerationResult(s.request().id(), text, gen, s.promptIds(), s.finishReason(),
-                        s.wallMs(), scheduler.mode(), s.spec(), null);
+
+        /** Waits for the requests; one result per request, in order. */
+        public List<GenerationResult> results() {
+            try {
+                queue.awaitFinished(run);
+            } catch (InterruptedException e) {
+                queue.withdraw(run);
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for the engine", e);
             }
+            GenerationResult[] out = failed.clone();
+            for (int i = 0; i < out.length; i++) {
+                Sequence s = byIndex[i];
+                if (s != null) {
+                    int[] gen = s.generated();
+                    String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
+                    out[i] = new GenerationResult(s.request().id(), text, gen, s.promptIds(), s.finishReason(),
+                            s.wallMs(), scheduler.mode(), s.spec(), null);
+                }
+            }
+            return List.of(out);
         }
-        return List.of(out);
     }
 
     /**

@@ -62,14 +62,60 @@ public final class EngineHandle implements Serializable {
      * engine itself failed.
      */
     public List<GenerationResult> generate(List<GenerationRequest> requests) {
+        return submit(requests).get();
+    }
+
+    /**
+     * Queues {@code requests} on this executor's engine and returns at once; {@link Submitted#get()} waits for the
+     * results. A task that keeps its next rows queued while it waits keeps the engine's slots full.
+     */
+    public Submitted submit(List<GenerationRequest> requests) {
         if (requests.isEmpty()) {
-            return List.of();
+            return new Submitted(null, null, 0);
         }
         Running r = acquire(localOptions(TaskContext.get()));
         try {
-            return r.call(requests);
-        } finally {
+            return new Submitted(r, r.submit(requests), requests.size());
+        } catch (RuntimeException | Error e) {
             r.release();
+            throw e;
+        }
+    }
+
+    /**
+     * Rows queued on the engine: {@link #get()} waits for their results; {@link #release()} gives the engine up
+     * without them (a task that failed): an evicted engine closes once no queued rows hold it.
+     */
+    public static final class Submitted {
+        private final Running running;
+        private final GenerationEngine.Pending pending;
+        private final int rows;
+        private boolean released;
+
+        private Submitted(Running running, GenerationEngine.Pending pending, int rows) {
+            this.running = running;
+            this.pending = pending;
+            this.rows = rows;
+        }
+
+        /** Waits for the results, one per request, in order. */
+        public List<GenerationResult> get() {
+            if (running == null) {
+                return List.of();
+            }
+            try {
+                return running.results(pending, rows);
+            } finally {
+                release();
+            }
+        }
+
+        /** Lets go of the engine (idempotent). */
+        public synchronized void release() {
+            if (running != null && !released) {
+                released = true;
+                running.release();
+            }
         }
     }
 
@@ -146,8 +192,8 @@ public final class EngineHandle implements Serializable {
             return true;
         }
 
-        /** The engine's results; an exception of the engine itself drops it and fails the call. */
-        List<GenerationResult> call(List<GenerationRequest> requests) {
+        /** Queues the requests; an exception of the engine itself drops it and fails the call. */
+        GenerationEngine.Pending submit(List<GenerationRequest> requests) {
             try {
                 Throwable f = fault;
                 if (f != null) {
@@ -157,11 +203,24 @@ public final class EngineHandle implements Serializable {
                     }
                     throw (RuntimeException) f;
                 }
-                return engine.generate(requests);
+                return engine.submit(requests);
             } catch (RuntimeException | Error e) {
-                evict();
-                throw new PpsdEngineException("the engine failed generating " + requests.size() + " rows: " + e, e);
+                throw failed(e, requests.size());
             }
+        }
+
+        /** The results of queued requests; an exception of the engine itself drops it and fails the call. */
+        List<GenerationResult> results(GenerationEngine.Pending p, int rows) {
+            try {
+                return p.results();
+            } catch (RuntimeException | Error e) {
+                throw failed(e, rows);
+            }
+        }
+
+        private PpsdEngineException failed(Throwable e, int rows) {
+            evict();
+            return new PpsdEngineException("the engine failed generating " + rows + " rows: " + e, e);
         }
 
         synchronized void release() {

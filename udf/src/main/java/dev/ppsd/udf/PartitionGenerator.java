@@ -11,8 +11,10 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.function.MapPartitionsFunction;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.util.TaskCompletionListener;
 
 import java.io.Serializable;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -21,8 +23,9 @@ import java.util.Map;
 
 /**
  * The task side of {@link PpsdGenerator}: reads its partition {@code batch_size} rows at a time, turns each row into
- * a request ({@link RowRequests}), hands the good ones to the executor's engine ({@link EngineHandle#generate}) and
- * appends the result columns to every input row, in input order. Nothing is opened for an empty partition.
+ * a request ({@link RowRequests}), queues the good ones on the executor's engine ({@link EngineHandle#submit}),
+ * {@value #CHUNKS_AHEAD} chunks ahead of the one it reads back, and appends the result columns to every input row, in
+ * input order. Nothing is opened for an empty partition.
  */
 final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
     /**
@@ -42,43 +45,62 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
         this.metrics = metrics;
     }
 
+    /** Chunks of {@code batch_size} rows queued on the engine ahead of the one being read back. */
+    static final int CHUNKS_AHEAD = 2;
+
     @Override
     public Iterator<Row> call(Iterator<Row> input) {
         EngineHandle engine = settings.handle();
         int batch = settings.engine().get(Settings.BATCH_SIZE);
+        int partition = TaskContext.get() == null ? 0 : TaskContext.get().partitionId();
+        ArrayDeque<Chunk> queued = new ArrayDeque<>();
+        if (TaskContext.get() != null) {
+            // a failed or killed task lets go of the rows it still had queued
+            TaskContext.get().addTaskCompletionListener((TaskCompletionListener) c -> queued.forEach(
+                    q -> q.results().release()));
+        }
         return new Iterator<>() {
             private Iterator<Row> ready = List.<Row>of().iterator();
             private long index;
 
             @Override
             public boolean hasNext() {
-                if (!ready.hasNext() && input.hasNext()) {
-                    List<Row> chunk = new ArrayList<>(batch);
-                    while (input.hasNext() && chunk.size() < batch) {
-                        chunk.add(input.next());
+                // keep the engine's queue full: the next chunks are queued while this one is generated
+                while (queued.size() <= CHUNKS_AHEAD && input.hasNext()) {
+                    List<Row> rows = new ArrayList<>(batch);
+                    while (input.hasNext() && rows.size() < batch) {
+                        rows.add(input.next());
                     }
-                    ready = generate(chunk, engine, index).iterator();
-                    index += chunk.size();
+                    queued.add(submit(rows, engine, index, partition));
+                    index += rows.size();
+                }
+                if (!ready.hasNext() && !queued.isEmpty()) {
+                    ready = collect(queued.poll()).iterator();
                 }
                 return ready.hasNext();
             }
 
             @Override
             public Row next() {
-                hasNext();
+                if (!hasNext()) {
+                    throw new java.util.NoSuchElementException();
+                }
                 return ready.next();
             }
         };
     }
 
-    /** Generates one chunk of rows: rows {@code [first, first + chunk.size())} of this partition. */
-    private List<Row> generate(List<Row> chunk, EngineHandle engine, long first) {
-        int partition = TaskContext.get() == null ? 0 : TaskContext.get().partitionId();
+    /** Rows handed to the engine: each row's prepared request (or why it cannot run) and the queued requests. */
+    private record Chunk(List<Row> rows, Prepared[] prepared, EngineHandle.Submitted results) {
+    }
+
+    /** Turns rows {@code [first, first + rows.size())} of this partition into requests and queues the good ones. */
+    private Chunk submit(List<Row> rows, EngineHandle engine, long first, int partition) {
         boolean failOnError = settings.job().get(JobOptions.FAIL_ON_ERROR);
-        Prepared[] prepared = new Prepared[chunk.size()];
+        Prepared[] prepared = new Prepared[rows.size()];
         List<GenerationRequest> requests = new ArrayList<>();
-        for (int i = 0; i < chunk.size(); i++) {
-            Row row = chunk.get(i);
+        for (int i = 0; i < rows.size(); i++) {
+            Row row = rows.get(i);
             String id = layout.id() < 0 || row.isNullAt(layout.id()) ? null : String.valueOf(row.get(layout.id()));
             String label = id != null ? "row id=" + id : "row " + (first + i) + " of partition " + partition;
             Prepared p;
@@ -98,17 +120,23 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
                 requests.add(p.request());
             }
         }
-        List<GenerationResult> results = engine.generate(requests);
-        List<Row> out = new ArrayList<>(chunk.size());
+        return new Chunk(rows, prepared, engine.submit(requests));
+    }
+
+    /** The output rows of a chunk, in input order: its results appended to each input row. */
+    private List<Row> collect(Chunk c) {
+        boolean failOnError = settings.job().get(JobOptions.FAIL_ON_ERROR);
+        List<GenerationResult> results = c.results().get();
+        List<Row> out = new ArrayList<>(c.rows().size());
         int next = 0;
-        for (int i = 0; i < chunk.size(); i++) {
-            RowResult r = prepared[i].isOk() ? RowResult.of(results.get(next++))
-                    : RowResult.failed(null, prepared[i].error());
+        for (int i = 0; i < c.rows().size(); i++) {
+            RowResult r = c.prepared()[i].isOk() ? RowResult.of(results.get(next++))
+                    : RowResult.failed(null, c.prepared()[i].error());
             if (!r.ok() && failOnError) {
-                throw new PpsdRowException(prepared[i].label() + ": " + r.error());
+                throw new PpsdRowException(c.prepared()[i].label() + ": " + r.error());
             }
             metrics.add(r);
-            out.add(append(chunk.get(i), r));
+            out.add(append(c.rows().get(i), r));
         }
         return out;
     }
