@@ -149,9 +149,14 @@ public final class GenerationEngine implements AutoCloseable {
         for (int i = 0; i < requests.size(); i++) {
             GenerationRequest r = requests.get(i);
             try {
-                byIndex[i] = new Sequence(r, promptIds(r), context);
-                if (!byIndex[i].finished()) {
-                    run.add(byIndex[i]);
+                Sequence s = new Sequence(r, promptIds(r), context);
+                String refused = scheduler.refusal(s);
+                if (refused != null) {
+                    throw new IllegalArgumentException(refused);
+                }
+                byIndex[i] = s;
+                if (!s.finished()) {
+                    run.add(s);
                 }
             } catch (IllegalArgumentException e) {
                 failed[i] = GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage());

@@ -27,6 +27,6 @@ class ReadmeExampleTest {
         assertTrue(out.contains("|id |generated_text"), out);
         assertTrue(out.contains("|3  |NULL"), out);
         assertTrue(out.contains("|prompt is null|"), out);
-        assertTrue(out.contains("metrics: rows=3 errors=1 new_tokens=16 drafts=0/0"), out);
+        assertTrue(out.matches("(?s).*metrics: rows=3 errors=1 new_tokens=16 drafts=\\d+/\\d+.*"), out);
     }
 }

@@ -104,6 +104,41 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
+    /**
+     * Copies positions {@code [from, to)} of {@code slot} out of every layer: {@code k[l], v[l]} of shape
+     * {@code [KV, to - from, hd]}, owned by {@code owner} (outside any NDScope).
+     */
+    public NDArray[][] copyOut(int slot, int from, int to, NDManager owner) {
+        NDIndex at = new NDIndex().addIndices(slot).addAllDim().addSliceDim(from, to).addAllDim();
+        NDArray[][] out = new NDArray[2][keys.length];
+        for (int l = 0; l < keys.length; l++) {
+            out[0][l] = keep(keys[l].get(at).duplicate(), owner); // [slots, KV, L, hd] -> [KV, to - from, hd]
+            out[1][l] = keep(values[l].get(at).duplicate(), owner);
+        }
+        return out;
+    }
+
+    private static NDArray keep(NDArray a, NDManager owner) {
+        ai.djl.ndarray.NDScope.unregister(a);
+        a.attach(owner);
+        return a;
+    }
+
+    /**
+     * Writes {@code k[l], v[l]} ({@code [KV, n, hd]} per layer) at positions {@code [0, n)} of {@code slot}, which then
+     * holds those n positions in every layer (a prefix computed for another sequence).
+     */
+    public void copyIn(int slot, NDArray[] k, NDArray[] v) {
+        int n = (int) k[0].getShape().get(1);
+        ensureLength(n, n);
+        NDIndex at = new NDIndex().addIndices(slot).addAllDim().addSliceDim(0, n).addAllDim();
+        for (int l = 0; l < keys.length; l++) {
+            keys[l].set(at, k[l]);
+            values[l].set(at, v[l]);
+            lengths[l][slot] = n;
+        }
+    }
+
     /** Forgets everything of {@code slot} (a new sequence takes it). */
     public void reset(int slot) {
         for (int[] l : lengths) {

@@ -8,9 +8,13 @@ import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.ModelRunner;
+import dev.ppsd.engine.model.PrefixStore;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.model.LlamaModel;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -22,13 +26,39 @@ import java.util.List;
 public final class ArScheduler implements Scheduler {
     private final LlamaModel model;
     private final int maxBatch;
+    private final KvBudget budget;
+    private final PrefixStore prefix; // null when prefix caching is off
 
-    public ArScheduler(LlamaModel model, int maxBatch) {
-        if (maxBatch < 1) {
-            throw new IllegalArgumentException("batch size must be >= 1 but was " + maxBatch);
-        }
+    /** AR with {@code batch_size} slots, its KV caches bounded by {@code kv_cache_mb}, prefix caching as asked. */
+    public ArScheduler(LlamaModel model, EngineOptions o) {
         this.model = model;
-        this.maxBatch = maxBatch;
+        this.maxBatch = o.get(Settings.BATCH_SIZE);
+        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers());
+        this.budget = KvBudget.of(o, perPosition, maxBatch, model.config().maxPositionEmbeddings());
+        this.prefix = o.get(Settings.PREFIX_CACHE) ? new PrefixStore(model.manager(), model.device(),
+                budget.prefixBytes(), perPosition * PrefixStore.BLOCK) : null;
+    }
+
+    /** Blocks the prefix cache holds now (0 when off). */
+    int prefixBlocks() {
+        return prefix == null ? 0 : prefix.blocks();
+    }
+
+    @Override
+    public long[] prefixCacheCounts() {
+        return prefix == null ? new long[3] : prefix.counts();
+    }
+
+    @Override
+    public String refusal(Sequence s) {
+        return budget.refusal(s.promptIds().length + s.budget(), maxBatch);
+    }
+
+    @Override
+    public void close() {
+        if (prefix != null) {
+            prefix.close();
+        }
     }
 
     @Override
@@ -38,7 +68,6 @@ public final class ArScheduler implements Scheduler {
 
     @Override
     public void run(SequenceSource source, StopCriteria stop) {
-        int context = model.config().maxPositionEmbeddings();
         ModelRunner all = ModelRunner.of(model, 0, model.config().numHiddenLayers());
         KvCache cache = null;
         try {
@@ -54,7 +83,7 @@ public final class ArScheduler implements Scheduler {
                         if (cache == null) {
                             cache = all.newCache(maxBatch, need);
                         }
-                        cache.ensureLength(need, context);
+                        cache.ensureLength(need, budget.maxSequence());
                         cache.reset(slot);
                         float[] logits = prefill(all, cache, slot, s.promptIds());
                         int tok = s.sample(logits);
@@ -106,9 +135,24 @@ public final class ArScheduler implements Scheduler {
         }
     }
 
-    /** Runs the whole prompt in one pass and returns the logits of its last position. */
-    private static float[] prefill(ModelRunner all, KvCache cache, int slot, int[] prompt) {
-        return step(all, cache, new int[] {0}, new int[] {slot}, new int[][] {prompt})[0];
+    /**
+     * Runs the prompt in one pass — after the longest prefix the prefix cache holds, copied in — and returns the
+     * logits of its last position; the prompt's full blocks then go to the prefix cache.
+     */
+    private float[] prefill(ModelRunner all, KvCache cache, int slot, int[] prompt) {
+        int reused = 0;
+        if (prefix != null) {
+            reused = prefix.match(prompt);
+            prefix.restore(cache, slot, prompt, reused);
+        }
+        float[] logits = step(all, cache, new int[] {reused}, new int[] {slot},
+                new int[][] {Arrays.copyOfRange(prompt, reused, prompt.length)})[0];
+        if (prefix != null) {
+            try (NDScope ignored = new NDScope()) {
+                prefix.save(cache, slot, prompt);
+            }
+        }
+        return logits;
     }
 
     /** One cached forward of {@code tokens [B][T]}; returns each row's next-token logits. */

@@ -17,6 +17,7 @@ import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.ModelRunner;
+import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.settings.Settings;
 
@@ -40,19 +41,32 @@ public final class EesdScheduler implements Scheduler {
     private final LayerStack headStack;
     private final String gamma;
 
-    public EesdScheduler(LlamaModel model, ExitHead head, String gamma) {
+    private final KvBudget budget;
+
+    public EesdScheduler(LlamaModel model, ExitHead head, EngineOptions o) {
         this.model = model;
         this.head = head;
         int e = head.exitLayer();
         this.lower = ModelRunner.of(model, 0, e);
         this.upper = ModelRunner.of(model, e, model.config().numHiddenLayers());
         this.headStack = head.trained() ? head.stack(model.rope()) : null;
-        this.gamma = gamma;
+        this.gamma = o.get(Settings.GAMMA);
+        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers() + (head.trained()
+                ? 1 : 0));
+        this.budget = KvBudget.of(o, perPosition, 1, model.config().maxPositionEmbeddings() + LOOKAHEAD);
     }
 
     @Override
     public String mode() {
         return "eesd";
+    }
+
+    /** Positions past the committed ones a round may write: the drafts and the bonus state. */
+    private static final int LOOKAHEAD = DraftLengthPolicy.MAX_GAMMA + 2;
+
+    @Override
+    public String refusal(Sequence s) {
+        return budget.refusal(s.promptIds().length + s.budget() + LOOKAHEAD, 1);
     }
 
     @Override
@@ -68,7 +82,7 @@ public final class EesdScheduler implements Scheduler {
         seq.markStarted();
         NDManager m = model.manager();
         int maxLen = Math.min(model.config().maxPositionEmbeddings(),
-                seq.promptIds().length + seq.budget() + DraftLengthPolicy.MAX_GAMMA + 2);
+                seq.promptIds().length + seq.budget() + LOOKAHEAD);
         DraftLengthPolicy policy = DraftLengthPolicy.of(gamma, (double) head.exitLayer()
                 / model.config().numHiddenLayers(), new SplittableRandom(seq.params().get(Settings.SEED) ^ 0x9E3779B97F4A7C15L));
         long proposed = 0;

@@ -10,8 +10,11 @@ import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.decode.Verifier;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.settings.EngineOptions;
+import dev.ppsd.engine.settings.Settings;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -34,6 +37,7 @@ public final class PipelineScheduler implements Scheduler {
     private final boolean speculative;
     private final int maxBatch;
     private final PipelineStats stats;
+    private final KvBudget budget;
     private final String plan;
     private SpeculationController controller;
     private long cycleNo;
@@ -44,17 +48,12 @@ public final class PipelineScheduler implements Scheduler {
      *                    without drafts measures cheaper for the current number of sequences
      */
     public PipelineScheduler(LlamaModel model, DrafterPlan plan, List<Device> devices, boolean speculative,
-            boolean adaptive, int maxBatch) {
-        this(model, plan.head(), plan.split(), devices, speculative, adaptive, maxBatch, plan.reason());
-    }
-
-    public PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
-            boolean speculative, boolean adaptive, int maxBatch) {
-        this(model, head, split, devices, speculative, adaptive, maxBatch, null);
+            EngineOptions o) {
+        this(model, plan.head(), plan.split(), devices, speculative, o, plan.reason());
     }
 
     private PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
-            boolean speculative, boolean adaptive, int maxBatch, String plan) {
+            boolean speculative, EngineOptions o, String plan) {
         if (devices.size() != split.stages()) {
             throw new IllegalArgumentException(split.stages() + " stages need " + split.stages()
                     + " devices but got " + devices.size());
@@ -72,12 +71,21 @@ public final class PipelineScheduler implements Scheduler {
         this.model = model;
         this.split = split;
         this.speculative = speculative;
-        this.maxBatch = maxBatch;
+        this.maxBatch = o.get(Settings.BATCH_SIZE);
         this.plan = plan;
-        this.controller = new SpeculationController(adaptive, split.stages());
-        for (int s = 0; s < split.stages(); s++) {
-            stages.add(new PipelineStage(model, s, split.stages(), split.from(s), split.to(s), devices.get(s),
-                    speculative ? head : null));
+        this.controller = new SpeculationController(o.get(Settings.SPECULATION).equals("auto"), split.stages());
+        int k = split.stages();
+        boolean trainedHead = speculative && head.trained();
+        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers()
+                + (trainedHead ? 1 : 0));
+        this.budget = KvBudget.of(o, perPosition, maxBatch, model.config().maxPositionEmbeddings() + k + 1);
+        for (int s = 0; s < k; s++) {
+            // each stage's prefix cache takes its share of the budget: its layers' share of a position's K/V
+            int layers = split.to(s) - split.from(s) + (s == 0 && trainedHead ? 1 : 0);
+            long prefixBytes = o.get(Settings.PREFIX_CACHE)
+                    ? budget.prefixBytes() * KvBudget.bytesPerPosition(model.config(), layers) / perPosition : -1;
+            stages.add(new PipelineStage(model, s, k, split.from(s), split.to(s), devices.get(s),
+                    speculative ? head : null, prefixBytes));
         }
         this.stats = new PipelineStats(stages);
     }
@@ -85,6 +93,16 @@ public final class PipelineScheduler implements Scheduler {
     @Override
     public String mode() {
         return speculative ? "ppsd" : "ar-pipe";
+    }
+
+    @Override
+    public long[] prefixCacheCounts() {
+        return stages.get(0).prefixCounts();
+    }
+
+    @Override
+    public String refusal(Sequence s) {
+        return budget.refusal(s.promptIds().length + s.budget() + stages.size() + 1, maxBatch);
     }
 
     public PipelineSplit split() {
@@ -242,14 +260,20 @@ public final class PipelineScheduler implements Scheduler {
                 s.markStarted();
                 // the caches grow with the longest sequence in flight: prompt + budget + the drafts ahead of it
                 int need = s.promptIds().length + s.budget() + k + 1;
+                int[] prompt = s.promptIds();
+                int reused = prompt.length;
                 for (PipelineStage st : stages) {
-                    st.ensureCaches(lanes.length, need, context + k + 1);
+                    st.ensureCaches(lanes.length, need, budget.maxSequence());
+                    st.reset(slot);
+                    reused = Math.min(reused, st.prefixMatch(prompt));
+                }
+                // the prompt's longest prefix every stage's prefix cache holds is copied in, not computed
+                for (PipelineStage st : stages) {
+                    st.restorePrefix(slot, prompt, reused);
                 }
                 Lane lane = new Lane(s, slot, k);
-                for (PipelineStage st : stages) {
-                    st.reset(slot);
-                }
-                lane.inFlight.add(new InFlight(lane, 0, s.promptIds(), false, null));
+                lane.inFlight.add(new InFlight(lane, reused, Arrays.copyOfRange(prompt, reused, prompt.length), false,
+                        null));
                 lanes[slot] = lane;
             }
         }

@@ -11,6 +11,7 @@ import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.ModelRunner;
+import dev.ppsd.engine.model.PrefixStore;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -31,6 +32,8 @@ final class PipelineStage implements AutoCloseable {
     private final ExitHead head; // stage 0 only, null when not speculating
     private final LayerStack headStack; // trained head's layer
     private final StageWorker worker;
+    private final PrefixStore prefix; // null without prefix caching
+    private final PrefixStore headPrefix; // the trained head's cache; null without one
     private KvCache cache;
     private KvCache headCache;
     /** Busy time of the last cycle, ms, and its start / end (System.nanoTime). */
@@ -44,7 +47,9 @@ final class PipelineStage implements AutoCloseable {
     long decodeTokens;
     long decodeCycles;
 
-    PipelineStage(LlamaModel model, int index, int stages, int from, int to, Device device, ExitHead exitHead) {
+    /** @param prefixBytes what this stage's prefix cache may take; negative: no prefix cache */
+    PipelineStage(LlamaModel model, int index, int stages, int from, int to, Device device, ExitHead exitHead,
+            long prefixBytes) {
         this.index = index;
         this.first = index == 0;
         this.last = index == stages - 1;
@@ -53,6 +58,42 @@ final class PipelineStage implements AutoCloseable {
         this.head = first && exitHead != null ? exitHead.onDevice(device, manager) : null;
         this.headStack = head != null && head.trained() ? head.stack(runner.layers().rope()) : null;
         this.worker = new StageWorker("ppsd-stage-" + index, stages);
+        if (prefixBytes >= 0) {
+            long layers = KvBudget.bytesPerPosition(model.config(), to - from);
+            long head = headStack != null ? KvBudget.bytesPerPosition(model.config(), 1) : 0;
+            // the head's cache gets its share of the stage's bytes
+            this.prefix = new PrefixStore(manager, device, prefixBytes * layers / (layers + head),
+                    layers * PrefixStore.BLOCK);
+            this.headPrefix = headStack != null ? new PrefixStore(manager, device, prefixBytes * head / (layers + head),
+                    head * PrefixStore.BLOCK) : null;
+        } else {
+            this.prefix = null;
+            this.headPrefix = null;
+        }
+    }
+
+    /** The longest prefix of {@code prompt} this stage's prefix caches hold (0 without prefix caching). */
+    int prefixMatch(int[] prompt) {
+        if (prefix == null) {
+            return 0;
+        }
+        int n = prefix.match(prompt);
+        return headPrefix == null ? n : Math.min(n, headPrefix.match(prompt));
+    }
+
+    /** This stage's prefix cache counts ({@link PrefixStore#counts}); zeros without one. */
+    long[] prefixCounts() {
+        return prefix == null ? new long[3] : prefix.counts();
+    }
+
+    /** Copies the first {@code length} positions of {@code prompt} into {@code slot} from the prefix caches. */
+    void restorePrefix(int slot, int[] prompt, int length) {
+        if (prefix != null && length > 0) {
+            prefix.restore(cache, slot, prompt, length);
+            if (headPrefix != null) {
+                headPrefix.restore(headCache, slot, prompt, length);
+            }
+        }
     }
 
     /**
@@ -122,6 +163,7 @@ final class PipelineStage implements AutoCloseable {
             } else {
                 long t0 = System.nanoTime();
                 runGroup(List.of(e));
+                savePrefix(e);
                 lastPrefillMs += (System.nanoTime() - t0) / 1e6;
             }
         }
@@ -129,6 +171,17 @@ final class PipelineStage implements AutoCloseable {
             // in slot order: a batch that holds a run of slots then attends over it in place, with no scatter
             singles.sort(java.util.Comparator.comparingInt(e -> e.lane.slot));
             runGroup(singles);
+        }
+    }
+
+    /** After a prompt's prefill: its full blocks go to this stage's prefix caches. */
+    private void savePrefix(InFlight e) {
+        int[] prompt = e.lane.seq.promptIds();
+        if (prefix != null && e.end() == prompt.length) {
+            prefix.save(cache, e.lane.slot, prompt);
+            if (headPrefix != null) {
+                headPrefix.save(headCache, e.lane.slot, prompt);
+            }
         }
     }
 
@@ -201,6 +254,12 @@ final class PipelineStage implements AutoCloseable {
     public void close() {
         worker.close();
         closeCaches();
+        if (prefix != null) {
+            prefix.close();
+        }
+        if (headPrefix != null) {
+            headPrefix.close();
+        }
         manager.close();
     }
 }

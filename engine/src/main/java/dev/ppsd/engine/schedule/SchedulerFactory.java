@@ -20,16 +20,14 @@ public final class SchedulerFactory {
 
     public static Scheduler create(LlamaModel model, EngineOptions o) {
         String mode = o.get(Settings.MODE);
-        int batchSize = o.get(Settings.BATCH_SIZE);
         if (mode.equals("ar")) {
-            return new ArScheduler(model, batchSize);
+            return new ArScheduler(model, o);
         }
         List<Device> devices = StageDevices.parse(o.stageDevices(StageDevices.visibleGpus()));
         if (mode.equals("eesd")) {
-            return new EesdScheduler(model, DrafterPlan.defaultHead(model, o), o.get(Settings.GAMMA));
+            return new EesdScheduler(model, DrafterPlan.defaultHead(model, o), o);
         }
         DrafterPlan plan = DrafterPlan.choose(model, o, devices.size());
-        return new PipelineScheduler(model, plan, devices, mode.equals("ppsd"),
-                o.get(Settings.SPECULATION).equals("auto"), batchSize);
+        return new PipelineScheduler(model, plan, devices, mode.equals("ppsd"), o);
     }
 }

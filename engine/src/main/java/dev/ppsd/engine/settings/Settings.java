@@ -35,7 +35,7 @@ public final class Settings {
             "model folder in the Hugging Face layout (config.json, *.safetensors, tokenizer.json); on Spark also a"
                     + " Hadoop URI (hdfs://, s3a://, ...; copied once per executor) or the name of a folder shipped"
                     + " with addFile / --archives"));
-    public static final Setting<String> MODE = add(choice("mode", "ar", Scope.ENGINE, "M", MODES,
+    public static final Setting<String> MODE = add(choice("mode", "ppsd", Scope.ENGINE, "M", MODES,
             "decoding mode: ar (plain autoregressive), ar-pipe (the same pipeline without drafts), eesd (early-exit"
                     + " draft-then-verify), ppsd (pipelined verify-while-draft)"));
     public static final Setting<String> DTYPE = add(choice("dtype", "auto", Scope.ENGINE, "TYPE",
@@ -44,6 +44,13 @@ public final class Settings {
     public static final Setting<Integer> BATCH_SIZE = add(new Setting<>("batch_size", Kind.INT, 8, Scope.ENGINE, "B",
             ">= 1", b -> b >= 1, "sequences decoded together (on Spark the rows of every task of an executor"
                     + " share them)"));
+    public static final Setting<Integer> KV_CACHE_MB = add(new Setting<>("kv_cache_mb", Kind.INT, 0, Scope.ENGINE, "MB",
+            ">= 0", m -> m >= 0, "memory for the KV caches of one engine (0 = a quarter of the machine's memory, at most"
+                    + " 16 GiB): bounds the batch's caches (80%) and the prefix cache (20%); a request whose prompt and"
+                    + " budget cannot fit fails alone"));
+    public static final Setting<Boolean> PREFIX_CACHE = add(new Setting<>("prefix_cache", Kind.BOOLEAN, true,
+            Scope.ENGINE, "B", null, null, "reuse the KV of prompt prefixes already computed (16-token blocks, least"
+                    + " recently used evicted): a shared system prompt or few-shot block is prefilled once"));
     public static final Setting<String> STAGES = add(new Setting<>("stages", Kind.STRING, "auto", Scope.ENGINE, "DEVS",
             "auto or a comma-separated device list such as cpu,cpu or gpu0,gpu1", Settings::isStageList,
             "one device per pipeline stage (cpu or gpuN, comma-separated), or auto: num_stages stages on the GPUs"

@@ -54,7 +54,8 @@ class ShippedModelGoldenTest {
             requests.add(new GenerationRequest(String.valueOf(i), CASES.get(i).prompt(), CASES.get(i).params()));
         }
         List<GenerationResult> ar;
-        try (GenerationEngine e = GenerationEngine.open(EngineOptions.of(MODEL).with(Settings.BATCH_SIZE, 1))) {
+        try (GenerationEngine e = GenerationEngine.open(EngineOptions.of(MODEL).with(Settings.MODE, "ar")
+                .with(Settings.BATCH_SIZE, 1))) {
             ar = e.generate(requests);
         }
         if (Boolean.getBoolean("ppsd.golden.write")) {

@@ -57,7 +57,8 @@ class ContextLimitTest {
         StopCriteria stop = new StopCriteria(Set.of(), null);
         try (LlamaModel model = LlamaModel.load(dir)) {
             List<Sequence> oracle = sequences(CONTEXT);
-            try (Scheduler ar = SchedulerFactory.create(model, EngineOptions.of(dir).with(Settings.BATCH_SIZE, 4))) {
+            try (Scheduler ar = SchedulerFactory.create(model, EngineOptions.of(dir).with(Settings.MODE, "ar")
+                    .with(Settings.BATCH_SIZE, 4))) {
                 ar.run(oracle, stop);
             }
             for (Sequence s : oracle) {

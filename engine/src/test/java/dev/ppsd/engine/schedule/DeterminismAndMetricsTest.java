@@ -175,7 +175,7 @@ class DeterminismAndMetricsTest {
                 }
             }
         }
-        for (GenerationResult r : SpecHarness.run(EngineOptions.of(model), greedy).results()) {
+        for (GenerationResult r : SpecHarness.run(EngineOptions.of(model).with(Settings.MODE, "ar"), greedy).results()) {
             assertEquals(0, r.spec().draftsProposed(), "ar proposes nothing");
             assertTrue(Double.isNaN(r.spec().acceptance()), "ar acceptance is NaN");
         }

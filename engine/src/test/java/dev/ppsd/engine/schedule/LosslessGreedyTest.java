@@ -85,7 +85,7 @@ class LosslessGreedyTest {
         for (int i = 0; i < PROMPTS; i++) {
             plain.add(new GenerationRequest("p" + i, prompts.get(i), SamplingParams.greedy(MAX_NEW)));
         }
-        List<GenerationResult> pre = SpecHarness.run(EngineOptions.of(modelDir), plain).results();
+        List<GenerationResult> pre = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.MODE, "ar"), plain).results();
         Map<Integer, Integer> promptsWith = new HashMap<>();
         for (GenerationResult r : pre) {
             Set<Integer> seen = new HashSet<>();
@@ -105,7 +105,7 @@ class LosslessGreedyTest {
         for (int i = 0; i < PROMPTS; i++) {
             promptOf.add(i);
         }
-        List<GenerationResult> plainAr = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.BATCH_SIZE, 1), plain)
+        List<GenerationResult> plainAr = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.MODE, "ar").with(Settings.BATCH_SIZE, 1), plain)
                 .results();
         for (int b : BUDGETS) {
             for (int i = 0; i < BUDGET_PROMPTS; i++) {
@@ -124,7 +124,7 @@ class LosslessGreedyTest {
             }
         }
         long t0 = System.nanoTime();
-        oracle = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.BATCH_SIZE, 8), requests).results();
+        oracle = SpecHarness.run(EngineOptions.of(modelDir).with(Settings.MODE, "ar").with(Settings.BATCH_SIZE, 8), requests).results();
         double ms = (System.nanoTime() - t0) / 1e6;
         SpecHarness.assertSameAsOracle(plainAr, oracle.subList(0, PROMPTS), Set.of(), "ar batch 1 vs batch 8");
 
@@ -312,7 +312,8 @@ class LosslessGreedyTest {
         for (int i = 0; i < ps.size(); i++) {
             reqs.add(new GenerationRequest("a" + i, ps.get(i), SamplingParams.greedy(i % 4 == 0 ? 3 : 16)));
         }
-        List<GenerationResult> want = SpecHarness.run(EngineOptions.of(dir).with(Settings.BATCH_SIZE, 8), reqs).results();
+        List<GenerationResult> want = SpecHarness.run(EngineOptions.of(dir).with(Settings.MODE, "ar").with(Settings.BATCH_SIZE, 8), reqs)
+                .results();
         EngineOptions base = EngineOptions.of(dir).with(Settings.EXIT_LAYER, 2).with(Settings.EXIT_HEAD, "shared");
         base = base.with(Settings.SPECULATION, "always");
         for (EngineOptions o : List.of(base.with(Settings.MODE, "ppsd").with(Settings.BATCH_SIZE, 8),

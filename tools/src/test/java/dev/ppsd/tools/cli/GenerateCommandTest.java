@@ -57,7 +57,9 @@ class GenerateCommandTest {
 
     @Test
     void printsTheDocumentedFields() {
-        List<JsonObject> results = generate("--prompt", "In the beginning", "--max-new-tokens", "5");
+        assertEquals("ppsd", generate("--prompt", "In", "--max-new-tokens", "2").get(0).get("mode").getAsString(),
+                "ppsd is the default mode");
+        List<JsonObject> results = generate("--prompt", "In the beginning", "--max-new-tokens", "5", "--mode", "ar");
         assertEquals(1, results.size());
         JsonObject o = results.get(0);
         for (String f : List.of("id", "mode", "text", "token_ids", "prompt_token_ids", "finish_reason",
