@@ -111,6 +111,8 @@ final class JobRun {
             throw JobException.usage(e.getMessage());
         }
         JsonObject identity = identity(s);
+        identity.addProperty("model_fingerprint", ModelFingerprint.of(s.engine().get(Settings.MODEL),
+                spark.sparkContext().hadoopConfiguration()));
         output.checkSameIdentity(identity, a.output);
         long inputRows = checkIds(input, idCol);
 
@@ -175,7 +177,8 @@ final class JobRun {
 
     /**
      * What a row's text and the output's columns depend on: a resumed output must have been made with the same. Every
-     * engine and request setting but {@code batch_size} (which never changes a row's text), and the columns.
+     * engine and request setting but {@code batch_size} (which never changes a row's text), and the columns (the
+     * caller adds the model's fingerprint).
      */
     private static JsonObject identity(JobSettings s) {
         JsonObject o = new JsonObject();

@@ -112,7 +112,8 @@ class BadInputTest {
     @Test
     void missingColumnsAreNamedWithTheColumnsThereAre() throws IOException {
         Path two = Files.writeString(tmp.resolve("two.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n");
-        refused("prompt column 'text' not found in input; columns: id, prompt", "--input", two.toString(),
+        refused("prompt column 'text' not found in input; columns: id, prompt (or a messages column 'messages')",
+                "--input", two.toString(),
                 "--output", out("o4"), "--prompt-col", "text");
         refused("id column 'key' not found in input; columns: id, prompt (the job needs a unique id per row, to seed"
                 + " it and to resume: pass --id-col)", "--input", two.toString(), "--output", out("o4"),
@@ -153,6 +154,21 @@ class BadInputTest {
     }
 
     @Test
+    void anOutputIsNotResumedWithOtherWeightsBehindTheSameModelPath() throws IOException {
+        Path model = tmp.resolve("model-that-changes");
+        dev.ppsd.engine.model.TinyModels.write(model, dev.ppsd.engine.model.TinyModels.config(2, 512), 31);
+        String existing = out("model-changed");
+        assertEquals(0, JobTests.run("--input", good.toString(), "--output", existing, "--model", model.toString())
+                .exitCode());
+        // the same folder, other weights (a retrained model copied over the old one)
+        dev.ppsd.engine.model.TinyModels.write(model, dev.ppsd.engine.model.TinyModels.config(3, 512), 32);
+        JobTests.Result r = JobTests.run("--input", good.toString(), "--output", existing, "--model", model.toString());
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: output " + existing + " was generated with other"
+                + " settings (model_fingerprint was \"sha256:"), r.lastErrLine());
+    }
+
+    @Test
     void anExistingOutputIsResumedOnlyWithTheSameSettings() {
         String existing = out("existing-output");
         assertEquals(0, JobTests.run("--input", good.toString(), "--output", existing).exitCode());
@@ -163,6 +179,9 @@ class BadInputTest {
                 good.toString(), "--output", existing, "--max-new-tokens", "5");
         refused("output " + existing + " holds parquet part files, not csv: drop --output-format to continue it, or"
                 + " pick another --output", "--input", good.toString(), "--output", existing, "--output-format", "csv");
+        refused("output " + existing + " was generated with other settings (mode was \"ppsd\", now \"ar\"): run"
+                + " with the same settings to resume it, or pass --overwrite or another --output", "--input",
+                good.toString(), "--output", existing, "--mode", "ar");
         // --overwrite replaces it
         JobTests.Result r = JobTests.run("--input", good.toString(), "--output", existing, "--max-new-tokens", "5",
                 "--overwrite");
