@@ -27,11 +27,16 @@ final class EngineQueue implements SequenceSource {
 
     @Override
     public synchronized Sequence poll() {
-        Sequence s = waiting.poll();
-        if (s != null) {
-            peakRunning = Math.max(peakRunning, ++running);
+        // the first sequence that may start: a further sample of a request waits for its first sample's prefill
+        for (java.util.Iterator<Sequence> it = waiting.iterator(); it.hasNext(); ) {
+            Sequence s = it.next();
+            if (s.mayStart()) {
+                it.remove();
+                peakRunning = Math.max(peakRunning, ++running);
+                return s;
+            }
         }
-        return s;
+        return null;
     }
 
     @Override

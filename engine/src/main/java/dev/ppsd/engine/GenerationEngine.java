@@ -2,6 +2,8 @@ package dev.ppsd.engine;
 
 import dev.ppsd.engine.chat.ChatTemplate;
 import dev.ppsd.engine.decode.GenerationRequest;
+import dev.ppsd.engine.decode.LogitsRules;
+import dev.ppsd.engine.decode.TokenLogprob;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.decode.GenerationResult;
@@ -39,6 +41,7 @@ public final class GenerationEngine implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final Scheduler scheduler;
     private volatile StopCriteria stop;
+    private final Set<Integer> eosIds;
     private final EngineQueue queue = new EngineQueue();
     private final Thread worker;
     private final boolean ownsModel;
@@ -52,8 +55,8 @@ public final class GenerationEngine implements AutoCloseable {
         this.model = model;
         this.tokenizer = tokenizer;
         this.scheduler = scheduler;
-        Set<Integer> eos = new HashSet<>(model.config().eosTokenIds());
-        this.stop = new StopCriteria(eos, tokenizer);
+        this.eosIds = Set.copyOf(new HashSet<>(model.config().eosTokenIds()));
+        this.stop = new StopCriteria(eosIds, tokenizer);
         this.worker = new Thread(this::work, "ppsd-engine-" + WORKERS.incrementAndGet());
         worker.setDaemon(true);
         worker.start();
@@ -142,43 +145,67 @@ public final class GenerationEngine implements AutoCloseable {
      * keeps a second batch queued while it waits for the first keeps the engine's slots full.
      */
     public Pending submit(List<GenerationRequest> requests) {
-        Sequence[] byIndex = new Sequence[requests.size()];
-        GenerationResult[] failed = new GenerationResult[requests.size()];
+        List<Sequence> byIndex = new ArrayList<>();
+        List<GenerationResult> failed = new ArrayList<>();
         List<Sequence> run = new ArrayList<>();
         int context = model.config().maxPositionEmbeddings();
-        for (int i = 0; i < requests.size(); i++) {
-            GenerationRequest r = requests.get(i);
+        for (GenerationRequest r : requests) {
             try {
-                Sequence s = new Sequence(r, promptIds(r), context);
-                String refused = scheduler.refusal(s);
-                if (refused != null) {
-                    throw new IllegalArgumentException(refused);
-                }
-                byIndex[i] = s;
-                if (!s.finished()) {
-                    run.add(s);
+                for (Sequence s : samples(r, context)) {
+                    byIndex.add(s);
+                    failed.add(null);
+                    if (!s.finished()) {
+                        run.add(s);
+                    }
                 }
             } catch (IllegalArgumentException e) {
-                failed[i] = GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage());
+                byIndex.add(null);
+                failed.add(GenerationResult.failed(r.id(), scheduler.mode(), e.getMessage()));
             }
         }
         queue.add(run);
         return new Pending(byIndex, failed, run);
     }
 
+    /**
+     * The request's {@code n} sequences: sample j is seeded {@code seed + j}, and waits for the first sample's
+     * prefill so that it takes the prompt from the prefix cache. Throws when the request cannot run at all.
+     */
+    private List<Sequence> samples(GenerationRequest r, int context) {
+        int[] ids = promptIds(r);
+        int n = r.params().get(Settings.N);
+        List<Sequence> out = new ArrayList<>(n);
+        for (int j = 0; j < n; j++) {
+            GenerationRequest rj = j == 0 ? r : r.with(r.params().with(Settings.SEED, r.params().get(Settings.SEED) + j));
+            Sequence s = new Sequence(rj, ids, context, LogitsRules.of(rj.params(), eosIds));
+            String refused = scheduler.refusal(s);
+            if (refused != null) {
+                throw new IllegalArgumentException(refused);
+            }
+            if (j > 0) {
+                s.sampleOf(out.get(0), j);
+            }
+            out.add(s);
+        }
+        return out;
+    }
+
     /** Requests queued by {@link #submit}: their results, once every one of them has finished. */
     public final class Pending {
-        private final Sequence[] byIndex;
-        private final GenerationResult[] failed;
+        private final List<Sequence> byIndex;
+        private final List<GenerationResult> failed;
         private final List<Sequence> run;
 
-        private Pending(Sequence[] byIndex, GenerationResult[] failed, List<Sequence> run) {
+        private Pending(List<Sequence> byIndex, List<GenerationResult> failed, List<Sequence> run) {
             this.byIndex = byIndex;
             this.failed = failed;
             this.run = run;
         }
 
-        /** Waits for the requests; one result per request, in order. */
+        /**
+         * Waits for the requests; their results in request order: one per request, {@code n} (consecutive, by
+         * {@code sampleIndex}) for a request with {@code n > 1}, one with the error for a request that failed.
+         */
         public List<GenerationResult> results() {
             try {
                 queue.awaitFinished(run);
@@ -187,18 +214,26 @@ public final class GenerationEngine implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while waiting for the engine", e);
             }
-            GenerationResult[] out = failed.clone();
-            for (int i = 0; i < out.length; i++) {
-                Sequence s = byIndex[i];
-                if (s != null) {
-                    int[] gen = s.generated();
-                    String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
-                    out[i] = new GenerationResult(s.request().id(), text, gen, s.promptIds(), s.finishReason(),
-                            s.wallMs(), scheduler.mode(), s.spec(), null);
-                }
+            List<GenerationResult> out = new ArrayList<>(byIndex.size());
+            for (int i = 0; i < byIndex.size(); i++) {
+                Sequence s = byIndex.get(i);
+                out.add(s == null ? failed.get(i) : result(s));
             }
-            return List.of(out);
+            return List.copyOf(out);
         }
+    }
+
+    /** The result of a finished sequence, with the texts of its tokens' alternatives. */
+    private GenerationResult result(Sequence s) {
+        int[] gen = s.generated();
+        String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
+        return new GenerationResult(s.request().id(), s.sampleIndex(), text, gen, s.promptIds(), s.finishReason(),
+                s.stopReason(), s.wallMs(), scheduler.mode(), s.spec(), texts(s.logprobs()), texts(s.promptLogprobs()),
+                null);
+    }
+
+    private List<TokenLogprob> texts(List<TokenLogprob> l) {
+        return l == null ? null : l.stream().map(x -> x.withTexts(id -> tokenizer.decode(new int[] {id}, 1))).toList();
     }
 
     /**

@@ -1,24 +1,33 @@
 package dev.ppsd.engine.decode;
 
+import java.util.List;
+
 /**
- * The outcome of one request: the text (cut before a stop string), the generated token ids, the prompt
- * ids as fed to the model, why it stopped, timing and speculation metrics. A request that could not run
- * (bad prompt or settings) has a non-null {@code error} and empty outputs; the other requests still run.
+ * The outcome of one request (of one of its {@code n} samples: {@code sampleIndex}): the text (cut before a stop
+ * string), the generated token ids, the prompt ids as fed to the model, why it stopped (and, for {@code stop}, the
+ * stop string or token id), timing and speculation metrics, and the log-probabilities asked for (else null). A
+ * request that could not run (bad prompt or settings) has a non-null {@code error} and empty outputs; the other
+ * requests still run.
  */
 public record GenerationResult(
         String id,
+        int sampleIndex,
         String text,
         int[] tokenIds,
         int[] promptTokenIds,
         FinishReason finishReason,
+        Object stopReason,
         double wallMs,
         String mode,
         SpecMetrics spec,
+        List<TokenLogprob> logprobs,
+        List<TokenLogprob> promptLogprobs,
         String error) {
 
     /** The result of a request that failed before decoding, with the message a user sees. */
     public static GenerationResult failed(String id, String mode, String error) {
-        return new GenerationResult(id, null, new int[0], new int[0], null, 0, mode, SpecMetrics.NONE, error);
+        return new GenerationResult(id, 0, null, new int[0], new int[0], null, null, 0, mode, SpecMetrics.NONE, null,
+                null, error);
     }
 
     public boolean ok() {

@@ -25,6 +25,13 @@ public final class Sequence {
     private long startNanos;
     private long endNanos;
     private SpecMetrics spec = SpecMetrics.NONE;
+    private Object stopReason;
+    private float[] target; // the target's logits (rules applied) at the position of the next commit, if logprobs
+    private final List<TokenLogprob> logprobs;
+    private List<TokenLogprob> promptLogprobs;
+    private int sampleIndex;
+    private Sequence leader;
+    private volatile boolean prefilled;
 
     public Sequence(GenerationRequest request, int[] promptIds, int contextLength) {
         this(request, promptIds, contextLength, List.of());
@@ -42,6 +49,7 @@ public final class Sequence {
         this.request = request;
         this.promptIds = promptIds;
         this.rules = List.copyOf(rules);
+        this.logprobs = request.params().get(Settings.LOGPROBS) > 0 ? new java.util.ArrayList<>() : null;
         // clamped before any arithmetic: a budget near Integer.MAX_VALUE runs to the context limit
         this.budget = Math.min(request.params().get(Settings.MAX_NEW_TOKENS), contextLength - promptIds.length);
         this.rng = new SplittableRandom(request.params().get(Settings.SEED));
@@ -125,7 +133,7 @@ public final class Sequence {
 
     /** The target's token for the position after the committed ones (its logits changed by the rules first). */
     public int sample(float[] targetLogits) {
-        return Sampler.sample(rules(targetLogits, NONE), params(), rng);
+        return Sampler.sample(target(rules(targetLogits, NONE)), params(), rng);
     }
 
     /** The draft for the position after the committed tokens and {@code pending} drafts (rules applied first). */
@@ -138,7 +146,20 @@ public final class Sequence {
      * {@code pending} drafts, from the target's logits there (rules applied first, as they were to the draft's).
      */
     public Verifier.Verdict verify(int draft, float[] targetLogits, float[] q, int[] pending) {
-        return Verifier.verify(draft, rules(targetLogits, pending), q, params(), rng);
+        return Verifier.verify(draft, target(rules(targetLogits, pending)), q, params(), rng);
+    }
+
+    /** Keeps the target at the next commit's position when logprobs are asked for. */
+    private float[] target(float[] logits) {
+        if (logprobs != null) {
+            target = logits;
+        }
+        return logits;
+    }
+
+    /** The distribution logprobs are reported under: the row's own, at temperature 1 when greedy. */
+    private float[] logprobDistribution(float[] logits) {
+        return params().isGreedy() ? TokenLogprob.softmax(logits) : Sampler.distribution(logits, params());
     }
 
     private float[] rules(float[] logits, int[] pending) {
@@ -162,6 +183,10 @@ public final class Sequence {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
         }
         tokens[length++] = token;
+        if (logprobs != null && target != null) {
+            logprobs.add(TokenLogprob.of(logprobDistribution(target), token, params().get(Settings.LOGPROBS)));
+            target = null;
+        }
         FinishReason r = stop.check(this, token);
         if (r == null && length >= budget) {
             r = FinishReason.LENGTH;
@@ -174,6 +199,54 @@ public final class Sequence {
 
     void setStopText(String text) {
         this.stopText = text;
+    }
+
+    /** What ended the text when it finished with {@link FinishReason#STOP}: the stop string or the stop token id. */
+    public Object stopReason() {
+        return stopReason;
+    }
+
+    void setStopReason(Object reason) {
+        this.stopReason = reason;
+    }
+
+    /** Log-probabilities of the generated tokens ({@code logprobs > 0}), else null. */
+    public List<TokenLogprob> logprobs() {
+        return logprobs;
+    }
+
+    /** Log-probabilities of the prompt's tokens after the first ({@code prompt_logprobs > 0}), else null. */
+    public List<TokenLogprob> promptLogprobs() {
+        return promptLogprobs;
+    }
+
+    /** The prompt's logprobs, computed by the scheduler from the prefill's logits. */
+    public void setPromptLogprobs(List<TokenLogprob> l) {
+        this.promptLogprobs = List.copyOf(l);
+    }
+
+    /** Which of the request's {@code n} samples this is (0 for the first). */
+    public int sampleIndex() {
+        return sampleIndex;
+    }
+
+    /**
+     * Makes this the {@code index}-th sample of a request whose first sample is {@code leader}: it waits until the
+     * leader's prompt is prefilled, so that its own prefill finds the prompt in the prefix cache.
+     */
+    public void sampleOf(Sequence leader, int index) {
+        this.leader = leader;
+        this.sampleIndex = index;
+    }
+
+    /** Whether this sequence may start now: it has no leader, or its leader's prompt is prefilled. */
+    public boolean mayStart() {
+        return leader == null || leader.prefilled || leader.finished();
+    }
+
+    /** The scheduler prefilled this sequence's prompt (its siblings may start). */
+    public void markPrefilled() {
+        prefilled = true;
     }
 
     private void finish(FinishReason r) {

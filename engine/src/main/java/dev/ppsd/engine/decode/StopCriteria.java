@@ -28,8 +28,12 @@ public final class StopCriteria {
 
     /** The reason {@code seq} stops after committing {@code token}, or null to go on. */
     FinishReason check(Sequence seq, int token) {
-        if (eosIds.contains(token)) {
+        if (eosIds.contains(token) && !seq.params().get(Settings.IGNORE_EOS)) {
             return FinishReason.EOS;
+        }
+        if (seq.params().get(Settings.STOP_TOKEN_IDS).contains(token)) {
+            seq.setStopReason(token);
+            return FinishReason.STOP;
         }
         List<String> stops = seq.params().get(Settings.STOP);
         if (!stops.isEmpty() && tokenizer != null) {
@@ -56,6 +60,12 @@ public final class StopCriteria {
             }
             if (cut >= 0) {
                 seq.setStopText(text.substring(0, cut));
+                for (String s : stops) {
+                    if (text.indexOf(s) == cut) {
+                        seq.setStopReason(s);
+                        break;
+                    }
+                }
                 return FinishReason.STOP;
             }
         }

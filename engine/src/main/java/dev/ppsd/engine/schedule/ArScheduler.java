@@ -1,5 +1,6 @@
 package dev.ppsd.engine.schedule;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
@@ -85,7 +86,7 @@ public final class ArScheduler implements Scheduler {
                         }
                         cache.ensureLength(need, budget.maxSequence());
                         cache.reset(slot);
-                        float[] logits = prefill(all, cache, slot, s.promptIds());
+                        float[] logits = prefill(all, cache, slot, s);
                         int tok = s.sample(logits);
                         if (s.commit(tok, stop)) {
                             source.finished(s);
@@ -139,19 +140,28 @@ public final class ArScheduler implements Scheduler {
      * Runs the prompt in one pass — after the longest prefix the prefix cache holds, copied in — and returns the
      * logits of its last position; the prompt's full blocks then go to the prefix cache.
      */
-    private float[] prefill(ModelRunner all, KvCache cache, int slot, int[] prompt) {
+    private float[] prefill(ModelRunner all, KvCache cache, int slot, Sequence s) {
+        int[] prompt = s.promptIds();
+        boolean promptLogprobs = PromptLogprobs.wanted(s);
         int reused = 0;
-        if (prefix != null) {
+        if (prefix != null && !promptLogprobs) {
             reused = prefix.match(prompt);
             prefix.restore(cache, slot, prompt, reused);
         }
-        float[] logits = step(all, cache, new int[] {reused}, new int[] {slot},
-                new int[][] {Arrays.copyOfRange(prompt, reused, prompt.length)})[0];
-        if (prefix != null) {
-            try (NDScope ignored = new NDScope()) {
+        float[] logits;
+        try (NDScope ignored = new NDScope()) {
+            AttentionBatch a = all.batch(new int[] {reused}, new int[] {slot}, prompt.length - reused);
+            NDArray h = all.forward(all.embed(new int[][] {Arrays.copyOfRange(prompt, reused, prompt.length)}), a,
+                    cache);
+            if (promptLogprobs) {
+                PromptLogprobs.compute(s, all, h);
+            }
+            logits = all.nextTokenLogits(h)[0];
+            if (prefix != null) {
                 prefix.save(cache, slot, prompt);
             }
         }
+        s.markPrefilled();
         return logits;
     }
 

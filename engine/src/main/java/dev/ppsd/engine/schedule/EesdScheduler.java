@@ -101,9 +101,14 @@ public final class EesdScheduler implements Scheduler {
                 if (headStack != null) {
                     head.advance(hE, a, headCache); // the trained head's cache holds every prompt position
                 }
-                float[] target = upper.nextTokenLogits(upper.forward(hE, a, highCache))[0];
+                NDArray h = upper.forward(hE, a, highCache);
+                if (PromptLogprobs.wanted(seq)) {
+                    PromptLogprobs.compute(seq, upper, h);
+                }
+                float[] target = upper.nextTokenLogits(h)[0];
                 pending = seq.sample(target);
             }
+            seq.markPrefilled();
             if (seq.commit(pending, stop)) {
                 return;
             }

@@ -190,6 +190,7 @@ public final class PipelineScheduler implements Scheduler {
         if (oldest.stage == stages.size()) {
             // verify: the oldest entry (position p) has left the last block; its logits are the target for p + 1
             lane.inFlight.pollFirst();
+            seq.markPrefilled(); // (once the prompt has left the last block, every stage holds it)
             oldest.release();
             InFlight next = lane.inFlight.peekFirst(); // the draft for position p + 1, if any
             int token;
@@ -265,7 +266,7 @@ public final class PipelineScheduler implements Scheduler {
                 for (PipelineStage st : stages) {
                     st.ensureCaches(lanes.length, need, budget.maxSequence());
                     st.reset(slot);
-                    reused = Math.min(reused, st.prefixMatch(prompt));
+                    reused = PromptLogprobs.wanted(s) ? 0 : Math.min(reused, st.prefixMatch(prompt));
                 }
                 // the prompt's longest prefix every stage's prefix cache holds is copied in, not computed
                 for (PipelineStage st : stages) {

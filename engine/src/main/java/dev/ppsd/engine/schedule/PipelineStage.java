@@ -222,6 +222,9 @@ final class PipelineStage implements AutoCloseable {
             }
         }
         if (last) {
+            if (group.size() == 1 && t > 1 && PromptLogprobs.wanted(group.get(0).lane.seq)) {
+                PromptLogprobs.compute(group.get(0).lane.seq, runner, h); // a whole prompt (no prefix reused)
+            }
             split(group, runner.nextTokenLogits(lastPos));
         } else {
             for (int r = 0; r < b; r++) {

@@ -39,6 +39,8 @@ public final class Setting<T> {
         public static final Kind<String> STRING = new Kind<>("a string", String.class);
         @SuppressWarnings({"unchecked", "rawtypes"})
         public static final Kind<List<String>> STRINGS = new Kind<>("a list of strings", (Class) List.class);
+        @SuppressWarnings({"unchecked", "rawtypes"})
+        public static final Kind<List<Integer>> INTS = new Kind<>("a list of integers", (Class) List.class);
 
         private final String description;
         private final Class<T> type;
@@ -143,7 +145,13 @@ public final class Setting<T> {
     public String format(T value) {
         if (value instanceof List<?> l) {
             JsonArray a = new JsonArray();
-            l.forEach(x -> a.add(String.valueOf(x)));
+            l.forEach(x -> {
+                if (x instanceof Number n) {
+                    a.add(n);
+                } else {
+                    a.add(String.valueOf(x));
+                }
+            });
             return a.toString();
         }
         return String.valueOf(value);
@@ -174,6 +182,8 @@ public final class Setting<T> {
                 out = Boolean.parseBoolean(v);
             } else if (kind == Kind.STRINGS) {
                 out = parseList(text);
+            } else if (kind == Kind.INTS) {
+                out = parseInts(v);
             } else {
                 out = text;
             }
@@ -216,6 +226,20 @@ public final class Setting<T> {
             out = l;
         } else if (kind == Kind.STRINGS && value instanceof String[] a) {
             out = List.of(a);
+        } else if (kind == Kind.INTS && value instanceof int[] a) {
+            out = java.util.Arrays.stream(a).boxed().toList();
+        } else if (kind == Kind.INTS && value instanceof Iterable<?> it) {
+            List<Integer> l = new ArrayList<>();
+            for (Object x : it) {
+                if (x instanceof String t) {
+                    l.addAll(parse(t) instanceof List<?> p ? (List<Integer>) p : List.of());
+                } else if (isIntegral(x)) {
+                    l.add((int) ((Number) x).longValue());
+                } else {
+                    throw new IllegalArgumentException(name + " must be " + kind.description() + " but was " + value);
+                }
+            }
+            out = l;
         } else if (!kind.type().isInstance(value)) {
             throw new IllegalArgumentException(name + " must be " + kind.description() + " but was " + value);
         }
@@ -242,6 +266,18 @@ public final class Setting<T> {
 
     private static boolean isIntegral(Object v) {
         return v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte;
+    }
+
+    /** {@code [1, 2]}, {@code 1, 2} or {@code 1}. */
+    private static List<Integer> parseInts(String v) {
+        String body = v.startsWith("[") && v.endsWith("]") ? v.substring(1, v.length() - 1) : v;
+        List<Integer> out = new ArrayList<>();
+        for (String part : body.split(",")) {
+            if (!part.isBlank()) {
+                out.add(Integer.parseInt(part.trim()));
+            }
+        }
+        return out;
     }
 
     private List<String> parseList(String raw) {

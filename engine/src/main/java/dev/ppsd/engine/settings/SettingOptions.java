@@ -23,7 +23,7 @@ public final class SettingOptions {
     public static void addTo(CommandSpec spec, List<Setting<?>> settings) {
         for (Setting<?> s : settings) {
             OptionSpec.Builder o = OptionSpec.builder(s.flag()).paramLabel(s.metavar()).description(s.help());
-            if (s.kind() == Kind.STRINGS) {
+            if (s.kind() == Kind.STRINGS || s.kind() == Kind.INTS) {
                 o.type(String[].class).arity("1");
             } else if (s.kind() == Kind.BOOLEAN) {
                 o.type(String.class).arity("0..1").fallbackValue("true");

@@ -93,6 +93,35 @@ public final class Settings {
             List.of("error", "truncate"), "a prompt that does not fit the model's context: error (the request fails)"
                     + " or truncate (keep its first token and its end, so that the budget fits)"));
 
+    public static final Setting<Integer> MIN_NEW_TOKENS = add(new Setting<>("min_new_tokens", Kind.INT, 0,
+            Scope.REQUEST, "N", ">= 0", n -> n >= 0, "EOS and stop_token_ids are held back until this many tokens are"
+                    + " generated"));
+    public static final Setting<List<Integer>> STOP_TOKEN_IDS = add(new Setting<>("stop_token_ids", Kind.INTS,
+            List.of(), Scope.REQUEST, "ID", "non-negative token ids", l -> l.stream().allMatch(i -> i >= 0),
+            "token ids that end the text like EOS, kept in it (as a conf or option: a JSON array, or one id)"));
+    public static final Setting<Boolean> IGNORE_EOS = add(new Setting<>("ignore_eos", Kind.BOOLEAN, false,
+            Scope.REQUEST, "B", null, null, "go on past EOS until the budget or a stop (benchmarks, fixed-length"
+                    + " outputs)"));
+    public static final Setting<Double> REPETITION_PENALTY = add(new Setting<>("repetition_penalty", Kind.DOUBLE, 1.0,
+            Scope.REQUEST, "R", "> 0", r -> r > 0 && !r.isInfinite(), "Hugging Face's: the logit of every token of the"
+                    + " prompt or the text so far is divided by R when positive, multiplied when negative (1 = off)"));
+    public static final Setting<Double> PRESENCE_PENALTY = add(new Setting<>("presence_penalty", Kind.DOUBLE, 0.0,
+            Scope.REQUEST, "P", "in [-2, 2]", p -> p >= -2 && p <= 2, "OpenAI's / vLLM's: P is subtracted from the"
+                    + " logit of every token generated so far (0 = off)"));
+    public static final Setting<Double> FREQUENCY_PENALTY = add(new Setting<>("frequency_penalty", Kind.DOUBLE, 0.0,
+            Scope.REQUEST, "F", "in [-2, 2]", f -> f >= -2 && f <= 2, "OpenAI's / vLLM's: F times its count so far is"
+                    + " subtracted from the logit of every token generated (0 = off)"));
+    public static final Setting<Integer> LOGPROBS = add(new Setting<>("logprobs", Kind.INT, 0, Scope.REQUEST, "N",
+            "in [0, 20]", n -> n >= 0 && n <= 20, "for every generated token its log-probability and the N most likely"
+                    + " alternatives, under the row's own distribution (penalties, temperature, top-k, top-p; greedy"
+                    + " rows: temperature 1); 0 = off"));
+    public static final Setting<Integer> PROMPT_LOGPROBS = add(new Setting<>("prompt_logprobs", Kind.INT, 0,
+            Scope.REQUEST, "N", "in [0, 20]", n -> n >= 0 && n <= 20, "for every prompt token after the first its"
+                    + " log-probability under the model (temperature 1) and the N most likely alternatives; 0 = off"));
+    public static final Setting<Integer> N = add(new Setting<>("n", Kind.INT, 1, Scope.REQUEST, "N", "in [1, 64]",
+            n -> n >= 1 && n <= 64, "independent samples per prompt, seeded seed, seed + 1, ...; the prompt is"
+                    + " prefilled once (the prefix cache shares it)"));
+
     private Settings() {
     }
 
