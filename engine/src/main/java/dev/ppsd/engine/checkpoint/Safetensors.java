@@ -197,26 +197,36 @@ public final class Safetensors {
      * the file appears atomically (written beside it, then moved).
      */
     public static void write(Path file, Map<String, Tensor> tensors, String dtype) throws IOException {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        tensors.forEach((name, t) -> {
+            if (elements(t.shape()) != t.values().length) {
+                throw new IllegalArgumentException("tensor " + name + " has " + t.values().length
+                        + " values but shape " + Arrays.toString(t.shape()));
+            }
+            shapes.put(name, t.shape());
+        });
+        write(file, shapes, dtype, name -> tensors.get(name).values());
+    }
+
+    /**
+     * Writes the tensors named in {@code shapes} (in its order) to {@code file} in {@code dtype}, asking
+     * {@code values} for each one's values only when it is written: a large checkpoint never sits on the heap.
+     * The file appears atomically (written beside it, then moved).
+     */
+    public static void write(Path file, Map<String, long[]> shapes, String dtype,
+            java.util.function.Function<String, float[]> values) throws IOException {
         int width = dtypeWidth(dtype);
         JsonObject header = new JsonObject();
         JsonObject meta = new JsonObject();
         meta.addProperty("format", "pt");
         header.add("__metadata__", meta);
         long offset = 0;
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
-            Tensor t = e.getValue();
-            long n = 1;
-            for (long d : t.shape()) {
-                n *= d;
-            }
-            if (n != t.values().length) {
-                throw new IllegalArgumentException("tensor " + e.getKey() + " has " + t.values().length
-                        + " values but shape " + Arrays.toString(t.shape()));
-            }
+        for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+            long n = elements(e.getValue());
             JsonObject o = new JsonObject();
             o.addProperty("dtype", dtype);
             com.google.gson.JsonArray shape = new com.google.gson.JsonArray();
-            for (long d : t.shape()) {
+            for (long d : e.getValue()) {
                 shape.add(d);
             }
             o.add("shape", shape);
@@ -233,24 +243,41 @@ public final class Safetensors {
         Arrays.fill(padded, hb.length, padded.length, (byte) ' ');
         Files.createDirectories(file.toAbsolutePath().getParent());
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-        try (OutputStream out = Files.newOutputStream(tmp)) {
+        try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length);
             out.write(len.array());
             out.write(padded);
-            for (Tensor t : tensors.values()) {
-                ByteBuffer b = ByteBuffer.allocate(t.values().length * width).order(ByteOrder.LITTLE_ENDIAN);
-                for (float v : t.values()) {
+            ByteBuffer b = ByteBuffer.allocate(1 << 16).order(ByteOrder.LITTLE_ENDIAN);
+            for (Map.Entry<String, long[]> e : shapes.entrySet()) {
+                float[] v = values.apply(e.getKey());
+                if (v.length != elements(e.getValue())) {
+                    throw new IllegalArgumentException("tensor " + e.getKey() + " has " + v.length
+                            + " values but shape " + Arrays.toString(e.getValue()));
+                }
+                for (float x : v) {
+                    if (b.remaining() < width) {
+                        out.write(b.array(), 0, b.position());
+                        b.clear();
+                    }
                     switch (dtype) {
-                        case "F32" -> b.putFloat(v);
-                        case "F16" -> b.putShort(HalfFloats.floatToHalf(v));
-                        default -> b.putShort(HalfFloats.floatToBfloat16(v));
+                        case "F32" -> b.putFloat(x);
+                        case "F16" -> b.putShort(HalfFloats.floatToHalf(x));
+                        default -> b.putShort(HalfFloats.floatToBfloat16(x));
                     }
                 }
-                out.write(b.array());
             }
+            out.write(b.array(), 0, b.position());
         }
         Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
                 java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static long elements(long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            n *= d;
+        }
+        return n;
     }
 
     static int dtypeWidth(String dtype) {
