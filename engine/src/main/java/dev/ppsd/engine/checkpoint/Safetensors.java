@@ -163,20 +163,12 @@ public final class Safetensors {
                 if (e.getKey().equals("__metadata__")) {
                     continue;
                 }
-                JsonObject t = e.getValue().getAsJsonObject();
-                String dtype = t.get("dtype").getAsString();
-                dtypeWidthOrFail(file, e.getKey(), dtype);
-                long[] shape = new long[t.getAsJsonArray("shape").size()];
-                for (int i = 0; i < shape.length; i++) {
-                    shape[i] = t.getAsJsonArray("shape").get(i).getAsLong();
-                }
-                long begin = t.getAsJsonArray("data_offsets").get(0).getAsLong();
-                long end = t.getAsJsonArray("data_offsets").get(1).getAsLong();
-                if (end > dataLen || begin > end) {
+                TensorInfo t = entry(file, e.getKey(), e.getValue());
+                if (t.end() > dataLen) {
                     throw new ModelLoadException(file, "truncated: tensor " + e.getKey() + " needs bytes up to "
-                            + end + " but the data section has " + dataLen);
+                            + t.end() + " but the data section has " + dataLen);
                 }
-                tensors.put(e.getKey(), new TensorInfo(e.getKey(), dtype, shape, begin, end));
+                tensors.put(e.getKey(), t);
             }
             return new Reader(file, ch, dataStart, tensors);
         } catch (IOException e) {
@@ -186,6 +178,76 @@ public final class Safetensors {
             closeQuietly(ch);
             throw e;
         }
+    }
+
+    /**
+     * One header entry, validated: an object with a string {@code dtype} the engine reads, a {@code shape} of
+     * non-negative integers and {@code data_offsets} {@code [begin, end]} with {@code 0 <= begin <= end} covering
+     * exactly the shape's bytes. Anything else (a missing or misspelt key, a wrong type) is an error naming the
+     * file and the tensor.
+     */
+    private static TensorInfo entry(Path file, String name, JsonElement value) {
+        String where = "tensor " + name + ": ";
+        if (!value.isJsonObject()) {
+            throw new ModelLoadException(file, where + "header entry must be an object but was " + value);
+        }
+        JsonObject t = value.getAsJsonObject();
+        for (String key : new String[] {"dtype", "shape", "data_offsets"}) {
+            if (!t.has(key)) {
+                throw new ModelLoadException(file, where + "header entry has no " + key + " (it has: "
+                        + String.join(", ", t.keySet()) + ")");
+            }
+        }
+        JsonElement d = t.get("dtype");
+        if (!d.isJsonPrimitive() || !d.getAsJsonPrimitive().isString()) {
+            throw new ModelLoadException(file, where + "dtype must be a string but was " + d);
+        }
+        String dtype = d.getAsString();
+        dtypeWidthOrFail(file, name, dtype);
+        long[] shape = longs(file, where + "shape", t.get("shape"), -1);
+        long[] offsets = longs(file, where + "data_offsets", t.get("data_offsets"), 2);
+        long elements = 1;
+        try {
+            for (long n : shape) {
+                elements = Math.multiplyExact(elements, n);
+            }
+            Math.multiplyExact(elements, (long) dtypeWidth(dtype));
+        } catch (ArithmeticException ex) {
+            throw new ModelLoadException(file, where + "shape " + Arrays.toString(shape) + " is too large");
+        }
+        if (offsets[0] > offsets[1]) {
+            throw new ModelLoadException(file, where + "data_offsets " + Arrays.toString(offsets)
+                    + " begin after they end");
+        }
+        long bytes = offsets[1] - offsets[0];
+        if (bytes != elements * dtypeWidth(dtype)) {
+            throw new ModelLoadException(file, where + "has " + bytes + " bytes but shape " + Arrays.toString(shape)
+                    + " of " + dtype + " needs " + elements * dtypeWidth(dtype));
+        }
+        return new TensorInfo(name, dtype, shape, offsets[0], offsets[1]);
+    }
+
+    /** A JSON array of non-negative integers ({@code size} of them unless -1). */
+    private static long[] longs(Path file, String what, JsonElement e, int size) {
+        String problem = what + " must be " + (size < 0 ? "a list" : "a list of " + size)
+                + " of non-negative integers but was " + e;
+        if (!e.isJsonArray() || (size >= 0 && e.getAsJsonArray().size() != size)) {
+            throw new ModelLoadException(file, problem);
+        }
+        long[] out = new long[e.getAsJsonArray().size()];
+        for (int i = 0; i < out.length; i++) {
+            JsonElement x = e.getAsJsonArray().get(i);
+            if (!x.isJsonPrimitive() || !x.getAsJsonPrimitive().isNumber()) {
+                throw new ModelLoadException(file, problem);
+            }
+            java.math.BigDecimal v = x.getAsBigDecimal();
+            if (v.signum() < 0 || v.stripTrailingZeros().scale() > 0 || v.compareTo(java.math.BigDecimal.valueOf(
+                    Long.MAX_VALUE)) > 0) {
+                throw new ModelLoadException(file, problem);
+            }
+            out[i] = v.longValueExact();
+        }
+        return out;
     }
 
     /** A named tensor to write: values in row-major order and its shape. */

@@ -169,6 +169,125 @@ class ModelLoadingTest {
         loadFails(dir, st(), LlamaWeights.NORM, "bytes", "[32]");
     }
 
+    // ------------------------------------------------------------------ header entries (issue "Hardening", point 2)
+
+    /** Loading fails with exactly {@code model.safetensors: tensor NAME: problem}: the file and the tensor named. */
+    private void headerRefused(String tensor, String problem) {
+        assertEquals(st() + ": tensor " + tensor + ": " + problem, loadFails(dir, st(), tensor));
+    }
+
+    @Test
+    void headerKeyWithOneFlippedByte() throws IOException {
+        // "dtype" -> "dtypd" in the raw bytes of the first entry (the embedding): same length, valid JSON
+        byte[] all = Files.readAllBytes(st());
+        String text = new String(all, StandardCharsets.ISO_8859_1);
+        int at = text.indexOf("\"dtype\"");
+        all[at + 5] = 'd';
+        Files.write(st(), all);
+        headerRefused(LlamaWeights.EMBED, "header entry has no dtype (it has: dtypd, shape, data_offsets)");
+    }
+
+    @Test
+    void headerEntryWithoutShape() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).remove("shape"));
+        headerRefused(LlamaWeights.NORM, "header entry has no shape (it has: dtype, data_offsets)");
+    }
+
+    @Test
+    void headerEntryWithoutDataOffsets() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).remove("data_offsets"));
+        headerRefused(LlamaWeights.NORM, "header entry has no data_offsets (it has: dtype, shape)");
+    }
+
+    @Test
+    void headerEntryNotAnObject() throws IOException {
+        editHeader(st(), h -> h.addProperty(LlamaWeights.NORM, 5));
+        headerRefused(LlamaWeights.NORM, "header entry must be an object but was 5");
+    }
+
+    @Test
+    void headerDtypeNotAString() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).add("dtype", new JsonArray()));
+        headerRefused(LlamaWeights.NORM, "dtype must be a string but was []");
+    }
+
+    @Test
+    void headerShapeNotAListOfIntegers() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).addProperty("shape", "32"));
+        headerRefused(LlamaWeights.NORM, "shape must be a list of non-negative integers but was \"32\"");
+        editHeader(st(), h -> {
+            JsonArray shape = new JsonArray();
+            shape.add(-32);
+            h.getAsJsonObject(LlamaWeights.NORM).add("shape", shape);
+        });
+        headerRefused(LlamaWeights.NORM, "shape must be a list of non-negative integers but was [-32]");
+    }
+
+    @Test
+    void headerDataOffsetsWrongArity() throws IOException {
+        editHeader(st(), h -> {
+            JsonArray offs = new JsonArray();
+            offs.add(0);
+            h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", offs);
+        });
+        headerRefused(LlamaWeights.NORM, "data_offsets must be a list of 2 of non-negative integers but was [0]");
+    }
+
+    @Test
+    void headerDataOffsetsBackwards() throws IOException {
+        editHeader(st(), h -> {
+            JsonArray offs = new JsonArray();
+            offs.add(128);
+            offs.add(0);
+            h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", offs);
+        });
+        headerRefused(LlamaWeights.NORM, "data_offsets [128, 0] begin after they end");
+    }
+
+    // ------------------------------------------------------------------ tensors the config does not account for
+
+    @Test
+    void configWithFewerLayersThanTheFileIsRefused() throws IOException {
+        // the issue's case: num_hidden_layers smaller than the checkpoint's layers would load half the model
+        editConfig(o -> o.addProperty("num_hidden_layers", 1));
+        assertEquals(st() + ": 9 tensors not used by config.json (LlamaForCausalLM, 1 layers, tie_word_embeddings"
+                + " false): model.layers.1.input_layernorm.weight, model.layers.1.mlp.down_proj.weight,"
+                + " model.layers.1.mlp.gate_proj.weight, model.layers.1.mlp.up_proj.weight,"
+                + " model.layers.1.post_attention_layernorm.weight, model.layers.1.self_attn.k_proj.weight,"
+                + " model.layers.1.self_attn.o_proj.weight, model.layers.1.self_attn.q_proj.weight, ...",
+                loadFails(dir, st()));
+    }
+
+    @Test
+    void rotaryInvFreqBuffersAreHarmless() throws IOException {
+        float[] want = lastLogits(dir);
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
+        t.put("model.layers.0.self_attn.rotary_emb.inv_freq", new Safetensors.Tensor(new float[4], 4));
+        Safetensors.write(st(), t, "F32");
+        assertArrayEquals(want, lastLogits(dir));
+    }
+
+    @Test
+    void exitHeadFolderWithATensorItDoesNotUseIsRefused() throws IOException {
+        Path head = dir.resolve("exit_head");
+        try (LlamaModel m = LlamaModel.load(dir)) {
+            ExitHead.initTrained(m, 1, m.manager()).save(head);
+            Path file = head.resolve("model.safetensors");
+            Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
+            try (Safetensors.Reader r = Safetensors.open(file)) {
+                for (Safetensors.TensorInfo i : r.tensors().values()) {
+                    t.put(i.name(), new Safetensors.Tensor(r.readFloats(i.name()), i.shape()));
+                }
+            }
+            // a second layer: a head with more than one layer would silently run only its first
+            t.put("model.layers.1.input_layernorm.weight", new Safetensors.Tensor(new float[32], 32));
+            Safetensors.write(file, t, "F32");
+            RuntimeException e = assertThrows(ModelLoadException.class, () -> ExitHead.load(head, m, m.manager()));
+            assertEquals(file + ": 1 tensor not used by an exit head of LlamaForCausalLM (exit_norm, one layer,"
+                    + " norm): model.layers.1.input_layernorm.weight", e.getMessage());
+        }
+    }
+
     @Test
     void configSaysMoreLayersThanFile() throws IOException {
         editConfig(o -> o.addProperty("num_hidden_layers", 3));
