@@ -49,9 +49,16 @@ public final class GenerationEngine implements AutoCloseable {
         this.stop = new StopCriteria(eos, tokenizer);
     }
 
-    /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
+    /**
+     * Loads the model (in the {@code dtype} setting's type) and tokenizer and builds the scheduler; errors name the
+     * file or option at fault.
+     */
     public static GenerationEngine open(EngineOptions options) {
-        return open(options, LlamaModel.load(options.modelDir()), true);
+        DjlRuntime.init();
+        boolean gpu = options.stageDevices(ai.djl.engine.Engine.getInstance().getGpuCount()).stream()
+                .anyMatch(d -> d.startsWith("gpu"));
+        return open(options, LlamaModel.load(options.modelDir(), ai.djl.Device.cpu(), options.get(Settings.DTYPE), gpu),
+                true);
     }
 
     /**

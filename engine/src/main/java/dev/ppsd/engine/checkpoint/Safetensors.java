@@ -1,6 +1,14 @@
 package dev.ppsd.engine.checkpoint;
 
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonElement;
+import dev.ppsd.engine.runtime.Bfloat16;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 
@@ -14,14 +22,17 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
  * Reads and writes the safetensors format: an 8-byte little-endian header length, a JSON header
  * {@code {name: {dtype, shape, data_offsets: [begin, end]}}} and the raw little-endian tensor bytes.
- * Supported dtypes: F32, F16, BF16 (all read as float).
+ * Supported dtypes: F32, F16, BF16, read as float ({@link Reader#readFloats}) or streamed into a tensor of any of
+ * those types ({@link Reader#toNDArray}).
  */
 public final class Safetensors {
     private Safetensors() {
@@ -44,6 +55,9 @@ public final class Safetensors {
 
     /** An open safetensors file: its header and access to each tensor's values. */
     public static final class Reader implements AutoCloseable {
+        /** Largest piece of a tensor mapped and converted at once (1 GiB; mappings must stay under 2 GiB). */
+        static final long CHUNK_BYTES = 1L << 30;
+
         private final Path file;
         private final FileChannel channel;
         private final long dataStart;
@@ -109,6 +123,62 @@ public final class Safetensors {
                 default -> throw new ModelLoadException(file, "tensor " + name + ": unknown dtype " + t.dtype());
             }
             return out;
+        }
+
+        /**
+         * Tensor {@code name} as an NDArray of {@code type} on {@code m}'s device, owned by {@code m}, streamed from
+         * the file without passing through the Java heap: each chunk of at most {@link #CHUNK_BYTES} (whole rows
+         * of the first axis) is memory-mapped, wrapped as a tensor of the stored dtype without a copy, and
+         * converted (copied) into memory the engine owns; chunks are concatenated along the first axis. Peak
+         * extra memory is one chunk's conversion, never a Java array of the tensor.
+         */
+        public NDArray toNDArray(NDManager m, String name, DataType type) {
+            TensorInfo t = tensors.get(name);
+            if (t == null) {
+                throw new ModelLoadException(file, "tensor " + name + " not found");
+            }
+            Shape shape = new Shape(t.shape());
+            if (t.elements() == 0) {
+                return Bfloat16.toType(m.zeros(shape, DataType.FLOAT32), type);
+            }
+            // DJL cannot name bfloat16: BF16 bytes are wrapped as FLOAT16 (the same width) and reinterpreted
+            DataType stored = t.dtype().equals("F32") ? DataType.FLOAT32 : DataType.FLOAT16;
+            boolean bf16 = t.dtype().equals("BF16");
+            long rows = t.shape().length == 0 ? 1 : t.shape()[0];
+            long rowBytes = (t.end() - t.begin()) / rows;
+            long perChunk = Math.max(1, CHUNK_BYTES / rowBytes);
+            if (perChunk * rowBytes > Integer.MAX_VALUE) {
+                throw new ModelLoadException(file, "tensor " + name + ": one row of " + rowBytes
+                        + " bytes is too large to map");
+            }
+            List<NDArray> parts = new ArrayList<>();
+            try (NDManager scratch = NDManager.newBaseManager(Device.cpu())) {
+                for (long r = 0; r < rows; r += perChunk) {
+                    long n = Math.min(perChunk, rows - r);
+                    ByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + t.begin() + r * rowBytes,
+                            n * rowBytes).order(ByteOrder.LITTLE_ENDIAN);
+                    Shape part = t.shape().length == 0 ? shape : new Shape(n).addAll(shape.slice(1));
+                    NDArray raw = scratch.create(mapped, part, stored); // aliases the mapping: no copy
+                    NDArray view = bf16 ? Bfloat16.fromBits(raw) : raw;
+                    // a copy the engine owns: a conversion makes new storage, an unchanged type needs a clone
+                    NDArray owned = Bfloat16.typeOf(view) == type ? view.duplicate() : Bfloat16.toType(view, type);
+                    if (!m.getDevice().equals(owned.getDevice())) {
+                        owned = Bfloat16.toDevice(owned, m.getDevice());
+                    }
+                    owned.attach(m);
+                    parts.add(owned);
+                }
+            } catch (IOException e) {
+                parts.forEach(NDArray::close);
+                throw new ModelLoadException(file, "cannot read tensor " + name + ": " + e.getMessage(), e);
+            }
+            if (parts.size() == 1) {
+                return parts.get(0);
+            }
+            NDArray whole = NDArrays.concat(new NDList(parts), 0); // [rows chunk by chunk] -> [rows, ...]
+            whole.attach(m);
+            parts.forEach(NDArray::close);
+            return whole;
         }
 
         @Override

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
  * What every layer of one forward call shares: which cache slot and start position each batch row has,
@@ -103,8 +104,7 @@ public final class AttentionBatch {
 
     /** The mask values as a tensor in the type of the rope's tables (the activations'). */
     private static NDArray mask(NDManager m, Rope rope, float[] values, Shape shape) {
-        NDArray mask = m.create(values, shape);
-        return mask.getDataType() == rope.dataType() ? mask : mask.toType(rope.dataType(), false);
+        return Bfloat16.toType(m.create(values, shape), rope.dataType());
     }
 
     /** For an uncached (training / scoring) forward of whole sequences starting at position 0. */
@@ -127,7 +127,9 @@ public final class AttentionBatch {
             return x;
         }
         Shape s = x.getShape();
-        NDArray out = x.getManager().zeros(new Shape(rows).addAll(s.slice(1)), x.getDataType(), x.getDevice());
+        Shape shape = new Shape(rows).addAll(s.slice(1));
+        NDArray out = Bfloat16.is(x) ? Bfloat16.of(x.getManager().zeros(shape, DataType.FLOAT32, x.getDevice()))
+                : x.getManager().zeros(shape, x.getDataType(), x.getDevice());
         out.set(new NDIndex("{}", rowIndex), x);
         return out;
     }

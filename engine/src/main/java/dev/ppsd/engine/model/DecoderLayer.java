@@ -2,6 +2,7 @@ package dev.ppsd.engine.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import dev.ppsd.engine.runtime.Bfloat16;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 
@@ -25,11 +26,11 @@ public final class DecoderLayer {
      * normalisation runs in float32 and is cast back before the weight (transformers' LlamaRMSNorm).
      */
     public static NDArray rmsNorm(NDArray x, NDArray w, float eps) {
-        DataType type = x.getDataType();
-        NDArray x32 = type == DataType.FLOAT32 ? x : x.toType(DataType.FLOAT32, false);
+        boolean wide = x.getDataType() == DataType.FLOAT32;
+        NDArray x32 = wide ? x : x.toType(DataType.FLOAT32, false);
         NDArray rms = x32.square().mean(new int[] {-1}, true).add(Scalars.of(w.getDevice(), eps)).sqrt();
         NDArray normed = x32.div(rms);
-        return (type == DataType.FLOAT32 ? normed : normed.toType(type, false)).mul(w);
+        return (wide ? normed : Bfloat16.toType(normed, Bfloat16.typeOf(x))).mul(w);
     }
 
     /** {@code [B, T, n*hd] -> [B, T, n, hd] -> [B, n, T, hd]}; one reshape when T == 1 (the same memory order). */
@@ -97,10 +98,9 @@ public final class DecoderLayer {
 
     /** Softmax over the last axis; a half-precision input is normalised in float32 and cast back. */
     private static NDArray softmax(NDArray scores) {
-        DataType type = scores.getDataType();
-        if (type == DataType.FLOAT32) {
+        if (scores.getDataType() == DataType.FLOAT32) {
             return scores.softmax(-1);
         }
-        return scores.toType(DataType.FLOAT32, false).softmax(-1).toType(type, false);
+        return Bfloat16.toType(scores.toType(DataType.FLOAT32, false).softmax(-1), Bfloat16.typeOf(scores));
     }
 }

@@ -79,7 +79,8 @@ public final class ExitHead {
             c.attach(manager);
             return c;
         });
-        NDArray exitNorm = manager.ones(new Shape(model.config().hiddenSize()));
+        NDArray exitNorm = dev.ppsd.engine.runtime.Bfloat16.toType(
+                manager.ones(new Shape(model.config().hiddenSize())), model.dataType());
         NDArray norm = w.finalNorm().duplicate();
         norm.attach(manager);
         return new ExitHead(exitLayer, model.config(), exitNorm, copy, norm, w.lmHead());
@@ -146,7 +147,7 @@ public final class ExitHead {
             if (a == null) {
                 return null;
             }
-            NDArray c = a.toDevice(device, true);
+            NDArray c = dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device);
             c.attach(owner);
             return c;
         };
@@ -185,7 +186,7 @@ public final class ExitHead {
         }
     }
 
-    /** Loads a trained head from {@code dir}, checking it was built for {@code model}. */
+    /** Loads a trained head from {@code dir} in the model's type, checking it was built for {@code model}. */
     public static ExitHead load(Path dir, LlamaModel model, NDManager manager) {
         Path cfgFile = dir.resolve("config.json");
         JsonObject o;
@@ -239,10 +240,10 @@ public final class ExitHead {
             java.util.List<NDArray> t = new java.util.ArrayList<>();
             for (String n : names) {
                 String name = LlamaWeights.layerName("model.", 0, n);
-                t.add(src.load(manager, name, expected.get(name)));
+                t.add(src.load(manager, name, model.dataType(), expected.get(name)));
             }
-            return new ExitHead(e, base, src.load(manager, EXIT_NORM, d), LayerWeights.of(base, t),
-                    src.load(manager, LlamaWeights.NORM, d), model.weights().lmHead());
+            return new ExitHead(e, base, src.load(manager, EXIT_NORM, model.dataType(), d), LayerWeights.of(base, t),
+                    src.load(manager, LlamaWeights.NORM, model.dataType(), d), model.weights().lmHead());
         }
     }
 

@@ -146,7 +146,7 @@ public record LayerWeights(
     /** A copy of every tensor on {@code device}, owned by {@code manager}. */
     public LayerWeights copyTo(NDManager manager, Device device) {
         return map(a -> {
-            NDArray c = a.toDevice(device, true);
+            NDArray c = dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device);
             c.attach(manager);
             return c;
         });

@@ -5,6 +5,7 @@ import dev.ppsd.engine.checkpoint.ModelLoadException;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -71,25 +72,34 @@ public final class LlamaWeights {
      * Loads {@code model.safetensors} (or the shards listed in {@code model.safetensors.index.json}) from
      * {@code dir}. Before any tensor is read, the checkpoint is checked against {@code c}: every tensor the config
      * needs is there with its shape, and every tensor there is one the config accounts for (see
-     * {@link TensorSource#checkNames}).
+     * {@link TensorSource#checkNames}). Float32 weights.
      */
     public static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager) {
+        return load(dir, c, manager, DataType.FLOAT32);
+    }
+
+    /**
+     * As {@link #load(Path, LlamaConfig, NDManager)} with every weight held in {@code type} on {@code manager}'s
+     * device, each streamed from the file ({@link Safetensors.Reader#toNDArray}: no tensor passes through the
+     * Java heap).
+     */
+    public static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager, DataType type) {
         try (TensorSource src = TensorSource.open(dir)) {
             Map<String, long[]> expected = expectedShapes(c);
             src.checkNames(expected, n -> harmless(n, c.tieWordEmbeddings()), "config.json (" + c.layout() + ")");
-            NDArray embed = src.load(manager, EMBED, expected.get(EMBED));
+            NDArray embed = src.load(manager, EMBED, type, expected.get(EMBED));
             LayerWeights[] layers = new LayerWeights[c.numHiddenLayers()];
             List<String> names = LayerWeights.names(c);
             for (int i = 0; i < layers.length; i++) {
                 List<NDArray> t = new ArrayList<>();
                 for (String n : names) {
                     String name = layerName("model.", i, n);
-                    t.add(src.load(manager, name, expected.get(name)));
+                    t.add(src.load(manager, name, type, expected.get(name)));
                 }
                 layers[i] = LayerWeights.of(c, t);
             }
-            NDArray norm = src.load(manager, NORM, expected.get(NORM));
-            NDArray head = c.tieWordEmbeddings() ? embed : src.load(manager, LM_HEAD, expected.get(LM_HEAD));
+            NDArray norm = src.load(manager, NORM, type, expected.get(NORM));
+            NDArray head = c.tieWordEmbeddings() ? embed : src.load(manager, LM_HEAD, type, expected.get(LM_HEAD));
             return new LlamaWeights(embed, layers, norm, head);
         }
     }
@@ -299,9 +309,10 @@ public final class LlamaWeights {
             return info;
         }
 
-        NDArray load(NDManager m, String name, long... expected) {
+        /** Tensor {@code name}, checked to have the {@code expected} shape, in {@code type} on {@code m}'s device. */
+        NDArray load(NDManager m, String name, DataType type, long... expected) {
             shapeOf(name, expected);
-            return m.create(byName.get(name).readFloats(name), new Shape(expected));
+            return byName.get(name).toNDArray(m, name, type);
         }
 
         @Override

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
  * Rotary position embedding in the Hugging Face Llama convention: {@code inv_freq[i] = theta^(-2i/hd)},
@@ -61,11 +62,10 @@ public final class Rope {
 
     /** {@code a} in {@code type} (itself when it already is; the float32 original is freed otherwise). */
     private static NDArray inType(NDArray a, DataType type) {
-        if (a.getDataType() == type) {
-            return a;
+        NDArray t = Bfloat16.toType(a, type);
+        if (t != a) {
+            a.close();
         }
-        NDArray t = a.toType(type, false);
-        a.close();
         return t;
     }
 

@@ -110,8 +110,14 @@ final class SpecHarness {
      * returns the smallest gap seen per result (below {@code nearTie} when the result met a near-tie).
      */
     static double[] smallestGaps(java.nio.file.Path modelDir, List<GenerationResult> results, double nearTie) {
+        return smallestGaps(modelDir, ai.djl.ndarray.types.DataType.FLOAT32, results, nearTie);
+    }
+
+    /** As {@link #smallestGaps(java.nio.file.Path, List, double)} with the model loaded in {@code type}. */
+    static double[] smallestGaps(java.nio.file.Path modelDir, ai.djl.ndarray.types.DataType type,
+            List<GenerationResult> results, double nearTie) {
         double[] out = new double[results.size()];
-        try (LlamaModel m = LlamaModel.load(modelDir)) {
+        try (LlamaModel m = LlamaModel.load(modelDir, ai.djl.Device.cpu(), type)) {
             for (int i = 0; i < results.size(); i++) {
                 GenerationResult r = results.get(i);
                 int p = r.promptTokenIds().length;
