@@ -104,7 +104,8 @@ public final class AttentionBatch {
 
     /** The mask values as a tensor in the type of the rope's tables (the activations'). */
     private static NDArray mask(NDManager m, Rope rope, float[] values, Shape shape) {
-        return Bfloat16.toType(m.create(values, shape), rope.dataType());
+        NDArray mask = m.create(values, shape);
+        return rope.dataType() == DataType.FLOAT32 ? mask : Bfloat16.toType(mask, rope.dataType());
     }
 
     /** For an uncached (training / scoring) forward of whole sequences starting at position 0. */

@@ -26,11 +26,12 @@ public final class DecoderLayer {
      * normalisation runs in float32 and is cast back before the weight (transformers' LlamaRMSNorm).
      */
     public static NDArray rmsNorm(NDArray x, NDArray w, float eps) {
-        boolean wide = x.getDataType() == DataType.FLOAT32;
+        // x is in the weights' type; a weight's type is a field once asked (an activation's would be a JNI call)
+        boolean wide = w.getDataType() == DataType.FLOAT32;
         NDArray x32 = wide ? x : x.toType(DataType.FLOAT32, false);
         NDArray rms = x32.square().mean(new int[] {-1}, true).add(Scalars.of(w.getDevice(), eps)).sqrt();
         NDArray normed = x32.div(rms);
-        return (wide ? normed : Bfloat16.toType(normed, Bfloat16.typeOf(x))).mul(w);
+        return (wide ? normed : Bfloat16.toType(normed, Bfloat16.typeOf(w))).mul(w);
     }
 
     /** {@code [B, T, n*hd] -> [B, T, n, hd] -> [B, n, T, hd]}; one reshape when T == 1 (the same memory order). */
@@ -41,7 +42,7 @@ public final class DecoderLayer {
     /** Final RMSNorm + LM head: {@code [B, T, D] -> [B, T, V]}, in float32 whatever the weights' type. */
     public static NDArray lmHead(NDArray hidden, NDArray norm, NDArray head, float eps) {
         NDArray logits = Linear.linear(rmsNorm(hidden, norm, eps), head).head();
-        return logits.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
+        return head.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
     }
 
     /**
@@ -83,7 +84,7 @@ public final class DecoderLayer {
         NDArray scores = q.reshape(r, kvh, gt, hd).matMul(k.transpose(0, 1, 3, 2))
                 .mul(Scalars.of(w.o().getDevice(), 1.0f / (float) Math.sqrt(hd))).reshape(r, kvh, h / kvh, t, l).add(a.mask);
         // [R, KV, G*T, L] x [R, KV, L, hd] -> [R, KV, G*T, hd] -> [R, H, T, hd] -> [B, H, T, hd]
-        NDArray attn = a.fromRows(softmax(scores).reshape(r, kvh, gt, l).matMul(v).reshape(r, h, t, hd));
+        NDArray attn = a.fromRows(softmax(scores, w.o()).reshape(r, kvh, gt, l).matMul(v).reshape(r, h, t, hd));
         // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd] (one reshape when T == 1: the same memory order)
         NDArray merged = t == 1 ? attn.reshape(b, 1, (long) h * hd)
                 : attn.transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
@@ -96,11 +97,14 @@ public final class DecoderLayer {
         return hidden.add(Linear.linear(act, w.down()).head());
     }
 
-    /** Softmax over the last axis; a half-precision input is normalised in float32 and cast back. */
-    private static NDArray softmax(NDArray scores) {
-        if (scores.getDataType() == DataType.FLOAT32) {
+    /**
+     * Softmax over the last axis of scores in the type of weight {@code like}; half-precision scores are normalised
+     * in float32 and cast back.
+     */
+    private static NDArray softmax(NDArray scores, NDArray like) {
+        if (like.getDataType() == DataType.FLOAT32) {
             return scores.softmax(-1);
         }
-        return Bfloat16.toType(scores.toType(DataType.FLOAT32, false).softmax(-1), Bfloat16.typeOf(scores));
+        return Bfloat16.toType(scores.toType(DataType.FLOAT32, false).softmax(-1), Bfloat16.typeOf(like));
     }
 }
