@@ -9,7 +9,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 
 /**
  * The weights of one decoder layer in Hugging Face layout ({@code [out, in]} projections). Shapes: norms
@@ -35,7 +34,7 @@ public record LayerWeights(
         NDArray qNorm,
         NDArray kNorm) {
 
-    /** HF tensor-name suffixes of the nine tensors every layer has, in the order of {@link #all()}. */
+    /** HF tensor-name suffixes of the nine tensors every layer has, in record order. */
     public static final List<String> NAMES = List.of(
             "input_layernorm.weight",
             "self_attn.q_proj.weight",
@@ -60,11 +59,6 @@ public record LayerWeights(
     public LayerWeights(NDArray inputNorm, NDArray q, NDArray k, NDArray v, NDArray o, NDArray postAttentionNorm,
             NDArray gate, NDArray up, NDArray down) {
         this(inputNorm, q, k, v, o, postAttentionNorm, gate, up, down, null, null, null, null, null, null);
-    }
-
-    /** Every tensor this layer has, in the order of {@link #names(LlamaConfig)} for its config. */
-    public List<NDArray> all() {
-        return slots().stream().filter(Objects::nonNull).toList();
     }
 
     /** Every tensor this layer has by HF name: {@code prefix + "layers." + i + "." + suffix}. */

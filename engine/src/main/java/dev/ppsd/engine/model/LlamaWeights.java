@@ -261,14 +261,6 @@ public final class LlamaWeights {
             r.tensors().keySet().forEach(n -> byName.put(n, r));
         }
 
-        Path describe() {
-            return describe;
-        }
-
-        boolean has(String name) {
-            return byName.containsKey(name);
-        }
-
         /**
          * Checks, before anything is read, that every tensor of {@code expected} is present with its shape, and that
          * every tensor present is expected or {@code harmless}; the error names the tensors and what
