@@ -2,9 +2,9 @@ package dev.ppsd.engine.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
-import dev.ppsd.engine.runtime.Bfloat16;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
  * The one decoder layer every scheduler, the exit head and the trainer run, for every {@link Family}: pre-norm

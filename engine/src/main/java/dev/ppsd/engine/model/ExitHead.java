@@ -2,6 +2,7 @@ package dev.ppsd.engine.model;
 
 import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -79,8 +80,7 @@ public final class ExitHead {
             c.attach(manager);
             return c;
         });
-        NDArray exitNorm = dev.ppsd.engine.runtime.Bfloat16.toType(
-                manager.ones(new Shape(model.config().hiddenSize())), model.dataType());
+        NDArray exitNorm = Bfloat16.toType(manager.ones(new Shape(model.config().hiddenSize())), model.dataType());
         NDArray norm = w.finalNorm().duplicate();
         norm.attach(manager);
         return new ExitHead(exitLayer, model.config(), exitNorm, copy, norm, w.lmHead());
@@ -147,7 +147,7 @@ public final class ExitHead {
             if (a == null) {
                 return null;
             }
-            NDArray c = dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device);
+            NDArray c = Bfloat16.toDevice(a, device);
             c.attach(owner);
             return c;
         };
@@ -210,14 +210,14 @@ public final class ExitHead {
         }
         int baseLayers = o.has("base_num_hidden_layers") ? o.get("base_num_hidden_layers").getAsInt()
                 : base.numHiddenLayers();
-        if (!head.withLayers(base.numHiddenLayers()).sameLayerAs(base) || baseLayers != base.numHiddenLayers()) {
-            LlamaConfig headAsBase = head.withLayers(base.numHiddenLayers());
+        boolean sameLayer = head.withLayers(base.numHiddenLayers()).sameLayerAs(base);
+        if (!sameLayer || baseLayers != base.numHiddenLayers()) {
             boolean sizes = head.hiddenSize() == base.hiddenSize() && head.vocabSize() == base.vocabSize();
             throw new ModelLoadException(cfgFile, "exit head was built for another model (hidden_size "
                     + head.hiddenSize() + ", vocab_size " + head.vocabSize() + ", " + baseLayers
                     + " layers) but the model has hidden_size " + base.hiddenSize() + ", vocab_size "
                     + base.vocabSize() + ", " + base.numHiddenLayers() + " layers"
-                    + (sizes && !headAsBase.sameLayerAs(base) ? "; its layer is " + describe(head) + " but the"
+                    + (sizes && !sameLayer ? "; its layer is " + describe(head) + " but the"
                             + " model's is " + describe(base) : ""));
         }
         try {

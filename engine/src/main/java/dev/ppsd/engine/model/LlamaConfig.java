@@ -173,7 +173,7 @@ public record LlamaConfig(
         RopeScaling scaling = ropeParams != null
                 ? RopeScaling.fromJson(ropeParams, "rope_parameters", maxPos)
                 : RopeScaling.fromJson(o.get("rope_scaling"), "rope_scaling", maxPos);
-        int window = family.readsSlidingWindow() ? slidingWindow(o, family, layers) : 0;
+        int window = family.readsSlidingWindow() ? slidingWindow(o, family, layers, maxPos) : 0;
         return new LlamaConfig(
                 hidden,
                 reqInt(o, "intermediate_size"),
@@ -241,7 +241,7 @@ public record LlamaConfig(
      * {@code use_sliding_window} on layers {@code >= max_window_layers} (or as {@code layer_types} says): a window
      * on some layers but not others is refused unless it is at least the context (then it masks nothing).
      */
-    private static int slidingWindow(JsonObject o, Family family, int layers) {
+    private static int slidingWindow(JsonObject o, Family family, int layers, int maxPos) {
         int window = has(o, "sliding_window") ? reqInt(o, "sliding_window") : 0;
         require(window >= 0, "sliding_window: must be >= 0 but was " + window);
         if (family == Family.MISTRAL || window == 0) {
@@ -266,7 +266,6 @@ public record LlamaConfig(
         if (sliding == 0) {
             return 0;
         }
-        int maxPos = has(o, "max_position_embeddings") ? reqInt(o, "max_position_embeddings") : 2048;
         require(sliding == layers || window >= maxPos, why + " (a sliding window of " + window
                 + " on some layers only is not supported)");
         return window;

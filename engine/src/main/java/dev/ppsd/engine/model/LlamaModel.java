@@ -52,18 +52,7 @@ public final class LlamaModel implements AutoCloseable {
      * (memory-mapped and converted there), so the Java heap never holds the model.
      */
     public static LlamaModel load(Path dir, Device device, DataType type) {
-        if (type != DataType.FLOAT32 && type != DataType.BFLOAT16 && type != DataType.FLOAT16) {
-            throw new IllegalArgumentException("dtype must be float32, bfloat16 or float16 but was " + type);
-        }
-        DjlRuntime.init();
-        LlamaConfig c = LlamaConfig.load(dir);
-        NDManager m = NDManager.newBaseManager(device);
-        try {
-            return new LlamaModel(dir, c, m, LlamaWeights.load(dir, c, m, type), device);
-        } catch (RuntimeException e) {
-            m.close();
-            throw e;
-        }
+        return load(dir, device, c -> type);
     }
 
     /**
@@ -71,7 +60,24 @@ public final class LlamaModel implements AutoCloseable {
      * {@code gpu}: whether the stages run on a GPU).
      */
     public static LlamaModel load(Path dir, Device device, String dtype, boolean gpu) {
-        return load(dir, device, dataType(dtype, LlamaConfig.load(dir), gpu));
+        return load(dir, device, c -> dataType(dtype, c, gpu));
+    }
+
+    /** Loads {@code dir} with the type {@code typeFor} picks for its config. */
+    private static LlamaModel load(Path dir, Device device, java.util.function.Function<LlamaConfig, DataType> typeFor) {
+        DjlRuntime.init();
+        LlamaConfig c = LlamaConfig.load(dir);
+        DataType type = typeFor.apply(c);
+        if (type != DataType.FLOAT32 && type != DataType.BFLOAT16 && type != DataType.FLOAT16) {
+            throw new IllegalArgumentException("dtype must be float32, bfloat16 or float16 but was " + type);
+        }
+        NDManager m = NDManager.newBaseManager(device);
+        try {
+            return new LlamaModel(dir, c, m, LlamaWeights.load(dir, c, m, type), device);
+        } catch (RuntimeException e) {
+            m.close();
+            throw e;
+        }
     }
 
     /**
