@@ -12,6 +12,7 @@ import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.SchedulerFactory;
+import dev.ppsd.engine.schedule.StageDevices;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
 
 import dev.ppsd.engine.runtime.DjlRuntime;
@@ -81,9 +82,15 @@ public final class GenerationEngine implements AutoCloseable {
         }
     }
 
-    /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
+    /**
+     * Loads the model (in the {@code dtype} setting's type) and tokenizer and builds the scheduler; errors name the
+     * file or option at fault.
+     */
     public static GenerationEngine open(EngineOptions options) {
-        return open(options, LlamaModel.load(options.modelDir()), true);
+        DjlRuntime.init();
+        boolean gpu = options.stageDevices(StageDevices.visibleGpus()).stream().anyMatch(d -> d.startsWith("gpu"));
+        return open(options, LlamaModel.load(options.modelDir(), ai.djl.Device.cpu(), options.get(Settings.DTYPE), gpu),
+                true);
     }
 
     /**

@@ -5,12 +5,14 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
  * What every layer of one forward call shares: which cache slot and start position each batch row has,
  * the RoPE tables for those positions, how the rows address the KV cache and the additive attention mask.
- * Row {@code b}, query {@code t} sits at position {@code start[b] + t} and may attend to positions
- * {@code <= start[b] + t}.
+ * Row {@code b}, query {@code t} sits at position {@code p = start[b] + t} and may attend to positions
+ * {@code <= p}, and with a sliding window {@code W} ({@link Rope#slidingWindow}) only to those {@code > p - W}
+ * (transformers' rule: the query itself and the {@code W - 1} keys before it).
  *
  * <p>Glossary: the <em>batch rows</em> are the {@code B} sequences of the call; the <em>attention rows</em>
  * are the {@code R} rows attention runs over. A cached batch whose slots lie densely in a run of cache
@@ -25,7 +27,7 @@ public final class AttentionBatch {
     final int[] start;
     final int[] slots;
     final NDArray[] ropeTables; // cos, sin [B, 1, T, hd] and rotate_half [hd, hd] ({@link Rope#tables})
-    final NDArray mask; // [R, 1, 1, T, L] additive: 0 or -inf
+    final NDArray mask; // [R, 1, 1, T, L] additive: 0 or -inf, in the model's type
     final int attend; // L = max(start) + T
     final int windowFrom; // window mode: attention row r is cache slot windowFrom + r; -1 when gathering
     final int rows; // R
@@ -74,10 +76,7 @@ public final class AttentionBatch {
             for (int q = 0; q < t; q++) {
                 int p = start[r] + q;
                 pos[r * t + q] = p;
-                int at = (rowOf[r] * t + q) * attend;
-                for (int j = p + 1; j < attend; j++) {
-                    mask[at + j] = Float.NEGATIVE_INFINITY;
-                }
+                maskRow(mask, (rowOf[r] * t + q) * attend, p, attend, rope.slidingWindow());
             }
         }
         NDArray positions = m.create(pos, new Shape(b, t));
@@ -88,8 +87,25 @@ public final class AttentionBatch {
         NDIndex writeAt = b > 1 ? new NDIndex("{}, :, {}", slotIndex.reshape(b, 1), positions) : null;
         NDArray rowIndex = identity ? null : ints(m, rowOf);
         NDArray gatherSlots = window ? null : slotIndex;
-        return new AttentionBatch(start, slots, rope.tables(positions), m.create(mask, new Shape(rows, 1, 1, t, attend)),
-                attend, window ? lo : -1, rows, rowIndex, gatherSlots, writeAt);
+        return new AttentionBatch(start, slots, rope.tables(positions),
+                mask(m, rope, mask, new Shape(rows, 1, 1, t, attend)), attend, window ? lo : -1, rows, rowIndex,
+                gatherSlots, writeAt);
+    }
+
+    /** Masks, in the row of {@code attend} keys at {@code at}, the keys a query at {@code p} may not see. */
+    private static void maskRow(float[] mask, int at, int p, int attend, int slidingWindow) {
+        for (int j = p + 1; j < attend; j++) {
+            mask[at + j] = Float.NEGATIVE_INFINITY; // the future
+        }
+        for (int j = 0; slidingWindow > 0 && j <= p - slidingWindow; j++) {
+            mask[at + j] = Float.NEGATIVE_INFINITY; // older than the window
+        }
+    }
+
+    /** The mask values as a tensor in the type of the rope's tables (the activations'). */
+    private static NDArray mask(NDManager m, Rope rope, float[] values, Shape shape) {
+        NDArray mask = m.create(values, shape);
+        return rope.dataType() == DataType.FLOAT32 ? mask : Bfloat16.toType(mask, rope.dataType());
     }
 
     /** For an uncached (training / scoring) forward of whole sequences starting at position 0. */
@@ -100,12 +116,10 @@ public final class AttentionBatch {
         }
         float[] mask = new float[t * t];
         for (int q = 0; q < t; q++) {
-            for (int j = q + 1; j < t; j++) {
-                mask[q * t + j] = Float.NEGATIVE_INFINITY;
-            }
+            maskRow(mask, q * t, q, t, rope.slidingWindow());
         }
         return new AttentionBatch(new int[b], new int[b], rope.tables(m.create(pos, new Shape(b, t))),
-                m.create(mask, new Shape(1, 1, 1, t, t)), t, 0, b, null, null, null);
+                mask(m, rope, mask, new Shape(1, 1, 1, t, t)), t, 0, b, null, null, null);
     }
 
     /** Batch rows to attention rows: {@code [B, ...] -> [R, ...]} (unused window rows are zero). */
@@ -114,7 +128,9 @@ public final class AttentionBatch {
             return x;
         }
         Shape s = x.getShape();
-        NDArray out = x.getManager().zeros(new Shape(rows).addAll(s.slice(1)), x.getDataType(), x.getDevice());
+        Shape shape = new Shape(rows).addAll(s.slice(1));
+        NDArray out = Bfloat16.is(x) ? Bfloat16.of(x.getManager().zeros(shape, DataType.FLOAT32, x.getDevice()))
+                : x.getManager().zeros(shape, x.getDataType(), x.getDevice());
         out.set(new NDIndex("{}", rowIndex), x);
         return out;
     }

@@ -2,6 +2,7 @@ package dev.ppsd.engine.model;
 
 import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -74,12 +75,12 @@ public final class ExitHead {
     public static ExitHead initTrained(LlamaModel model, int exitLayer, NDManager manager) {
         checkExitLayer(model.config(), exitLayer);
         LlamaWeights w = model.weights();
-        LayerWeights copy = LayerWeights.of(w.layer(exitLayer).all().stream().map(a -> {
+        LayerWeights copy = w.layer(exitLayer).map(a -> {
             NDArray c = a.duplicate();
             c.attach(manager);
             return c;
-        }).toList());
-        NDArray exitNorm = manager.ones(new Shape(model.config().hiddenSize()));
+        });
+        NDArray exitNorm = Bfloat16.toType(manager.ones(new Shape(model.config().hiddenSize())), model.dataType());
         NDArray norm = w.finalNorm().duplicate();
         norm.attach(manager);
         return new ExitHead(exitLayer, model.config(), exitNorm, copy, norm, w.lmHead());
@@ -98,9 +99,7 @@ public final class ExitHead {
         Map<String, NDArray> out = new LinkedHashMap<>();
         if (trained()) {
             out.put(EXIT_NORM, exitNorm);
-            for (int j = 0; j < LayerWeights.NAMES.size(); j++) {
-                out.put(LlamaWeights.layerName("model.", 0, LayerWeights.NAMES.get(j)), layer.all().get(j));
-            }
+            out.putAll(layer.named("model.", 0)); // the family's layer: its biases / q-k norms too
             out.put(LlamaWeights.NORM, norm);
         }
         return out;
@@ -148,7 +147,7 @@ public final class ExitHead {
             if (a == null) {
                 return null;
             }
-            NDArray c = a.toDevice(device, true);
+            NDArray c = Bfloat16.toDevice(a, device);
             c.attach(owner);
             return c;
         };
@@ -169,7 +168,7 @@ public final class ExitHead {
         Files.writeString(dir.resolve("config.json"),
                 new GsonBuilder().setPrettyPrinting().create().toJson(cfg) + "\n", StandardCharsets.UTF_8);
         Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-        named().forEach((k, v) -> t.put(k, new Safetensors.Tensor(v.toFloatArray(), v.getShape().getShape())));
+        named().forEach((k, v) -> t.put(k, new Safetensors.Tensor(LlamaWeights.floats(v), v.getShape().getShape())));
         Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
     }
 
@@ -187,7 +186,7 @@ public final class ExitHead {
         }
     }
 
-    /** Loads a trained head from {@code dir}, checking it was built for {@code model}. */
+    /** Loads a trained head from {@code dir} in the model's type, checking it was built for {@code model}. */
     public static ExitHead load(Path dir, LlamaModel model, NDManager manager) {
         Path cfgFile = dir.resolve("config.json");
         JsonObject o;
@@ -211,13 +210,15 @@ public final class ExitHead {
         }
         int baseLayers = o.has("base_num_hidden_layers") ? o.get("base_num_hidden_layers").getAsInt()
                 : base.numHiddenLayers();
-        if (head.hiddenSize() != base.hiddenSize() || head.vocabSize() != base.vocabSize()
-                || head.numAttentionHeads() != base.numAttentionHeads()
-                || head.numKeyValueHeads() != base.numKeyValueHeads() || baseLayers != base.numHiddenLayers()) {
+        boolean sameLayer = head.withLayers(base.numHiddenLayers()).sameLayerAs(base);
+        if (!sameLayer || baseLayers != base.numHiddenLayers()) {
+            boolean sizes = head.hiddenSize() == base.hiddenSize() && head.vocabSize() == base.vocabSize();
             throw new ModelLoadException(cfgFile, "exit head was built for another model (hidden_size "
                     + head.hiddenSize() + ", vocab_size " + head.vocabSize() + ", " + baseLayers
                     + " layers) but the model has hidden_size " + base.hiddenSize() + ", vocab_size "
-                    + base.vocabSize() + ", " + base.numHiddenLayers() + " layers");
+                    + base.vocabSize() + ", " + base.numHiddenLayers() + " layers"
+                    + (sizes && !sameLayer ? "; its layer is " + describe(head) + " but the"
+                            + " model's is " + describe(base) : ""));
         }
         try {
             checkExitLayer(base, e);
@@ -226,13 +227,31 @@ public final class ExitHead {
         }
         try (LlamaWeights.TensorSource src = LlamaWeights.TensorSource.open(dir)) {
             long d = base.hiddenSize();
+            Map<String, long[]> expected = new LinkedHashMap<>();
+            expected.put(EXIT_NORM, new long[] {d});
+            java.util.List<String> names = LayerWeights.names(base);
             long[][] shapes = LayerWeights.shapes(base);
-            java.util.List<NDArray> t = new java.util.ArrayList<>();
-            for (int j = 0; j < shapes.length; j++) {
-                t.add(src.load(manager, LlamaWeights.layerName("model.", 0, LayerWeights.NAMES.get(j)), shapes[j]));
+            for (int j = 0; j < names.size(); j++) {
+                expected.put(LlamaWeights.layerName("model.", 0, names.get(j)), shapes[j]);
             }
-            return new ExitHead(e, base, src.load(manager, EXIT_NORM, d), LayerWeights.of(t),
-                    src.load(manager, LlamaWeights.NORM, d), model.weights().lmHead());
+            expected.put(LlamaWeights.NORM, new long[] {d});
+            src.checkNames(expected, n -> LlamaWeights.harmless(n, false), "an exit head of "
+                    + base.family().architecture() + " (exit_norm, one layer, norm)");
+            java.util.List<NDArray> t = new java.util.ArrayList<>();
+            for (String n : names) {
+                String name = LlamaWeights.layerName("model.", 0, n);
+                t.add(src.load(manager, name, model.dataType(), expected.get(name)));
+            }
+            return new ExitHead(e, base, src.load(manager, EXIT_NORM, model.dataType(), d), LayerWeights.of(base, t),
+                    src.load(manager, LlamaWeights.NORM, model.dataType(), d), model.weights().lmHead());
         }
+    }
+
+    /** What a layer must share with the model's beyond its sizes, for the error message. */
+    private static String describe(LlamaConfig c) {
+        return c.family().architecture() + " (intermediate_size " + c.intermediateSize() + ", heads "
+                + c.numAttentionHeads() + "/" + c.numKeyValueHeads() + ", head_dim " + c.headDim()
+                + ", attention_bias " + c.attentionBias() + ", rope_theta " + c.ropeTheta() + ", rope_scaling "
+                + c.ropeScaling().type() + ", sliding_window " + c.slidingWindow() + ")";
     }
 }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 import java.util.Arrays;
 
@@ -22,7 +23,13 @@ public final class KvCache implements AutoCloseable {
     private final int[][] lengths; // [layer][slot]
     private int maxLen;
 
+    /** A float32 cache. */
     public KvCache(LlamaConfig c, int layers, int slots, int maxLen, NDManager parent, Device device) {
+        this(c, layers, slots, maxLen, parent, device, DataType.FLOAT32);
+    }
+
+    /** A cache holding K and V in {@code type} (the model's weights' type). */
+    public KvCache(LlamaConfig c, int layers, int slots, int maxLen, NDManager parent, Device device, DataType type) {
         if (slots <= 0 || maxLen <= 0) {
             throw new IllegalArgumentException("KV cache needs slots > 0 and maxLen > 0 but got " + slots + ", " + maxLen);
         }
@@ -33,8 +40,18 @@ public final class KvCache implements AutoCloseable {
         this.lengths = new int[layers][slots];
         Shape shape = new Shape(slots, c.numKeyValueHeads(), maxLen, c.headDim());
         for (int l = 0; l < layers; l++) {
-            keys[l] = manager.zeros(shape, DataType.FLOAT32);
-            values[l] = manager.zeros(shape, DataType.FLOAT32);
+            keys[l] = zeros(shape, type);
+            values[l] = zeros(shape, type);
+        }
+    }
+
+    /** A zero buffer of {@code type} (bfloat16 made from float32 zeros: DJL cannot name bfloat16). */
+    private NDArray zeros(Shape shape, DataType type) {
+        if (type != DataType.BFLOAT16) {
+            return manager.zeros(shape, type);
+        }
+        try (NDArray wide = manager.zeros(shape, DataType.FLOAT32)) {
+            return Bfloat16.of(wide);
         }
     }
 
@@ -48,6 +65,11 @@ public final class KvCache implements AutoCloseable {
 
     public int maxLen() {
         return maxLen;
+    }
+
+    /** The type K and V are held in. */
+    public DataType dataType() {
+        return keys.length == 0 ? DataType.FLOAT32 : Bfloat16.typeOf(keys[0]);
     }
 
     /**
@@ -74,7 +96,7 @@ public final class KvCache implements AutoCloseable {
     /** {@code [slots, KV, maxLen, hd] -> [slots, KV, grown, hd]}, the held positions copied. */
     private NDArray grow(NDArray a, int grown, NDIndex held) {
         Shape s = a.getShape();
-        NDArray b = manager.zeros(new Shape(s.get(0), s.get(1), grown, s.get(3)), a.getDataType());
+        NDArray b = zeros(new Shape(s.get(0), s.get(1), grown, s.get(3)), dataType());
         b.set(held, a);
         a.close();
         return b;

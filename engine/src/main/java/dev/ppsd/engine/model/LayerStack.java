@@ -47,9 +47,9 @@ public final class LayerStack {
         return config;
     }
 
-    /** A cache for this stack's layers: {@code slots} sequences of up to {@code maxLen} positions. */
+    /** A cache for this stack's layers: {@code slots} sequences of up to {@code maxLen} positions, in the weights' type. */
     public KvCache newCache(NDManager parent, int slots, int maxLen) {
-        return new KvCache(config, layers.length, slots, maxLen, parent, device);
+        return new KvCache(config, layers.length, slots, maxLen, parent, device, dev.ppsd.engine.runtime.Bfloat16.typeOf(layers[0].q()));
     }
 
     /** Runs every layer of the stack on {@code x [B, T, D]} (cached when {@code cache != null}). */

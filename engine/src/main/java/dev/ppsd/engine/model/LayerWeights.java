@@ -4,12 +4,18 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
- * The weights of one Llama decoder layer in Hugging Face layout ({@code [out, in]} projections).
- * Shapes: norms {@code [D]}; q {@code [H*hd, D]}; k, v {@code [KV*hd, D]}; o {@code [D, H*hd]};
- * gate, up {@code [I, D]}; down {@code [D, I]}.
+ * The weights of one decoder layer in Hugging Face layout ({@code [out, in]} projections). Shapes: norms
+ * {@code [D]}; q {@code [H*hd, D]}; k, v {@code [KV*hd, D]}; o {@code [D, H*hd]}; gate, up {@code [I, D]};
+ * down {@code [D, I]}. The family's optional tensors are null when its config has none: q/k/v biases
+ * {@code [H*hd]}, {@code [KV*hd]}, {@code [KV*hd]} (Qwen2, {@code attention_bias}), the o bias {@code [D]}
+ * ({@code attention_bias} of Llama / Qwen3), and the per-head q/k RMSNorm weights {@code [hd]} (Qwen3).
  */
 public record LayerWeights(
         NDArray inputNorm,
@@ -20,9 +26,15 @@ public record LayerWeights(
         NDArray postAttentionNorm,
         NDArray gate,
         NDArray up,
-        NDArray down) {
+        NDArray down,
+        NDArray qBias,
+        NDArray kBias,
+        NDArray vBias,
+        NDArray oBias,
+        NDArray qNorm,
+        NDArray kNorm) {
 
-    /** HF tensor-name suffixes, in the order of {@link #all()}. */
+    /** HF tensor-name suffixes of the nine tensors every layer has, in record order. */
     public static final List<String> NAMES = List.of(
             "input_layernorm.weight",
             "self_attn.q_proj.weight",
@@ -34,32 +46,111 @@ public record LayerWeights(
             "mlp.up_proj.weight",
             "mlp.down_proj.weight");
 
-    /** Every tensor, in the order of {@link #NAMES}. */
-    public List<NDArray> all() {
-        return List.of(inputNorm, q, k, v, o, postAttentionNorm, gate, up, down);
+    /** HF tensor-name suffixes of the optional tensors, in record order after {@link #NAMES}. */
+    public static final List<String> OPTIONAL_NAMES = List.of(
+            "self_attn.q_proj.bias",
+            "self_attn.k_proj.bias",
+            "self_attn.v_proj.bias",
+            "self_attn.o_proj.bias",
+            "self_attn.q_norm.weight",
+            "self_attn.k_norm.weight");
+
+    /** A plain Llama layer (no biases, no q/k norm). */
+    public LayerWeights(NDArray inputNorm, NDArray q, NDArray k, NDArray v, NDArray o, NDArray postAttentionNorm,
+            NDArray gate, NDArray up, NDArray down) {
+        this(inputNorm, q, k, v, o, postAttentionNorm, gate, up, down, null, null, null, null, null, null);
     }
 
-    /** The expected shape of each tensor in {@link #NAMES} order, from the config. */
+    /** Every tensor this layer has by HF name: {@code prefix + "layers." + i + "." + suffix}. */
+    public Map<String, NDArray> named(String prefix, int i) {
+        Map<String, NDArray> out = new LinkedHashMap<>();
+        List<NDArray> t = slots();
+        for (int j = 0; j < t.size(); j++) {
+            if (t.get(j) != null) {
+                String suffix = j < NAMES.size() ? NAMES.get(j) : OPTIONAL_NAMES.get(j - NAMES.size());
+                out.put(LlamaWeights.layerName(prefix, i, suffix), t.get(j));
+            }
+        }
+        return out;
+    }
+
+    /** The record's tensors in {@link #NAMES} then {@link #OPTIONAL_NAMES} order, absent ones null. */
+    private List<NDArray> slots() {
+        return Arrays.asList(inputNorm, q, k, v, o, postAttentionNorm, gate, up, down, qBias, kBias, vBias, oBias,
+                qNorm, kNorm);
+    }
+
+    /** The HF suffixes of the tensors a layer of config {@code c} has: {@link #NAMES}, then the family's extras. */
+    public static List<String> names(LlamaConfig c) {
+        List<String> out = new ArrayList<>(NAMES);
+        boolean[] has = optional(c);
+        for (int j = 0; j < has.length; j++) {
+            if (has[j]) {
+                out.add(OPTIONAL_NAMES.get(j));
+            }
+        }
+        return out;
+    }
+
+    /** The expected shape of each tensor in {@link #names(LlamaConfig)} order, from the config. */
     public static long[][] shapes(LlamaConfig c) {
         long d = c.hiddenSize();
-        long qd = (long) c.numAttentionHeads() * c.headDim();
-        long kvd = (long) c.numKeyValueHeads() * c.headDim();
+        long hd = c.headDim();
+        long qd = c.numAttentionHeads() * hd;
+        long kvd = c.numKeyValueHeads() * hd;
         long i = c.intermediateSize();
-        return new long[][] {{d}, {qd, d}, {kvd, d}, {kvd, d}, {d, qd}, {d}, {i, d}, {i, d}, {d, i}};
+        long[][] all = {{d}, {qd, d}, {kvd, d}, {kvd, d}, {d, qd}, {d}, {i, d}, {i, d}, {d, i},
+            {qd}, {kvd}, {kvd}, {d}, {hd}, {hd}};
+        List<long[]> out = new ArrayList<>(Arrays.asList(all).subList(0, NAMES.size()));
+        boolean[] has = optional(c);
+        for (int j = 0; j < has.length; j++) {
+            if (has[j]) {
+                out.add(all[NAMES.size() + j]);
+            }
+        }
+        return out.toArray(new long[0][]);
     }
 
-    /** Builds the record from tensors in {@link #NAMES} order. */
-    public static LayerWeights of(List<NDArray> t) {
-        return new LayerWeights(t.get(0), t.get(1), t.get(2), t.get(3), t.get(4), t.get(5), t.get(6), t.get(7),
-                t.get(8));
+    /** Which of {@link #OPTIONAL_NAMES} a layer of {@code c} has. */
+    private static boolean[] optional(LlamaConfig c) {
+        return new boolean[] {c.qkvBias(), c.qkvBias(), c.qkvBias(), c.oBias(), c.qkNorm(), c.qkNorm()};
+    }
+
+    /** Builds the record from tensors in {@link #names(LlamaConfig)} order for {@code c}. */
+    public static LayerWeights of(LlamaConfig c, List<NDArray> t) {
+        if (t.size() != names(c).size()) {
+            throw new IllegalArgumentException("a layer of " + c.family().architecture() + " has " + names(c).size()
+                    + " tensors but " + t.size() + " were given");
+        }
+        NDArray[] r = new NDArray[NAMES.size() + OPTIONAL_NAMES.size()];
+        for (int j = 0; j < NAMES.size(); j++) {
+            r[j] = t.get(j);
+        }
+        boolean[] has = optional(c);
+        int next = NAMES.size();
+        for (int j = 0; j < has.length; j++) {
+            if (has[j]) {
+                r[NAMES.size() + j] = t.get(next++);
+            }
+        }
+        return new LayerWeights(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                r[13], r[14]);
     }
 
     /** A copy of every tensor on {@code device}, owned by {@code manager}. */
     public LayerWeights copyTo(NDManager manager, Device device) {
-        return of(all().stream().map(a -> {
-            NDArray c = a.toDevice(device, true);
+        return map(a -> {
+            NDArray c = dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device);
             c.attach(manager);
             return c;
-        }).toList());
+        });
+    }
+
+    /** This layer with {@code f} applied to each tensor it has (nulls stay null). */
+    public LayerWeights map(java.util.function.UnaryOperator<NDArray> f) {
+        java.util.function.UnaryOperator<NDArray> g = a -> a == null ? null : f.apply(a);
+        return new LayerWeights(g.apply(inputNorm), g.apply(q), g.apply(k), g.apply(v), g.apply(o),
+                g.apply(postAttentionNorm), g.apply(gate), g.apply(up), g.apply(down), g.apply(qBias), g.apply(kBias),
+                g.apply(vBias), g.apply(oBias), g.apply(qNorm), g.apply(kNorm));
     }
 }

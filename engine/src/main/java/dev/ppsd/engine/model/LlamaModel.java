@@ -4,14 +4,18 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ppsd.engine.runtime.Bfloat16;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
 import java.nio.file.Path;
 import java.util.Arrays;
 
 /**
- * A loaded Llama-family decoder: config, weights in one long-lived manager, RoPE tables, on one device.
+ * A loaded decoder of any {@link Family}: config, weights in one long-lived manager, RoPE tables, on one device, in
+ * one type ({@link #dataType()}: float32, bfloat16 or float16 weights, KV caches and activations; logits always
+ * float32).
  * Exposes the pieces the schedulers compose: {@link #embed}, {@link #stack} (any layer range) and
  * {@link #logits} (final norm + LM head).
  */
@@ -29,25 +33,76 @@ public final class LlamaModel implements AutoCloseable {
         this.manager = manager;
         this.weights = weights;
         this.device = device;
-        this.rope = new Rope(config, manager);
+        this.rope = new Rope(config, manager, Bfloat16.typeOf(weights.embed()));
     }
 
-    /** Loads {@code dir} (config.json + model.safetensors) onto the CPU. */
+    /** Loads {@code dir} (config.json + model.safetensors) onto the CPU in float32. */
     public static LlamaModel load(Path dir) {
         return load(dir, Device.cpu());
     }
 
-    /** Loads {@code dir} (config.json + model.safetensors or sharded) onto {@code device}. */
+    /** Loads {@code dir} (config.json + model.safetensors or sharded) onto {@code device} in float32. */
     public static LlamaModel load(Path dir, Device device) {
+        return load(dir, device, DataType.FLOAT32);
+    }
+
+    /**
+     * Loads {@code dir} onto {@code device} with the weights (and so the KV caches and activations) in
+     * {@code type}: FLOAT32, BFLOAT16 or FLOAT16. Each tensor streams from the safetensors file to the device
+     * (memory-mapped and converted there), so the Java heap never holds the model.
+     */
+    public static LlamaModel load(Path dir, Device device, DataType type) {
+        return load(dir, device, c -> type);
+    }
+
+    /**
+     * Loads {@code dir} with the type a {@code dtype} setting names ({@link #dataType(String, LlamaConfig, boolean)};
+     * {@code gpu}: whether the stages run on a GPU).
+     */
+    public static LlamaModel load(Path dir, Device device, String dtype, boolean gpu) {
+        return load(dir, device, c -> dataType(dtype, c, gpu));
+    }
+
+    /** Loads {@code dir} with the type {@code typeFor} picks for its config. */
+    private static LlamaModel load(Path dir, Device device, java.util.function.Function<LlamaConfig, DataType> typeFor) {
         DjlRuntime.init();
         LlamaConfig c = LlamaConfig.load(dir);
+        DataType type = typeFor.apply(c);
+        if (type != DataType.FLOAT32 && type != DataType.BFLOAT16 && type != DataType.FLOAT16) {
+            throw new IllegalArgumentException("dtype must be float32, bfloat16 or float16 but was " + type);
+        }
         NDManager m = NDManager.newBaseManager(device);
         try {
-            return new LlamaModel(dir, c, m, LlamaWeights.load(dir, c, m), device);
+            return new LlamaModel(dir, c, m, LlamaWeights.load(dir, c, m, type), device);
         } catch (RuntimeException e) {
             m.close();
             throw e;
         }
+    }
+
+    /**
+     * The type of a {@code dtype} setting: {@code float32}, {@code bfloat16}, {@code float16}, or {@code auto} =
+     * float32 on a CPU and the checkpoint's {@code torch_dtype} on a GPU (float32 when that is none of the three).
+     */
+    public static DataType dataType(String dtype, LlamaConfig c, boolean gpu) {
+        String name = dtype.equals("auto") ? (gpu ? c.torchDtype() : "float32") : dtype;
+        return switch (name) {
+            case "float32" -> DataType.FLOAT32;
+            case "bfloat16" -> DataType.BFLOAT16;
+            case "float16" -> DataType.FLOAT16;
+            default -> {
+                if (dtype.equals("auto")) {
+                    yield DataType.FLOAT32;
+                }
+                throw new IllegalArgumentException("dtype must be auto, float32, bfloat16 or float16 but was "
+                        + dtype);
+            }
+        };
+    }
+
+    /** The type of the weights, KV caches and activations. */
+    public DataType dataType() {
+        return Bfloat16.typeOf(weights.embed());
     }
 
     /** Wraps freshly made weights (trainer, tests); takes ownership of {@code manager}. */
@@ -126,7 +181,7 @@ public final class LlamaModel implements AutoCloseable {
         for (int i = from; i < to; i++) {
             ls[i - from] = weights.layer(i).copyTo(owner, target);
         }
-        return new LayerStack(config, ls, from, target, new Rope(config, owner));
+        return new LayerStack(config, ls, from, target, new Rope(config, owner, dataType()));
     }
 
     private void checkRange(int from, int to) {
@@ -167,7 +222,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /** A KV cache for all layers of this model. */
     public KvCache newCache(int slots, int maxLen) {
-        return new KvCache(config, config.numHiddenLayers(), slots, maxLen, manager, device);
+        return new KvCache(config, config.numHiddenLayers(), slots, maxLen, manager, device, dataType());
     }
 
     @Override

@@ -5,6 +5,7 @@ import dev.ppsd.engine.checkpoint.ModelLoadException;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
@@ -69,39 +70,65 @@ public final class LlamaWeights {
 
     /**
      * Loads {@code model.safetensors} (or the shards listed in {@code model.safetensors.index.json}) from
-     * {@code dir}, checking every tensor's shape against {@code c}.
+     * {@code dir}. Before any tensor is read, the checkpoint is checked against {@code c}: every tensor the config
+     * needs is there with its shape, and every tensor there is one the config accounts for (see
+     * {@link TensorSource#checkNames}). Float32 weights.
      */
     public static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager) {
+        return load(dir, c, manager, DataType.FLOAT32);
+    }
+
+    /**
+     * As {@link #load(Path, LlamaConfig, NDManager)} with every weight held in {@code type} on {@code manager}'s
+     * device, each streamed from the file ({@link Safetensors.Reader#toNDArray}: no tensor passes through the
+     * Java heap).
+     */
+    public static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager, DataType type) {
         try (TensorSource src = TensorSource.open(dir)) {
-            // Qwen2 checkpoints carry q/k/v biases whatever config.json says; dropping them silently is wrong
-            for (String name : src.byName.keySet()) {
-                if (name.endsWith(".bias")) {
-                    throw new ModelLoadException(src.byName.get(name).file(), "tensor " + name
-                            + ": bias tensors are not supported (the Llama layout has none)");
-                }
-            }
-            NDArray embed = src.load(manager, EMBED, c.vocabSize(), c.hiddenSize());
+            Map<String, long[]> expected = expectedShapes(c);
+            src.checkNames(expected, n -> harmless(n, c.tieWordEmbeddings()), "config.json (" + c.layout() + ")");
+            NDArray embed = src.load(manager, EMBED, type, expected.get(EMBED));
             LayerWeights[] layers = new LayerWeights[c.numHiddenLayers()];
-            long[][] shapes = LayerWeights.shapes(c);
+            List<String> names = LayerWeights.names(c);
             for (int i = 0; i < layers.length; i++) {
                 List<NDArray> t = new ArrayList<>();
-                for (int j = 0; j < shapes.length; j++) {
-                    t.add(src.load(manager, layerName("model.", i, LayerWeights.NAMES.get(j)), shapes[j]));
+                for (String n : names) {
+                    String name = layerName("model.", i, n);
+                    t.add(src.load(manager, name, type, expected.get(name)));
                 }
-                layers[i] = LayerWeights.of(t);
+                layers[i] = LayerWeights.of(c, t);
             }
-            NDArray norm = src.load(manager, NORM, c.hiddenSize());
-            NDArray head;
-            if (c.tieWordEmbeddings()) {
-                head = embed;
-            } else if (src.has(LM_HEAD)) {
-                head = src.load(manager, LM_HEAD, c.vocabSize(), c.hiddenSize());
-            } else {
-                throw new ModelLoadException(src.describe(), "tensor " + LM_HEAD
-                        + " not found and config.json has tie_word_embeddings=false");
-            }
+            NDArray norm = src.load(manager, NORM, type, expected.get(NORM));
+            NDArray head = c.tieWordEmbeddings() ? embed : src.load(manager, LM_HEAD, type, expected.get(LM_HEAD));
             return new LlamaWeights(embed, layers, norm, head);
         }
+    }
+
+    /** Every tensor a checkpoint of {@code c} must hold, by HF name, with its shape (in load order). */
+    static Map<String, long[]> expectedShapes(LlamaConfig c) {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        out.put(EMBED, new long[] {c.vocabSize(), c.hiddenSize()});
+        List<String> names = LayerWeights.names(c);
+        long[][] shapes = LayerWeights.shapes(c);
+        for (int i = 0; i < c.numHiddenLayers(); i++) {
+            for (int j = 0; j < names.size(); j++) {
+                out.put(layerName("model.", i, names.get(j)), shapes[j]);
+            }
+        }
+        out.put(NORM, new long[] {c.hiddenSize()});
+        if (!c.tieWordEmbeddings()) {
+            out.put(LM_HEAD, new long[] {c.vocabSize(), c.hiddenSize()});
+        }
+        return out;
+    }
+
+    /**
+     * Tensors a checkpoint may hold that the model does not use: RoPE's {@code inv_freq} buffers (older
+     * transformers saved them; the engine computes its own) and, with tied embeddings, a stored
+     * {@code lm_head.weight} (transformers ties it to the embedding and ignores the stored copy).
+     */
+    static boolean harmless(String name, boolean tiedLmHead) {
+        return name.endsWith("rotary_emb.inv_freq") || (tiedLmHead && name.equals(LM_HEAD));
     }
 
     /** Random initialisation (normal, std 0.02; norms 1; residual projections scaled by 1/sqrt(2N)). */
@@ -111,19 +138,20 @@ public final class LlamaWeights {
         float residualStd = (float) (std / Math.sqrt(2.0 * c.numHiddenLayers()));
         NDArray embed = normal(manager, rnd, std, c.vocabSize(), c.hiddenSize());
         LayerWeights[] layers = new LayerWeights[c.numHiddenLayers()];
+        List<String> names = LayerWeights.names(c);
         long[][] shapes = LayerWeights.shapes(c);
         for (int i = 0; i < layers.length; i++) {
             List<NDArray> t = new ArrayList<>();
             for (int j = 0; j < shapes.length; j++) {
-                String name = LayerWeights.NAMES.get(j);
-                if (shapes[j].length == 1) {
+                String name = names.get(j);
+                if (name.endsWith("norm.weight")) {
                     t.add(manager.ones(new Shape(shapes[j])));
                 } else {
                     boolean residual = name.contains("o_proj") || name.contains("down_proj");
                     t.add(normal(manager, rnd, residual ? residualStd : std, shapes[j]));
                 }
             }
-            layers[i] = LayerWeights.of(t);
+            layers[i] = LayerWeights.of(c, t);
         }
         NDArray head = c.tieWordEmbeddings() ? embed : normal(manager, rnd, std, c.vocabSize(), c.hiddenSize());
         return new LlamaWeights(embed, layers, manager.ones(new Shape(c.hiddenSize())), head);
@@ -141,15 +169,12 @@ public final class LlamaWeights {
         return m.create(v, new Shape(shape));
     }
 
-    /** Every tensor by HF name (the LM head only when untied), for saving. */
+    /** Every tensor by HF name (the LM head only when untied), for saving; names as {@link #expectedShapes}. */
     public Map<String, NDArray> named(boolean tied) {
         Map<String, NDArray> out = new LinkedHashMap<>();
         out.put(EMBED, embed);
         for (int i = 0; i < layers.length; i++) {
-            List<NDArray> all = layers[i].all();
-            for (int j = 0; j < all.size(); j++) {
-                out.put(layerName("model.", i, LayerWeights.NAMES.get(j)), all.get(j));
-            }
+            out.putAll(layers[i].named("model.", i));
         }
         out.put(NORM, finalNorm);
         if (!tied) {
@@ -162,9 +187,19 @@ public final class LlamaWeights {
     public void save(Path dir, boolean tied, String dtype) throws IOException {
         Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
         for (Map.Entry<String, NDArray> e : named(tied).entrySet()) {
-            t.put(e.getKey(), new Safetensors.Tensor(e.getValue().toFloatArray(), e.getValue().getShape().getShape()));
+            t.put(e.getKey(), new Safetensors.Tensor(floats(e.getValue()), e.getValue().getShape().getShape()));
         }
         Safetensors.write(dir.resolve("model.safetensors"), t, dtype);
+    }
+
+    /** The values of {@code a} as float (converted from a half-precision type). */
+    static float[] floats(NDArray a) {
+        if (a.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32) {
+            return a.toFloatArray();
+        }
+        try (NDArray f = a.toType(ai.djl.ndarray.types.DataType.FLOAT32, true)) {
+            return f.toFloatArray();
+        }
     }
 
     /** One safetensors file or a sharded set, looked up by tensor name. */
@@ -226,15 +261,34 @@ public final class LlamaWeights {
             r.tensors().keySet().forEach(n -> byName.put(n, r));
         }
 
-        Path describe() {
-            return describe;
+        /**
+         * Checks, before anything is read, that every tensor of {@code expected} is present with its shape, and that
+         * every tensor present is expected or {@code harmless}; the error names the tensors and what
+         * {@code accountant} (the config) expects. Unused tensors would mean a config that describes less than the
+         * file holds (e.g. 4 layers of an 8-layer checkpoint: half the model silently dropped).
+         */
+        void checkNames(Map<String, long[]> expected, java.util.function.Predicate<String> harmless,
+                String accountant) {
+            for (Map.Entry<String, long[]> e : expected.entrySet()) {
+                if (!byName.containsKey(e.getKey())) {
+                    throw new ModelLoadException(describe, "tensor " + e.getKey() + " not found (" + accountant
+                            + " needs it)");
+                }
+                shapeOf(e.getKey(), e.getValue());
+            }
+            List<String> unused = byName.keySet().stream().filter(n -> !expected.containsKey(n) && !harmless.test(n))
+                    .sorted().toList();
+            if (!unused.isEmpty()) {
+                Path where = unused.stream().map(n -> byName.get(n).file()).distinct().count() == 1
+                        ? byName.get(unused.get(0)).file() : describe;
+                throw new ModelLoadException(where, unused.size() + " tensor" + (unused.size() == 1 ? "" : "s")
+                        + " not used by " + accountant + ": " + String.join(", ", unused.subList(0,
+                        Math.min(unused.size(), 8))) + (unused.size() > 8 ? ", ..." : ""));
+            }
         }
 
-        boolean has(String name) {
-            return byName.containsKey(name);
-        }
-
-        NDArray load(NDManager m, String name, long... expected) {
+        /** The header entry of {@code name}, checked to have the {@code expected} shape. */
+        private Safetensors.TensorInfo shapeOf(String name, long[] expected) {
             Safetensors.Reader r = byName.get(name);
             if (r == null) {
                 throw new ModelLoadException(describe, "tensor " + name + " not found");
@@ -244,7 +298,13 @@ public final class LlamaWeights {
                 throw new ModelLoadException(r.file(), "tensor " + name + " has shape " + info.shapeString()
                         + " but config.json implies " + Arrays.toString(expected));
             }
-            return m.create(r.readFloats(name), new Shape(expected));
+            return info;
+        }
+
+        /** Tensor {@code name}, checked to have the {@code expected} shape, in {@code type} on {@code m}'s device. */
+        NDArray load(NDManager m, String name, DataType type, long... expected) {
+            shapeOf(name, expected);
+            return byName.get(name).toNDArray(m, name, type);
         }
 
         @Override

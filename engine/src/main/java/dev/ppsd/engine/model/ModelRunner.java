@@ -3,6 +3,7 @@ package dev.ppsd.engine.model;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
  * The one way every scheduler runs the model: a range of layers {@code [from, to)} with its weights on one device
@@ -46,7 +47,7 @@ public final class ModelRunner {
         if (a.getDevice().equals(device)) {
             return a;
         }
-        NDArray c = a.toDevice(device, true);
+        NDArray c = Bfloat16.toDevice(a, device); // DJL cannot move bfloat16 itself
         c.attach(manager);
         return c;
     }

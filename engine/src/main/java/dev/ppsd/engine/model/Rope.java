@@ -2,30 +2,40 @@ package dev.ppsd.engine.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
  * Rotary position embedding in the Hugging Face Llama convention: {@code inv_freq[i] = theta^(-2i/hd)},
  * {@code emb = cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where
  * {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])} per head. {@code rotate_half} is one matmul with a
  * signed permutation matrix (each output is one input times ±1 plus exact zeros, so the result is bit-identical
- * to slicing, negating and concatenating, in one op instead of four).
+ * to slicing, negating and concatenating, in one op instead of four). The inverse frequencies follow the config's
+ * {@link RopeScaling}; the tables are computed in float32 and held in the model's type (as transformers casts cos
+ * and sin to the activations' type). A Rope also carries what else every forward of its config shares about
+ * positions: the sliding window {@link AttentionBatch} masks with and the type of the masks.
  */
 public final class Rope {
     private final NDArray cos; // [maxPos, hd]
     private final NDArray sin; // [maxPos, hd]
     private final NDArray rotateHalf; // [hd, hd]: x @ rotateHalf == rotate_half(x)
     private final ai.djl.Device device;
+    private final DataType dataType;
+    private final int slidingWindow;
 
+    /** Float32 tables. */
     public Rope(LlamaConfig c, NDManager manager) {
+        this(c, manager, DataType.FLOAT32);
+    }
+
+    /** Tables in {@code dataType} (the model's weights' type). */
+    public Rope(LlamaConfig c, NDManager manager, DataType dataType) {
         int hd = c.headDim();
         int maxPos = c.maxPositionEmbeddings();
         float[] cosv = new float[maxPos * hd];
         float[] sinv = new float[maxPos * hd];
-        float[] invFreq = new float[hd / 2];
-        for (int i = 0; i < hd / 2; i++) {
-            invFreq[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / hd));
-        }
+        float[] invFreq = c.ropeScaling().inverseFrequencies(c.ropeTheta(), hd);
         for (int p = 0; p < maxPos; p++) {
             for (int i = 0; i < hd / 2; i++) {
                 float f = p * invFreq[i];
@@ -37,19 +47,40 @@ public final class Rope {
                 sinv[p * hd + i + hd / 2] = si;
             }
         }
-        this.cos = manager.create(cosv, new Shape(maxPos, hd));
-        this.sin = manager.create(sinv, new Shape(maxPos, hd));
+        this.cos = inType(manager.create(cosv, new Shape(maxPos, hd)), dataType);
+        this.sin = inType(manager.create(sinv, new Shape(maxPos, hd)), dataType);
         float[] rot = new float[hd * hd]; // row = input index, column = output index
         for (int i = 0; i < hd / 2; i++) {
             rot[(i + hd / 2) * hd + i] = -1; // out[i] = -x[i + hd/2]
             rot[i * hd + i + hd / 2] = 1; // out[i + hd/2] = x[i]
         }
-        this.rotateHalf = manager.create(rot, new Shape(hd, hd));
+        this.rotateHalf = inType(manager.create(rot, new Shape(hd, hd)), dataType);
         this.device = manager.getDevice();
+        this.dataType = dataType;
+        this.slidingWindow = c.slidingWindow();
+    }
+
+    /** {@code a} in {@code type} (itself when it already is; the float32 original is freed otherwise). */
+    private static NDArray inType(NDArray a, DataType type) {
+        NDArray t = Bfloat16.toType(a, type);
+        if (t != a) {
+            a.close();
+        }
+        return t;
     }
 
     public ai.djl.Device device() {
         return device;
+    }
+
+    /** The type of the tables, of the attention masks and of the activations they meet. */
+    public DataType dataType() {
+        return dataType;
+    }
+
+    /** Keys at least this far behind a query are masked (0: none). */
+    public int slidingWindow() {
+        return slidingWindow;
     }
 
     /**

@@ -34,7 +34,7 @@ public final class ArScheduler implements Scheduler {
     public ArScheduler(LlamaModel model, EngineOptions o) {
         this.model = model;
         this.maxBatch = o.get(Settings.BATCH_SIZE);
-        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers());
+        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers(), model.dataType());
         this.budget = KvBudget.of(o, perPosition, maxBatch, model.config().maxPositionEmbeddings());
         this.prefix = o.get(Settings.PREFIX_CACHE) ? new PrefixStore(model.manager(), model.device(),
                 budget.prefixBytes(), perPosition * PrefixStore.BLOCK) : null;

@@ -51,8 +51,8 @@ public final class EesdScheduler implements Scheduler {
         this.upper = ModelRunner.of(model, e, model.config().numHiddenLayers());
         this.headStack = head.trained() ? head.stack(model.rope()) : null;
         this.gamma = o.get(Settings.GAMMA);
-        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers() + (head.trained()
-                ? 1 : 0));
+        long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers()
+                + (head.trained() ? 1 : 0), model.dataType());
         this.budget = KvBudget.of(o, perPosition, 1, model.config().maxPositionEmbeddings() + LOOKAHEAD);
     }
 

@@ -36,9 +36,9 @@ public record KvBudget(long bytes, int maxSequence) {
         return Math.min(physical / 4, 16L << 30);
     }
 
-    /** Bytes of K and V per position of one sequence in {@code layers} layers (float32). */
-    public static long bytesPerPosition(LlamaConfig c, int layers) {
-        return (long) layers * 2 * c.numKeyValueHeads() * c.headDim() * Float.BYTES;
+    /** Bytes of K and V per position of one sequence in {@code layers} layers held in {@code type}. */
+    public static long bytesPerPosition(LlamaConfig c, int layers, ai.djl.ndarray.types.DataType type) {
+        return (long) layers * 2 * c.numKeyValueHeads() * c.headDim() * type.getNumOfBytes();
     }
 
     /** What the prefix cache may take. */

@@ -77,13 +77,13 @@ public final class PipelineScheduler implements Scheduler {
         int k = split.stages();
         boolean trainedHead = speculative && head.trained();
         long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers()
-                + (trainedHead ? 1 : 0));
+                + (trainedHead ? 1 : 0), model.dataType());
         this.budget = KvBudget.of(o, perPosition, maxBatch, model.config().maxPositionEmbeddings() + k + 1);
         for (int s = 0; s < k; s++) {
             // each stage's prefix cache takes its share of the budget: its layers' share of a position's K/V
             int layers = split.to(s) - split.from(s) + (s == 0 && trainedHead ? 1 : 0);
             long prefixBytes = o.get(Settings.PREFIX_CACHE)
-                    ? budget.prefixBytes() * KvBudget.bytesPerPosition(model.config(), layers) / perPosition : -1;
+                    ? budget.prefixBytes() * KvBudget.bytesPerPosition(model.config(), layers, model.dataType()) / perPosition : -1;
             stages.add(new PipelineStage(model, s, k, split.from(s), split.to(s), devices.get(s),
                     speculative ? head : null, prefixBytes));
         }

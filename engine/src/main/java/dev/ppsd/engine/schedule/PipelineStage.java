@@ -12,6 +12,7 @@ import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.PrefixStore;
+import dev.ppsd.engine.runtime.Bfloat16;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -59,8 +60,8 @@ final class PipelineStage implements AutoCloseable {
         this.headStack = head != null && head.trained() ? head.stack(runner.layers().rope()) : null;
         this.worker = new StageWorker("ppsd-stage-" + index, stages);
         if (prefixBytes >= 0) {
-            long layers = KvBudget.bytesPerPosition(model.config(), to - from);
-            long head = headStack != null ? KvBudget.bytesPerPosition(model.config(), 1) : 0;
+            long layers = KvBudget.bytesPerPosition(model.config(), to - from, model.dataType());
+            long head = headStack != null ? KvBudget.bytesPerPosition(model.config(), 1, model.dataType()) : 0;
             // the head's cache gets its share of the stage's bytes
             this.prefix = new PrefixStore(manager, device, prefixBytes * layers / (layers + head),
                     layers * PrefixStore.BLOCK);
@@ -204,7 +205,9 @@ final class PipelineStage implements AutoCloseable {
         } else {
             NDList in = new NDList();
             for (InFlight e : group) {
-                in.add(e.hidden.toDevice(runner.layers().device(), false)); // [1, T, D] from the previous stage
+                NDArray here = e.hidden.getDevice().equals(runner.layers().device()) ? e.hidden
+                        : Bfloat16.toDevice(e.hidden, runner.layers().device()); // (DJL cannot move bfloat16 itself)
+                in.add(here); // [1, T, D] from the previous stage
             }
             x = b == 1 ? in.get(0) : ai.djl.ndarray.NDArrays.concat(in, 0); // [B, T, D]
         }

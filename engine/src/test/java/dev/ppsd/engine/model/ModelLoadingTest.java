@@ -4,6 +4,7 @@ import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -68,6 +69,13 @@ class ModelLoadingTest {
             assertTrue(msg.contains(f), "message does not contain '" + f + "': " + msg);
         }
         return msg;
+    }
+
+    private static void setArchitecture(JsonObject o, String architecture, String modelType) {
+        JsonArray a = new JsonArray();
+        a.add(architecture);
+        o.add("architectures", a);
+        o.addProperty("model_type", modelType);
     }
 
     private void editConfig(Consumer<JsonObject> edit) throws IOException {
@@ -161,6 +169,125 @@ class ModelLoadingTest {
         loadFails(dir, st(), LlamaWeights.NORM, "bytes", "[32]");
     }
 
+    // ------------------------------------------------------------------ header entries (issue "Hardening", point 2)
+
+    /** Loading fails with exactly {@code model.safetensors: tensor NAME: problem}: the file and the tensor named. */
+    private void headerRefused(String tensor, String problem) {
+        assertEquals(st() + ": tensor " + tensor + ": " + problem, loadFails(dir, st(), tensor));
+    }
+
+    @Test
+    void headerKeyWithOneFlippedByte() throws IOException {
+        // "dtype" -> "dtypd" in the raw bytes of the first entry (the embedding): same length, valid JSON
+        byte[] all = Files.readAllBytes(st());
+        String text = new String(all, StandardCharsets.ISO_8859_1);
+        int at = text.indexOf("\"dtype\"");
+        all[at + 5] = 'd';
+        Files.write(st(), all);
+        headerRefused(LlamaWeights.EMBED, "header entry has no dtype (it has: dtypd, shape, data_offsets)");
+    }
+
+    @Test
+    void headerEntryWithoutShape() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).remove("shape"));
+        headerRefused(LlamaWeights.NORM, "header entry has no shape (it has: dtype, data_offsets)");
+    }
+
+    @Test
+    void headerEntryWithoutDataOffsets() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).remove("data_offsets"));
+        headerRefused(LlamaWeights.NORM, "header entry has no data_offsets (it has: dtype, shape)");
+    }
+
+    @Test
+    void headerEntryNotAnObject() throws IOException {
+        editHeader(st(), h -> h.addProperty(LlamaWeights.NORM, 5));
+        headerRefused(LlamaWeights.NORM, "header entry must be an object but was 5");
+    }
+
+    @Test
+    void headerDtypeNotAString() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).add("dtype", new JsonArray()));
+        headerRefused(LlamaWeights.NORM, "dtype must be a string but was []");
+    }
+
+    @Test
+    void headerShapeNotAListOfIntegers() throws IOException {
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).addProperty("shape", "32"));
+        headerRefused(LlamaWeights.NORM, "shape must be a list of non-negative integers but was \"32\"");
+        editHeader(st(), h -> {
+            JsonArray shape = new JsonArray();
+            shape.add(-32);
+            h.getAsJsonObject(LlamaWeights.NORM).add("shape", shape);
+        });
+        headerRefused(LlamaWeights.NORM, "shape must be a list of non-negative integers but was [-32]");
+    }
+
+    @Test
+    void headerDataOffsetsWrongArity() throws IOException {
+        editHeader(st(), h -> {
+            JsonArray offs = new JsonArray();
+            offs.add(0);
+            h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", offs);
+        });
+        headerRefused(LlamaWeights.NORM, "data_offsets must be a list of 2 of non-negative integers but was [0]");
+    }
+
+    @Test
+    void headerDataOffsetsBackwards() throws IOException {
+        editHeader(st(), h -> {
+            JsonArray offs = new JsonArray();
+            offs.add(128);
+            offs.add(0);
+            h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", offs);
+        });
+        headerRefused(LlamaWeights.NORM, "data_offsets [128, 0] begin after they end");
+    }
+
+    // ------------------------------------------------------------------ tensors the config does not account for
+
+    @Test
+    void configWithFewerLayersThanTheFileIsRefused() throws IOException {
+        // the issue's case: num_hidden_layers smaller than the checkpoint's layers would load half the model
+        editConfig(o -> o.addProperty("num_hidden_layers", 1));
+        assertEquals(st() + ": 9 tensors not used by config.json (LlamaForCausalLM, 1 layers, tie_word_embeddings"
+                + " false): model.layers.1.input_layernorm.weight, model.layers.1.mlp.down_proj.weight,"
+                + " model.layers.1.mlp.gate_proj.weight, model.layers.1.mlp.up_proj.weight,"
+                + " model.layers.1.post_attention_layernorm.weight, model.layers.1.self_attn.k_proj.weight,"
+                + " model.layers.1.self_attn.o_proj.weight, model.layers.1.self_attn.q_proj.weight, ...",
+                loadFails(dir, st()));
+    }
+
+    @Test
+    void rotaryInvFreqBuffersAreHarmless() throws IOException {
+        float[] want = lastLogits(dir);
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
+        t.put("model.layers.0.self_attn.rotary_emb.inv_freq", new Safetensors.Tensor(new float[4], 4));
+        Safetensors.write(st(), t, "F32");
+        assertArrayEquals(want, lastLogits(dir));
+    }
+
+    @Test
+    void exitHeadFolderWithATensorItDoesNotUseIsRefused() throws IOException {
+        Path head = dir.resolve("exit_head");
+        try (LlamaModel m = LlamaModel.load(dir)) {
+            ExitHead.initTrained(m, 1, m.manager()).save(head);
+            Path file = head.resolve("model.safetensors");
+            Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
+            try (Safetensors.Reader r = Safetensors.open(file)) {
+                for (Safetensors.TensorInfo i : r.tensors().values()) {
+                    t.put(i.name(), new Safetensors.Tensor(r.readFloats(i.name()), i.shape()));
+                }
+            }
+            // a second layer: a head with more than one layer would silently run only its first
+            t.put("model.layers.1.input_layernorm.weight", new Safetensors.Tensor(new float[32], 32));
+            Safetensors.write(file, t, "F32");
+            RuntimeException e = assertThrows(ModelLoadException.class, () -> ExitHead.load(head, m, m.manager()));
+            assertEquals(file + ": 1 tensor not used by an exit head of LlamaForCausalLM (exit_norm, one layer,"
+                    + " norm): model.layers.1.input_layernorm.weight", e.getMessage());
+        }
+    }
+
     @Test
     void configSaysMoreLayersThanFile() throws IOException {
         editConfig(o -> o.addProperty("num_hidden_layers", 3));
@@ -178,14 +305,16 @@ class ModelLoadingTest {
     // ------------------------------------------------------------------ config fields
 
     @Test
-    void ropeScalingUnsupported() throws IOException {
+    void ropeScalingLinearLoadsAndMovesTheLogits() throws IOException {
+        float[] plain = lastLogits(dir);
         editConfig(o -> {
             JsonObject rs = new JsonObject();
-            rs.addProperty("type", "linear");
+            rs.addProperty("type", "linear"); // the legacy key
             rs.addProperty("factor", 2.0);
             o.add("rope_scaling", rs);
         });
-        loadFails(dir, configFile(), "rope_scaling");
+        assertTrue(ReferenceForwardTest.maxAbsDiff(plain, lastLogits(dir)) > 100 * ReferenceForwardTest.TOL,
+                "linear scaling changes positions, so logits");
     }
 
     @Test
@@ -212,16 +341,165 @@ class ModelLoadingTest {
     }
 
     @Test
-    void attentionBiasUnsupported() throws IOException {
+    void attentionBiasWithoutBiasTensorsIsRefused() throws IOException {
         editConfig(o -> o.addProperty("attention_bias", true));
-        loadFails(dir, configFile(), "bias");
+        loadFails(dir, st(), "model.layers.0.self_attn.q_proj.bias not found", "q/k/v biases");
     }
 
     @Test
-    void slidingWindowInUseUnsupported() throws IOException {
-        // Mistral-style: sliding_window set and no use_sliding_window=false
-        editConfig(o -> o.addProperty("sliding_window", 4096));
-        loadFails(dir, configFile(), "sliding_window");
+    void slidingWindowOnMistralIsHonouredWhenShorterThanTheContext() throws IOException {
+        float[] full = lastLogits(dir);
+        editConfig(o -> {
+            setArchitecture(o, "MistralForCausalLM", "mistral");
+            o.addProperty("sliding_window", 64); // = max_position_embeddings: masks nothing
+        });
+        assertArrayEquals(full, lastLogits(dir));
+        editConfig(o -> o.addProperty("sliding_window", 3)); // the 6-token prompt's last query sees 3 keys
+        assertTrue(ReferenceForwardTest.maxAbsDiff(full, lastLogits(dir)) > 100 * ReferenceForwardTest.TOL);
+    }
+
+    @Test
+    void slidingWindowOnLlamaIsIgnoredAsTransformersDoes() throws IOException {
+        float[] full = lastLogits(dir);
+        editConfig(o -> o.addProperty("sliding_window", 3)); // LlamaAttention has no window
+        assertArrayEquals(full, lastLogits(dir));
+    }
+
+    // ------------------------------------------------------------------ refused keys: one line each, exact
+
+    /** After {@code edit}, loading fails before any weight is read with exactly {@code config.json: problem}. */
+    private void refused(Consumer<JsonObject> edit, String problem) throws IOException {
+        editConfig(edit);
+        Files.delete(st()); // proves no weight is touched: the config alone is refused
+        String msg = loadFails(dir, configFile());
+        assertEquals(configFile() + ": " + problem, msg);
+        assertTrue(!msg.contains("\n"), "one line: " + msg);
+    }
+
+    private static JsonObject rope(String typeKey, String type, double factor) {
+        JsonObject rs = new JsonObject();
+        rs.addProperty(typeKey, type);
+        rs.addProperty("factor", factor);
+        return rs;
+    }
+
+    @Test
+    void refusesUnknownArchitecture() throws IOException {
+        refused(o -> setArchitecture(o, "Qwen2MoeForCausalLM", "qwen2_moe"), "architectures: 'Qwen2MoeForCausalLM' is"
+                + " not supported (supported: LlamaForCausalLM, LayerSkipLlamaForCausalLM, MistralForCausalLM,"
+                + " Qwen2ForCausalLM, Qwen3ForCausalLM)");
+    }
+
+    @Test
+    void refusesOtherActivation() throws IOException {
+        refused(o -> o.addProperty("hidden_act", "gelu_pytorch_tanh"),
+                "hidden_act: 'gelu_pytorch_tanh' is not supported (only silu is supported)");
+    }
+
+    @Test
+    void refusesYarn() throws IOException {
+        refused(o -> o.add("rope_scaling", rope("rope_type", "yarn", 4.0)),
+                "rope_scaling.rope_type: 'yarn' is not supported (supported: default, linear, dynamic, llama3)");
+    }
+
+    @Test
+    void refusesLongropeUnderTheLegacyTypeKey() throws IOException {
+        refused(o -> o.add("rope_scaling", rope("type", "longrope", 4.0)),
+                "rope_scaling.rope_type: 'longrope' is not supported (supported: default, linear, dynamic, llama3)");
+    }
+
+    @Test
+    void refusesYarnInTransformers5RopeParameters() throws IOException {
+        refused(o -> {
+            JsonObject rp = rope("rope_type", "yarn", 4.0);
+            rp.addProperty("rope_theta", 1e6);
+            o.add("rope_parameters", rp);
+        }, "rope_parameters.rope_type: 'yarn' is not supported (supported: default, linear, dynamic, llama3)");
+    }
+
+    @Test
+    void refusesRopeScalingWithoutType() throws IOException {
+        refused(o -> {
+            JsonObject rs = new JsonObject();
+            rs.addProperty("factor", 8.0);
+            o.add("rope_scaling", rs);
+        }, "rope_scaling: no rope_type (or type) in {\"factor\":8.0}");
+    }
+
+    @Test
+    void refusesLlama3ScalingWithoutItsFactors() throws IOException {
+        refused(o -> o.add("rope_scaling", rope("rope_type", "llama3", 8.0)),
+                "rope_scaling: missing low_freq_factor for rope_type llama3");
+    }
+
+    @Test
+    void refusesDynamicScalingBeyondTheTrainedContext() throws IOException {
+        refused(o -> {
+            JsonObject rs = rope("rope_type", "dynamic", 2.0);
+            rs.addProperty("original_max_position_embeddings", 32);
+            o.add("rope_scaling", rs);
+        }, "rope_scaling.original_max_position_embeddings: 32 differs from max_position_embeddings 64 (dynamic"
+                + " scaling beyond the trained context is not supported)");
+    }
+
+    @Test
+    void refusesMixtureOfExpertsNumExperts() throws IOException {
+        refused(o -> o.addProperty("num_experts", 64),
+                "num_experts: 64 is not supported (mixture-of-experts models are not supported)");
+    }
+
+    @Test
+    void refusesMixtureOfExpertsNumLocalExperts() throws IOException {
+        refused(o -> {
+            setArchitecture(o, "MistralForCausalLM", "mistral"); // Mixtral's keys on a Mistral architecture
+            o.addProperty("num_local_experts", 8);
+        }, "num_local_experts: 8 is not supported (mixture-of-experts models are not supported)");
+    }
+
+    @Test
+    void refusesQuantizedCheckpoints() throws IOException {
+        refused(o -> {
+            JsonObject q = new JsonObject();
+            q.addProperty("quant_method", "awq");
+            q.addProperty("bits", 4);
+            o.add("quantization_config", q);
+        }, "quantization_config: quant_method 'awq' is not supported (quantized checkpoints are not supported)");
+    }
+
+    @Test
+    void refusesPartialRotary() throws IOException {
+        refused(o -> o.addProperty("partial_rotary_factor", 0.5),
+                "partial_rotary_factor: 0.5 is not supported (only 1.0)");
+    }
+
+    @Test
+    void refusesMlpBias() throws IOException {
+        refused(o -> o.addProperty("mlp_bias", true),
+                "mlp_bias: true is not supported (MLP projections without biases only)");
+    }
+
+    @Test
+    void refusesQwenSlidingWindowOnSomeLayersOnly() throws IOException {
+        refused(o -> {
+            setArchitecture(o, "Qwen3ForCausalLM", "qwen3");
+            o.addProperty("use_sliding_window", true);
+            o.addProperty("sliding_window", 4);
+            o.addProperty("max_window_layers", 1);
+        }, "use_sliding_window: true with max_window_layers 1 slides 1 of 2 layers (a sliding window of 4 on some"
+                + " layers only is not supported)");
+    }
+
+    @Test
+    void refusesMixedLayerTypes() throws IOException {
+        refused(o -> {
+            setArchitecture(o, "Qwen2ForCausalLM", "qwen2");
+            o.addProperty("sliding_window", 4);
+            JsonArray types = new JsonArray();
+            types.add("full_attention");
+            types.add("sliding_attention");
+            o.add("layer_types", types);
+        }, "layer_types: 1 of 2 layers use sliding_attention (a sliding window of 4 on some layers only is not"
+                + " supported)");
     }
 
     @Test
@@ -250,14 +528,19 @@ class ModelLoadingTest {
 
     @Test
     void qwen2StyleConfigWithHarmlessFieldsLoads() throws IOException {
+        // the Llama weights plus zero q/k/v biases (Qwen2's layout): the same logits
         float[] want = lastLogits(dir);
+        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
+        for (int l = 0; l < CFG.numHiddenLayers(); l++) {
+            t.put("model.layers." + l + ".self_attn.q_proj.bias", new Safetensors.Tensor(new float[32], 32));
+            t.put("model.layers." + l + ".self_attn.k_proj.bias", new Safetensors.Tensor(new float[16], 16));
+            t.put("model.layers." + l + ".self_attn.v_proj.bias", new Safetensors.Tensor(new float[16], 16));
+        }
+        Safetensors.write(st(), t, "F32");
         editConfig(o -> {
-            JsonArray a = new JsonArray();
-            a.add("Qwen2ForCausalLM");
-            o.add("architectures", a);
-            o.addProperty("model_type", "qwen2");
+            setArchitecture(o, "Qwen2ForCausalLM", "qwen2");
             o.addProperty("use_sliding_window", false);
-            o.addProperty("sliding_window", 4096);
+            o.addProperty("sliding_window", 4);
             o.addProperty("max_window_layers", 2);
             o.addProperty("use_cache", true);
             o.addProperty("torch_dtype", "bfloat16");
@@ -270,30 +553,27 @@ class ModelLoadingTest {
     void mistralStyleConfigWithNullSlidingWindowLoads() throws IOException {
         float[] want = lastLogits(dir);
         editConfig(o -> {
-            JsonArray a = new JsonArray();
-            a.add("MistralForCausalLM");
-            o.add("architectures", a);
-            o.addProperty("model_type", "mistral");
+            setArchitecture(o, "MistralForCausalLM", "mistral");
             o.add("sliding_window", JsonNull.INSTANCE);
         });
         assertArrayEquals(want, lastLogits(dir));
     }
 
     @Test
-    void qwen2CheckpointWithQkvBiasIsRejected() throws IOException {
-        // Real Qwen2 checkpoints carry q/k/v biases regardless of config.json; silently dropping them would give
-        // wrong logits, so loading must refuse
+    void llamaConfigOverACheckpointWithBiasesIsRefused() throws IOException {
+        // Qwen2 weights under a Llama config.json: silently dropping the biases would give wrong logits
         String name = "model.layers.0.self_attn.q_proj.bias";
         Map<String, Safetensors.Tensor> t = new LinkedHashMap<>(tensors);
         t.put(name, new Safetensors.Tensor(new float[32], 32));
         Safetensors.write(st(), t, "F32");
-        editConfig(o -> {
-            JsonArray a = new JsonArray();
-            a.add("Qwen2ForCausalLM");
-            o.add("architectures", a);
-            o.addProperty("model_type", "qwen2");
-        });
-        loadFails(dir, st(), name, "bias");
+        assertEquals(st() + ": 1 tensor not used by config.json (LlamaForCausalLM, 2 layers, tie_word_embeddings"
+                + " false): " + name, loadFails(dir, st()));
+    }
+
+    @Test
+    void qwen2ConfigOverACheckpointWithoutBiasesIsRefused() throws IOException {
+        editConfig(o -> setArchitecture(o, "Qwen2ForCausalLM", "qwen2"));
+        loadFails(dir, st(), "model.layers.0.self_attn.q_proj.bias not found", "Qwen2ForCausalLM", "q/k/v biases");
     }
 
     @Test

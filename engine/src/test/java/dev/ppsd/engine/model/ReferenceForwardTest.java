@@ -321,10 +321,17 @@ class ReferenceForwardTest {
     private double batchedCase(int cacheSlots, int[] slots, String label) throws IOException {
         LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false);
         writeModel(tmp, cfg, 21, "F32");
-        ReferenceLlama[] ref = {ReferenceLlama.load(tmp), ReferenceLlama.load(tmp)};
-        int[][] prompts = {randomTokens(7, 96, 201), randomTokens(4, 96, 202)};
+        return batchedCase(tmp, cacheSlots, slots, label);
+    }
+
+    /** {@link #batchedCase(int, int[], String)} on the model in {@code dir}. */
+    private double batchedCase(Path dir, int cacheSlots, int[] slots, String label) throws IOException {
+        ReferenceLlama[] ref = {ReferenceLlama.load(dir), ReferenceLlama.load(dir)};
+        int v = ref[0].vocab;
+        LlamaConfig cfg = LlamaConfig.load(dir);
+        int[][] prompts = {randomTokens(7, v, 201), randomTokens(4, v, 202)};
         double worst = 0;
-        try (LlamaModel model = LlamaModel.load(tmp); KvCache cache = model.newCache(cacheSlots, 128)) {
+        try (LlamaModel model = LlamaModel.load(dir); KvCache cache = model.newCache(cacheSlots, 128)) {
             float[][] last = new float[2][];
             for (int r = 0; r < 2; r++) {
                 float[][] got = model.forwardLogits(cache, slots[r], prompts[r], 0);
@@ -335,7 +342,7 @@ class ReferenceForwardTest {
                 last[r] = want[want.length - 1];
             }
             // one batched multi-token chunk: rows at positions 7..9 and 4..6
-            int[][] chunk = {randomTokens(3, 96, 203), randomTokens(3, 96, 204)};
+            int[][] chunk = {randomTokens(3, v, 203), randomTokens(3, v, 204)};
             float[][][] got = batched(model, cache, chunk, new int[] {ref[0].position(), ref[1].position()}, slots);
             for (int r = 0; r < 2; r++) {
                 for (int i = 0; i < 3; i++) {
@@ -427,5 +434,120 @@ class ReferenceForwardTest {
             }
         }
         System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e%n", "truncate + re-decode", worst);
+    }
+
+    // ------------------------------------------------------------------ model families
+
+    /** A family model written by {@link FamilyModels} (its exact HF layout and config.json) into {@code tmp}. */
+    private Path family(LlamaConfig c, long seed) throws IOException {
+        return FamilyModels.write(tmp, c, seed);
+    }
+
+    @Test
+    void llama3RopeScalingTiedEmbeddingsRealVocab() throws IOException {
+        // Llama 3.2 layout and vocabulary; theta 500 and original context 64 put RoPE's wavelengths (6 to 1200
+        // positions) in all three llama3 bands: high (< 16: kept), medium (16..64: blended), low (> 64: / 8)
+        LlamaConfig c = FamilyModels.llama3(2, FamilyModels.LLAMA3_VOCAB)
+                .asFamily(Family.LLAMA, false, RopeScaling.llama3(8, 1, 4, 64), 0, "bfloat16").withRopeTheta(500f);
+        Run run = promptAndDecode(family(c, 41), 401, "Llama 3 llama3-rope tied");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_ROPE_SCALING, ReferenceLlama.Variant.NO_ROPE,
+                ReferenceLlama.Variant.INTERLEAVED_ROPE, ReferenceLlama.Variant.GQA_MODULO);
+    }
+
+    @Test
+    void tiedEmbeddingsIgnoreAStoredLmHead() throws IOException {
+        // a tied checkpoint that also stores lm_head.weight: transformers ties it to the embedding, so must we
+        LlamaConfig c = FamilyModels.llama3(2, 512).withRopeTheta(500f);
+        family(c, 42);
+        LlamaConfig untied = new LlamaConfig(c.hiddenSize(), c.intermediateSize(), c.numHiddenLayers(),
+                c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(), c.rmsNormEps(), c.ropeTheta(), c.vocabSize(),
+                c.maxPositionEmbeddings(), false, c.bosTokenId(), c.eosTokenIds(), c.family(), false, c.ropeScaling(),
+                0, c.torchDtype());
+        FamilyModels.writeWeights(tmp.resolve("model.safetensors"), untied, 2, 1.0, 42);
+        try (Safetensors.Reader r = Safetensors.open(tmp.resolve("model.safetensors"))) {
+            assertTrue(r.tensors().containsKey(LlamaWeights.LM_HEAD));
+        }
+        Run run = promptAndDecode(tmp, 402, "tied + stored lm_head");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.TIE_IGNORED);
+    }
+
+    @Test
+    void linearRopeScaling() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false)
+                .asFamily(Family.LLAMA, false, RopeScaling.of("linear", 4), 0, "float32");
+        writeModel(tmp, cfg, 43, "F32");
+        Run run = promptAndDecode(tmp, 403, "linear rope x4");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_ROPE_SCALING, ReferenceLlama.Variant.INTERLEAVED_ROPE);
+    }
+
+    @Test
+    void dynamicRopeScalingIsPlainRopeWithinTheContext() throws IOException {
+        // transformers' dynamic NTK only rescales past max_position_embeddings, which the engine's context never
+        // reaches: the logits equal those of the same weights without scaling, and equal the reference, which
+        // applies the NTK formula at every step; applying it at the extended length would be far off
+        LlamaConfig plain = config(64, 128, 2, 4, 2, 16, 96, 128, false);
+        writeModel(tmp, plain, 44, "F32");
+        int[] prompt = randomTokens(PROMPT, 96, 404);
+        float[][] want;
+        try (LlamaModel m = LlamaModel.load(tmp); KvCache cache = m.newCache(1, 16)) {
+            want = m.forwardLogits(cache, 0, prompt, 0);
+        }
+        writeModel(tmp, plain.asFamily(Family.LLAMA, false, RopeScaling.of("dynamic", 4), 0, "float32"), 44, "F32");
+        try (LlamaModel m = LlamaModel.load(tmp); KvCache cache = m.newCache(1, 16)) {
+            float[][] got = m.forwardLogits(cache, 0, prompt, 0);
+            for (int i = 0; i < PROMPT; i++) {
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want[i], got[i], "position " + i);
+            }
+        }
+        Run run = promptAndDecode(tmp, 404, "dynamic rope x4");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.DYNAMIC_ALWAYS_EXTENDED);
+    }
+
+    @Test
+    void llamaAttentionBiasOnQkvAndO() throws IOException {
+        LlamaConfig c = config(64, 128, 2, 4, 2, 16, 320, 128, false)
+                .asFamily(Family.LLAMA, true, RopeScaling.NONE, 0, "float32");
+        Run run = promptAndDecode(FamilyModels.write(tmp, c, 45), 405, "Llama attention_bias");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_BIAS, ReferenceLlama.Variant.NO_ROPE);
+    }
+
+    @Test
+    void qwen2BiasesTiedTheta1e6RealVocab() throws IOException {
+        LlamaConfig c = FamilyModels.qwen2(2, FamilyModels.QWEN_VOCAB);
+        Run run = promptAndDecode(family(c, 46), 406, "Qwen2.5 qkv bias tied");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_BIAS, ReferenceLlama.Variant.NO_ROPE,
+                ReferenceLlama.Variant.NORM_WEIGHTS_IGNORED);
+    }
+
+    @Test
+    void qwen3QkNormExplicitHeadDimRealVocab() throws IOException {
+        LlamaConfig c = FamilyModels.qwen3(2, FamilyModels.QWEN_VOCAB);
+        assertTrue(c.headDim() != c.hiddenSize() / c.numAttentionHeads());
+        Run run = promptAndDecode(family(c, 47), 407, "Qwen3 qk-norm head_dim 32");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_QK_NORM, ReferenceLlama.Variant.SCALE_FROM_HIDDEN,
+                ReferenceLlama.Variant.GQA_MODULO, ReferenceLlama.Variant.NO_ROPE);
+    }
+
+    @Test
+    void qwen3AttentionBias() throws IOException {
+        LlamaConfig c = FamilyModels.qwen3(2, 512).asFamily(Family.QWEN3, true, RopeScaling.NONE, 0, "bfloat16");
+        Run run = promptAndDecode(family(c, 48), 408, "Qwen3 attention_bias");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_BIAS, ReferenceLlama.Variant.NO_QK_NORM);
+    }
+
+    @Test
+    void mistralSlidingWindowRealVocab() throws IOException {
+        // window 8 over 57 positions: most queries see only their 8 latest keys
+        LlamaConfig c = FamilyModels.mistral(2, FamilyModels.MISTRAL_VOCAB, 8);
+        Run run = promptAndDecode(family(c, 49), 409, "Mistral sliding window 8");
+        assertSensitive(tmp, run, ReferenceLlama.Variant.NO_SLIDING_WINDOW, ReferenceLlama.Variant.NO_ROPE);
+    }
+
+    @Test
+    void mistralSlidingWindowBatchedSlots() throws IOException {
+        // window 5: the batched chunk and decode steps mask by each row's own position, in place and gathered
+        family(FamilyModels.mistral(2, 512, 5), 50);
+        batchedCase(tmp, 3, new int[] {2, 0}, "Mistral window 5 slots {2,0}");
+        batchedCase(tmp, 8, new int[] {7, 0}, "Mistral window 5 slots {7,0}");
     }
 }

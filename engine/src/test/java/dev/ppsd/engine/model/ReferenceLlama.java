@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,6 +28,15 @@ import java.util.Map;
  * <p>Hugging Face conventions: projection weights are {@code [out, in]} row-major and {@code y = W x}; RoPE uses
  * {@code inv_freq[i] = theta^(-2i/hd)} and {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])} per head; query
  * head {@code h} uses KV head {@code h / (H / KV)}.
+ *
+ * <p>Family features, each from its transformers definition and decided from config.json as transformers does
+ * (not from which tensors happen to be present): q/k/v biases ({@code Qwen2ForCausalLM} always; {@code
+ * attention_bias} of Llama / Qwen3, which also biases o), Qwen3's per-head q/k RMSNorm before RoPE, an explicit
+ * {@code head_dim}, {@code rope_scaling} ({@code linear}: inv_freq / factor; {@code dynamic}: NTK base
+ * {@code theta * (factor * L / max - (factor - 1))^(hd / (hd - 2))} with {@code L = max(sequence length, max)};
+ * {@code llama3}: by wavelength), Mistral's {@code sliding_window} (and Qwen's with {@code use_sliding_window}):
+ * a query at p sees keys j with {@code p - W < j <= p}; tied embeddings (a stored {@code lm_head.weight} is then
+ * ignored, as transformers ties it).
  *
  * <p>{@link Variant}s deliberately break one convention; tests use them to prove that the comparison with the
  * DJL path is sensitive enough to catch that kind of bug.
@@ -44,7 +54,21 @@ final class ReferenceLlama {
         /** Wrong GQA mapping: query head h uses KV head h % KV instead of h / (H/KV). */
         GQA_MODULO,
         /** RMSNorm without the learned weight. */
-        NORM_WEIGHTS_IGNORED
+        NORM_WEIGHTS_IGNORED,
+        /** rope_scaling ignored: plain RoPE frequencies. */
+        NO_ROPE_SCALING,
+        /** dynamic NTK scaling applied as if the sequence were factor x max_position_embeddings long. */
+        DYNAMIC_ALWAYS_EXTENDED,
+        /** q/k/v/o biases ignored. */
+        NO_BIAS,
+        /** Qwen3's per-head q/k RMSNorm skipped. */
+        NO_QK_NORM,
+        /** The attention scale from hidden_size / heads instead of head_dim. */
+        SCALE_FROM_HIDDEN,
+        /** The sliding window ignored: every query sees the whole prefix. */
+        NO_SLIDING_WINDOW,
+        /** Tied embeddings ignored: the stored lm_head.weight used as the LM head. */
+        TIE_IGNORED
     }
 
     // ---- config ----
@@ -58,6 +82,13 @@ final class ReferenceLlama {
     final double theta;
     final int vocab; // V
     final boolean tied;
+    final String architecture;
+    final boolean qkvBias;
+    final boolean oBias;
+    final boolean qkNorm;
+    final int window; // sliding window W, 0 = none
+    final int maxPos;
+    private final JsonObject ropeScaling; // null = plain
     private final Variant variant;
 
     // ---- weights (float, as stored) ----
@@ -73,7 +104,12 @@ final class ReferenceLlama {
     private final float[][] wDown; // [N][D, I]
     private final float[] finalNorm; // [D]
     private final float[] lmHead; // [V, D] (the embedding when tied)
-    private final double[] invFreq; // [hd/2]
+    private final float[][] bq; // [N][H*hd] or null
+    private final float[][] bk; // [N][KV*hd]
+    private final float[][] bv; // [N][KV*hd]
+    private final float[][] bo; // [N][D]
+    private final float[][] qNorm; // [N][hd] or null
+    private final float[][] kNorm; // [N][hd]
 
     // ---- KV cache: per layer, one float[KV*hd] per position (after RoPE for keys) ----
     private final List<List<float[]>> keyCache = new ArrayList<>();
@@ -93,6 +129,24 @@ final class ReferenceLlama {
         theta = has(c, "rope_theta") ? c.get("rope_theta").getAsDouble() : 10000.0;
         vocab = c.get("vocab_size").getAsInt();
         tied = has(c, "tie_word_embeddings") && c.get("tie_word_embeddings").getAsBoolean();
+        maxPos = c.get("max_position_embeddings").getAsInt();
+        architecture = has(c, "architectures") ? c.getAsJsonArray("architectures").get(0).getAsString()
+                : "LlamaForCausalLM";
+        boolean attentionBias = has(c, "attention_bias") && c.get("attention_bias").getAsBoolean();
+        boolean llamaOrQwen3 = architecture.equals("LlamaForCausalLM") || architecture.equals("Qwen3ForCausalLM");
+        // transformers: Qwen2Attention has q/k/v biases hard-wired, o_proj none; Llama / Qwen3 bias all four
+        // projections with attention_bias; Mistral has no biases
+        qkvBias = architecture.equals("Qwen2ForCausalLM") || (llamaOrQwen3 && attentionBias);
+        oBias = llamaOrQwen3 && attentionBias;
+        qkNorm = architecture.equals("Qwen3ForCausalLM");
+        int w = 0;
+        if (architecture.equals("MistralForCausalLM")
+                || (architecture.startsWith("Qwen") && has(c, "use_sliding_window")
+                        && c.get("use_sliding_window").getAsBoolean())) {
+            w = has(c, "sliding_window") ? c.get("sliding_window").getAsInt() : 0;
+        }
+        window = w;
+        ropeScaling = has(c, "rope_scaling") ? c.getAsJsonObject("rope_scaling") : null;
 
         Map<String, float[]> t = readAllTensors(dir);
         embed = tensor(t, "model.embed_tokens.weight", vocab * hidden);
@@ -105,6 +159,12 @@ final class ReferenceLlama {
         wGate = new float[layers][];
         wUp = new float[layers][];
         wDown = new float[layers][];
+        bq = qkvBias ? new float[layers][] : null;
+        bk = qkvBias ? new float[layers][] : null;
+        bv = qkvBias ? new float[layers][] : null;
+        bo = oBias ? new float[layers][] : null;
+        qNorm = qkNorm ? new float[layers][] : null;
+        kNorm = qkNorm ? new float[layers][] : null;
         int qd = heads * headDim;
         int kvd = kvHeads * headDim;
         for (int l = 0; l < layers; l++) {
@@ -118,15 +178,60 @@ final class ReferenceLlama {
             wGate[l] = tensor(t, p + "mlp.gate_proj.weight", inter * hidden);
             wUp[l] = tensor(t, p + "mlp.up_proj.weight", inter * hidden);
             wDown[l] = tensor(t, p + "mlp.down_proj.weight", hidden * inter);
+            if (qkvBias) {
+                bq[l] = tensor(t, p + "self_attn.q_proj.bias", qd);
+                bk[l] = tensor(t, p + "self_attn.k_proj.bias", kvd);
+                bv[l] = tensor(t, p + "self_attn.v_proj.bias", kvd);
+            }
+            if (oBias) {
+                bo[l] = tensor(t, p + "self_attn.o_proj.bias", hidden);
+            }
+            if (qkNorm) {
+                qNorm[l] = tensor(t, p + "self_attn.q_norm.weight", headDim);
+                kNorm[l] = tensor(t, p + "self_attn.k_norm.weight", headDim);
+            }
             keyCache.add(new ArrayList<>());
             valueCache.add(new ArrayList<>());
         }
         finalNorm = tensor(t, "model.norm.weight", hidden);
-        lmHead = tied ? embed : tensor(t, "lm_head.weight", vocab * hidden);
-        invFreq = new double[headDim / 2];
-        for (int i = 0; i < headDim / 2; i++) {
-            invFreq[i] = Math.pow(theta, -2.0 * i / headDim);
+        lmHead = tied && variant != Variant.TIE_IGNORED ? embed : tensor(t, "lm_head.weight", vocab * hidden);
+    }
+
+    /**
+     * RoPE inverse frequencies {@code [hd/2]} for a forward whose sequence is {@code seqLen} long (only dynamic
+     * scaling depends on it), from transformers' modeling_rope_utils.
+     */
+    private double[] invFreq(int seqLen) {
+        double base = theta;
+        String type = ropeScaling == null || variant == Variant.NO_ROPE_SCALING ? "default"
+                : ropeScaling.has("rope_type") ? ropeScaling.get("rope_type").getAsString()
+                : ropeScaling.get("type").getAsString();
+        double factor = type.equals("default") ? 1 : ropeScaling.get("factor").getAsDouble();
+        if (type.equals("dynamic")) {
+            double len = variant == Variant.DYNAMIC_ALWAYS_EXTENDED ? factor * maxPos : Math.max(seqLen, maxPos);
+            base = theta * Math.pow(factor * len / maxPos - (factor - 1), headDim / (headDim - 2.0));
         }
+        double[] f = new double[headDim / 2];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = Math.pow(base, -2.0 * i / headDim);
+            if (type.equals("linear")) {
+                f[i] /= factor;
+            } else if (type.equals("llama3")) {
+                double old = ropeScaling.get("original_max_position_embeddings").getAsDouble();
+                double lowFreqWavelen = old / ropeScaling.get("low_freq_factor").getAsDouble();
+                double highFreqWavelen = old / ropeScaling.get("high_freq_factor").getAsDouble();
+                double wavelen = 2 * Math.PI / f[i];
+                if (wavelen > lowFreqWavelen) {
+                    f[i] /= factor; // low frequency: interpolated by the full factor
+                } else if (wavelen >= highFreqWavelen) { // medium: smooth blend of scaled and unscaled
+                    double lo = ropeScaling.get("low_freq_factor").getAsDouble();
+                    double hi = ropeScaling.get("high_freq_factor").getAsDouble();
+                    double smooth = (old / wavelen - lo) / (hi - lo);
+                    f[i] = (1 - smooth) * f[i] / factor + smooth * f[i];
+                } // high frequency: unchanged
+            }
+        }
+        return f;
     }
 
     static ReferenceLlama load(Path dir) throws IOException {
@@ -160,7 +265,9 @@ final class ReferenceLlama {
         int qd = heads * headDim;
         int kvd = kvHeads * headDim;
         int group = heads / kvHeads;
-        double scale = 1.0 / Math.sqrt(headDim);
+        double scale = 1.0 / Math.sqrt(variant == Variant.SCALE_FROM_HIDDEN ? (double) hidden / heads : headDim);
+        double[] invFreq = invFreq(p + 1);
+        boolean biases = variant != Variant.NO_BIAS;
 
         double[] x = new double[hidden]; // [D] residual stream
         for (int d = 0; d < hidden; d++) {
@@ -172,19 +279,30 @@ final class ReferenceLlama {
             double[] q = matVec(wq[l], n, qd, hidden); // [H*hd]
             double[] k = matVec(wk[l], n, kvd, hidden); // [KV*hd]
             double[] v = matVec(wv[l], n, kvd, hidden); // [KV*hd]
-            rope(q, heads, p);
-            rope(k, kvHeads, p);
+            if (qkvBias && biases) {
+                addTo(q, bq[l]);
+                addTo(k, bk[l]);
+                addTo(v, bv[l]);
+            }
+            if (qkNorm && variant != Variant.NO_QK_NORM) { // RMSNorm of each head's hd values
+                headNorm(q, heads, qNorm[l]);
+                headNorm(k, kvHeads, kNorm[l]);
+            }
+            rope(q, heads, p, invFreq);
+            rope(k, kvHeads, p, invFreq);
             keyCache.get(l).add(toFloat(k));
             valueCache.get(l).add(toFloat(v));
             List<float[]> keys = keyCache.get(l);
             List<float[]> values = valueCache.get(l);
             int len = keys.size(); // == p + 1: causal by construction
+            // keys a query at p sees: p - W < j <= p with a sliding window W, else all
+            int first = window > 0 && variant != Variant.NO_SLIDING_WINDOW ? Math.max(0, p - window + 1) : 0;
             double[] attn = new double[qd]; // [H*hd]
             double[] scores = new double[len];
             for (int h = 0; h < heads; h++) {
                 int kvh = variant == Variant.GQA_MODULO ? h % kvHeads : h / group;
                 double max = Double.NEGATIVE_INFINITY;
-                for (int j = 0; j < len; j++) {
+                for (int j = first; j < len; j++) {
                     float[] kj = keys.get(j);
                     double s = 0;
                     for (int i = 0; i < headDim; i++) {
@@ -194,11 +312,11 @@ final class ReferenceLlama {
                     max = Math.max(max, scores[j]);
                 }
                 double sum = 0;
-                for (int j = 0; j < len; j++) {
+                for (int j = first; j < len; j++) {
                     scores[j] = Math.exp(scores[j] - max);
                     sum += scores[j];
                 }
-                for (int j = 0; j < len; j++) {
+                for (int j = first; j < len; j++) {
                     float[] vj = values.get(j);
                     double w = scores[j] / sum;
                     for (int i = 0; i < headDim; i++) {
@@ -207,6 +325,9 @@ final class ReferenceLlama {
                 }
             }
             double[] o = matVec(wo[l], attn, hidden, qd); // [D]
+            if (oBias && biases) {
+                addTo(o, bo[l]);
+            }
             for (int d = 0; d < hidden; d++) {
                 x[d] += o[d];
             }
@@ -242,6 +363,21 @@ final class ReferenceLlama {
         return out;
     }
 
+    /** {@code x += b}. */
+    private static void addTo(double[] x, float[] b) {
+        for (int i = 0; i < x.length; i++) {
+            x[i] += b[i];
+        }
+    }
+
+    /** In-place RMSNorm of each of the {@code nHeads} heads of {@code x [nHeads * hd]} with weight {@code w [hd]}. */
+    private void headNorm(double[] x, int nHeads, float[] w) {
+        for (int h = 0; h < nHeads; h++) {
+            double[] head = Arrays.copyOfRange(x, h * headDim, (h + 1) * headDim);
+            System.arraycopy(rmsNorm(head, w), 0, x, h * headDim, headDim);
+        }
+    }
+
     /** {@code y[r] = sum_c W[r, c] x[c]} for row-major {@code W [rows, cols]}. */
     private static double[] matVec(float[] w, double[] x, int rows, int cols) {
         double[] y = new double[rows];
@@ -257,7 +393,7 @@ final class ReferenceLlama {
     }
 
     /** In-place RoPE at position {@code p} on {@code x [nHeads * hd]}. */
-    private void rope(double[] x, int nHeads, int p) {
+    private void rope(double[] x, int nHeads, int p, double[] invFreq) {
         if (variant == Variant.NO_ROPE) {
             return;
         }

@@ -95,7 +95,7 @@ class PrefixCacheTest {
                 }
             }
             ArScheduler ar = (ArScheduler) e.scheduler();
-            assertTrue(ar.prefixBlocks() * KvBudget.bytesPerPosition(e.model().config(), 4) * 16 <= 200 * 1024 + 1,
+            assertTrue(ar.prefixBlocks() * KvBudget.bytesPerPosition(e.model().config(), 4, e.model().dataType()) * 16 <= 200 * 1024 + 1,
                     "blocks " + ar.prefixBlocks());
         }
     }

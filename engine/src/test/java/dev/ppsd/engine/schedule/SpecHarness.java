@@ -8,7 +8,10 @@ import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.SpecMetrics;
+import dev.ppsd.engine.model.KvCache;
+import dev.ppsd.engine.model.LlamaModel;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -98,6 +101,63 @@ final class SpecHarness {
             cycles[schedule.ordinal()]++;
             return schedule;
         }
+    }
+
+    /**
+     * For each greedy result of the model in {@code modelDir}: runs prompt + generated tokens through the model in
+     * one cached pass and checks every generated token against that pass's argmax, up to the first position whose
+     * top-2 logit gap is below {@code nearTie} (a near-tie, where batch shapes may legitimately decide differently);
+     * returns the smallest gap seen per result (below {@code nearTie} when the result met a near-tie).
+     */
+    static double[] smallestGaps(java.nio.file.Path modelDir, List<GenerationResult> results, double nearTie) {
+        return smallestGaps(modelDir, ai.djl.ndarray.types.DataType.FLOAT32, results, nearTie);
+    }
+
+    /** As {@link #smallestGaps(java.nio.file.Path, List, double)} with the model loaded in {@code type}. */
+    static double[] smallestGaps(java.nio.file.Path modelDir, ai.djl.ndarray.types.DataType type,
+            List<GenerationResult> results, double nearTie) {
+        double[] out = new double[results.size()];
+        try (LlamaModel m = LlamaModel.load(modelDir, ai.djl.Device.cpu(), type)) {
+            for (int i = 0; i < results.size(); i++) {
+                GenerationResult r = results.get(i);
+                int p = r.promptTokenIds().length;
+                int n = r.tokenIds().length;
+                int[] all = new int[p + n];
+                System.arraycopy(r.promptTokenIds(), 0, all, 0, p);
+                System.arraycopy(r.tokenIds(), 0, all, p, n);
+                float[][] logits;
+                try (KvCache cache = m.newCache(1, all.length)) {
+                    logits = m.forwardLogits(cache, 0, all, 0);
+                }
+                out[i] = Double.MAX_VALUE;
+                for (int j = 0; j < n; j++) {
+                    float[] l = logits[p - 1 + j];
+                    double gap = gap(l);
+                    out[i] = Math.min(out[i], gap);
+                    if (gap < nearTie) {
+                        break;
+                    }
+                    assertEquals(Sampler.argmax(l), r.tokenIds()[j], "ar token " + j + " of request " + r.id()
+                            + " is not the argmax of a full forward (gap " + gap + ")");
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The top-1 minus the top-2 logit. */
+    static double gap(float[] l) {
+        double a = Double.NEGATIVE_INFINITY;
+        double b = Double.NEGATIVE_INFINITY;
+        for (float x : l) {
+            if (x > a) {
+                b = a;
+                a = x;
+            } else if (x > b) {
+                b = x;
+            }
+        }
+        return a - b;
     }
 
     /** Sums of the counters over results (stage times left empty). */
