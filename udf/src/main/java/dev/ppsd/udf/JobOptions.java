@@ -29,6 +29,8 @@ public final class JobOptions extends SettingValues<JobOptions> {
             "output column: the generated text");
     public static final Setting<String> FINISH_REASON_COL = column("finish_reason_col", "finish_reason",
             "output column: eos, stop or length");
+    public static final Setting<String> STOP_REASON_COL = column("stop_reason_col", "stop_reason",
+            "output column: the stop string, or the stop token id, that ended a row with finish_reason stop");
     public static final Setting<String> PROMPT_TOKENS_COL = column("prompt_tokens_col", "prompt_tokens",
             "output column: prompt tokens as fed to the model");
     public static final Setting<String> NEW_TOKENS_COL = column("new_tokens_col", "new_tokens",
@@ -39,13 +41,21 @@ public final class JobOptions extends SettingValues<JobOptions> {
             "output column: generated tokens per second of the row");
     public static final Setting<String> ERROR_COL = column("error_col", "error",
             "output column: why the row failed (null when it succeeded)");
+    public static final Setting<String> SAMPLE_INDEX_COL = column("sample_index_col", "sample_index",
+            "output column (when n > 1): which of the row's samples the output row is");
+    public static final Setting<String> TOKEN_LOGPROBS_COL = column("token_logprobs_col", "token_logprobs",
+            "output column (when logprobs > 0): per generated token, struct token_id, token, logprob, top_logprobs");
+    public static final Setting<String> PROMPT_TOKEN_LOGPROBS_COL = column("prompt_token_logprobs_col",
+            "prompt_token_logprobs", "output column (when prompt_logprobs > 0): the same per prompt token after the"
+                    + " first");
     public static final Setting<Boolean> FAIL_ON_ERROR = Settings.define("fail_on_error", Kind.BOOLEAN, false, "B",
             null, null, "true: the first bad row fails the job (naming its id); false: a bad row gets a message in the"
                     + " error column and the others are generated");
 
     /** The Spark face's settings, in help order. */
-    public static final List<Setting<?>> TABLE = List.of(PROMPT_COL, MESSAGES_COL, ID_COL, GENERATED_TEXT_COL, FINISH_REASON_COL,
-            PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, FAIL_ON_ERROR);
+    public static final List<Setting<?>> TABLE = List.of(PROMPT_COL, MESSAGES_COL, ID_COL, GENERATED_TEXT_COL,
+            FINISH_REASON_COL, STOP_REASON_COL, PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL, TOKENS_PER_S_COL,
+            ERROR_COL, SAMPLE_INDEX_COL, TOKEN_LOGPROBS_COL, PROMPT_TOKEN_LOGPROBS_COL, FAIL_ON_ERROR);
 
     private static final JobOptions DEFAULTS = new JobOptions(Map.of());
 
@@ -68,16 +78,22 @@ public final class JobOptions extends SettingValues<JobOptions> {
         return new JobOptions(values);
     }
 
-    /** The result column names, in output order. */
-    public OutputColumns output() {
-        return new OutputColumns(get(GENERATED_TEXT_COL), get(FINISH_REASON_COL), get(PROMPT_TOKENS_COL),
-                get(NEW_TOKENS_COL), get(ACCEPTANCE_COL), get(TOKENS_PER_S_COL), get(ERROR_COL));
+    /**
+     * The result column names, in output order, with the optional columns: the sample index (when rows may have
+     * several samples) and the log-probabilities (when asked for).
+     */
+    public OutputColumns output(boolean samples, boolean tokenLogprobs, boolean promptTokenLogprobs) {
+        return new OutputColumns(get(GENERATED_TEXT_COL), get(FINISH_REASON_COL), get(STOP_REASON_COL),
+                get(PROMPT_TOKENS_COL), get(NEW_TOKENS_COL), get(ACCEPTANCE_COL), get(TOKENS_PER_S_COL),
+                get(ERROR_COL), samples ? get(SAMPLE_INDEX_COL) : null, tokenLogprobs ? get(TOKEN_LOGPROBS_COL) : null,
+                promptTokenLogprobs ? get(PROMPT_TOKEN_LOGPROBS_COL) : null);
     }
 
     /** The settings that name an output column, in output order. */
     public static List<Setting<String>> outputSettings() {
-        return List.of(GENERATED_TEXT_COL, FINISH_REASON_COL, PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL,
-                TOKENS_PER_S_COL, ERROR_COL);
+        return List.of(GENERATED_TEXT_COL, FINISH_REASON_COL, STOP_REASON_COL, PROMPT_TOKENS_COL, NEW_TOKENS_COL,
+                ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, SAMPLE_INDEX_COL, TOKEN_LOGPROBS_COL,
+                PROMPT_TOKEN_LOGPROBS_COL);
     }
 
     private static Setting<String> column(String name, String dflt, String doc) {

@@ -1,40 +1,70 @@
 package dev.ppsd.udf;
 
+import org.apache.spark.sql.types.ArrayType;
 import org.apache.spark.sql.types.DataType;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 
 import java.io.Serializable;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Names of the seven result columns, in output order: generated text, finish reason, prompt tokens, new tokens,
- * acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded). The
- * SQL function's struct uses {@link #DEFAULT}; a job may rename them ({@link JobOptions}).
+ * Names of the result columns, in output order: generated text, finish reason, stop reason, prompt tokens, new
+ * tokens, acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded);
+ * then, only when asked for, the sample index ({@code n > 1}), the generated tokens' log-probabilities
+ * ({@code logprobs > 0}) and the prompt tokens' ({@code prompt_logprobs > 0}) — null names for absent columns. The
+ * SQL function's struct is {@link #SQL}.
  */
-public record OutputColumns(String generatedText, String finishReason, String promptTokens, String newTokens,
-        String acceptance, String tokensPerSecond, String error) implements Serializable {
+public record OutputColumns(String generatedText, String finishReason, String stopReason, String promptTokens,
+        String newTokens, String acceptance, String tokensPerSecond, String error, String sampleIndex,
+        String tokenLogprobs, String promptTokenLogprobs) implements Serializable {
 
-    /** generated_text, finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error. */
-    public static final OutputColumns DEFAULT = JobOptions.defaults().output();
+    /** One alternative: {@code struct<token_id: int, token: string, logprob: double>}. */
+    static final StructType ALTERNATIVE = new StructType().add("token_id", DataTypes.IntegerType)
+            .add("token", DataTypes.StringType).add("logprob", DataTypes.DoubleType);
+    /** One token's log-probability: an alternative plus {@code top_logprobs: array<alternative>}. */
+    static final StructType LOGPROB = ALTERNATIVE.add("top_logprobs", new ArrayType(ALTERNATIVE, false));
 
-    private static final DataType[] TYPES = {DataTypes.StringType, DataTypes.StringType, DataTypes.IntegerType,
-            DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType, DataTypes.StringType};
+    /** The default names, without the optional columns. */
+    public static final OutputColumns DEFAULT = JobOptions.defaults().output(false, false, false);
+    /** The SQL function's struct: the default names with both log-probability fields (null when not asked for). */
+    public static final OutputColumns SQL = JobOptions.defaults().output(false, true, true);
 
-    /** The names in output order. */
+    private static final DataType[] TYPES = {DataTypes.StringType, DataTypes.StringType, DataTypes.StringType,
+        DataTypes.IntegerType, DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType,
+        DataTypes.StringType};
+
+    /** The names in output order (absent optional columns left out). */
     public List<String> names() {
-        return List.of(generatedText, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error);
+        List<String> n = new ArrayList<>(List.of(generatedText, finishReason, stopReason, promptTokens, newTokens,
+                acceptance, tokensPerSecond, error));
+        for (String o : new String[] {sampleIndex, tokenLogprobs, promptTokenLogprobs}) {
+            if (o != null) {
+                n.add(o);
+            }
+        }
+        return n;
     }
 
-    /** The seven (nullable) fields in output order. */
+    /** The (nullable) fields in output order. */
     public StructField[] fields() {
-        List<String> n = names();
-        StructField[] f = new StructField[n.size()];
-        for (int i = 0; i < f.length; i++) {
-            f[i] = DataTypes.createStructField(n.get(i), TYPES[i], true);
+        List<StructField> f = new ArrayList<>();
+        String[] base = {generatedText, finishReason, stopReason, promptTokens, newTokens, acceptance,
+            tokensPerSecond, error};
+        for (int i = 0; i < base.length; i++) {
+            f.add(DataTypes.createStructField(base[i], TYPES[i], true));
         }
-        return f;
+        if (sampleIndex != null) {
+            f.add(DataTypes.createStructField(sampleIndex, DataTypes.IntegerType, true));
+        }
+        for (String o : new String[] {tokenLogprobs, promptTokenLogprobs}) {
+            if (o != null) {
+                f.add(DataTypes.createStructField(o, new ArrayType(LOGPROB, false), true));
+            }
+        }
+        return f.toArray(new StructField[0]);
     }
 
     /** The result struct (the SQL function's return type). */

@@ -32,7 +32,8 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
      * Where the columns the generator reads sit in the input row; -1 when absent. {@code own[i]} is the column of
      * the i-th request setting ({@link Settings#of}{@code (REQUEST)}), whose values override the job's per row.
      */
-    record Layout(int width, int prompt, int messages, int id, int[] own) implements Serializable {
+    record Layout(int width, int prompt, int messages, int id, int[] own, OutputColumns output)
+            implements Serializable {
     }
 
     private final JobSettings settings;
@@ -130,13 +131,20 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
         List<Row> out = new ArrayList<>(c.rows().size());
         int next = 0;
         for (int i = 0; i < c.rows().size(); i++) {
-            RowResult r = c.prepared()[i].isOk() ? RowResult.of(results.get(next++))
-                    : RowResult.failed(null, c.prepared()[i].error());
-            if (!r.ok() && failOnError) {
-                throw new PpsdRowException(c.prepared()[i].label() + ": " + r.error());
+            Prepared p = c.prepared()[i];
+            // a row with n samples has n results (one when it failed): one output row each
+            int n = p.isOk() ? p.request().params().get(Settings.N) : 1;
+            for (int j = 0; j < n; j++) {
+                RowResult r = p.isOk() ? RowResult.of(results.get(next++)) : RowResult.failed(p.error());
+                if (!r.ok() && failOnError) {
+                    throw new PpsdRowException(p.label() + ": " + r.error());
+                }
+                metrics.add(r);
+                out.add(append(c.rows().get(i), r));
+                if (!r.ok()) {
+                    break; // a request that failed has one result, whatever its n
+                }
             }
-            metrics.add(r);
-            out.add(append(c.rows().get(i), r));
         }
         return out;
     }
@@ -157,11 +165,12 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
     }
 
     private Row append(Row in, RowResult r) {
-        Object[] values = new Object[layout.width() + 7];
+        Object[] result = r.values(layout.output());
+        Object[] values = new Object[layout.width() + result.length];
         for (int i = 0; i < layout.width(); i++) {
             values[i] = in.get(i);
         }
-        System.arraycopy(r.values(), 0, values, layout.width(), 7);
+        System.arraycopy(result, 0, values, layout.width(), result.length);
         return RowFactory.create(values);
     }
 }

@@ -72,7 +72,7 @@ public final class PpsdFunctions {
     /** The function's expression for the arguments of one call site: {@code (input)} or {@code (input, options)}. */
     static Expression expression(SqlGenerate fn, Seq<Expression> args) {
         List<Expression> a = CollectionConverters.asJava(args);
-        StructType type = OutputColumns.DEFAULT.struct();
+        StructType type = OutputColumns.SQL.struct();
         if (a.size() == 1) {
             UserDefinedFunction one = functions.udf((UDF1<Object, Row>) fn::call1, type).withName(NAME);
             return one.apply(new Column(a.get(0))).expr();
@@ -102,7 +102,7 @@ public final class PpsdFunctions {
         Row call2(Object input, Object options) {
             RowResult r = generate(input, options);
             metrics.add(r);
-            return RowFactory.create(r.values());
+            return RowFactory.create(r.values(OutputColumns.SQL));
         }
 
         /** {@code input}: the prompt (a string), or a chat (an array of struct role, content). */
@@ -149,6 +149,10 @@ public final class PpsdFunctions {
             if (!p.isOk()) {
                 return failed(label, p.error());
             }
+            if (p.request().params().get(Settings.N) > 1) {
+                return failed(label, "n > 1 needs a row per sample: use PpsdGenerator or ppsd-job (" + NAME
+                        + " returns one value per row)");
+            }
             RowResult r = RowResult.of(engine.generate(List.of(p.request())).get(0));
             return r.ok() ? r : failed(label, r.error());
         }
@@ -157,7 +161,7 @@ public final class PpsdFunctions {
             if (settings.job().get(JobOptions.FAIL_ON_ERROR)) {
                 throw new PpsdRowException(label + ": " + error);
             }
-            return RowResult.failed(null, error);
+            return RowResult.failed(error);
         }
 
         private static String labelOf(String id, String prompt) {

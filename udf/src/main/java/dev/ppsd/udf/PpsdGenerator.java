@@ -203,10 +203,9 @@ public class PpsdGenerator extends Transformer {
 
     private StructType transformSchema(StructType schema, Function<String, String> conf) {
         JobSettings s = settings(conf, false);
-        layout(schema, s, conf);
+        OutputColumns output = layout(schema, s, conf).output();
         Set<String> names = new HashSet<>(Arrays.asList(schema.fieldNames()));
         Set<String> outs = new HashSet<>();
-        OutputColumns output = s.job().output();
         for (String out : output.names()) {
             if (names.contains(out)) {
                 throw new IllegalArgumentException("Output column " + out + " already exists in the input;"
@@ -258,7 +257,13 @@ public class PpsdGenerator extends Transformer {
         for (int i = 0; i < own.length; i++) {
             own[i] = ownColumn(schema, request.get(i));
         }
-        return new PartitionGenerator.Layout(schema.fields().length, prompt, messages, id, own);
+        // the optional result columns: where the job asks for samples / log-probabilities, or a row may
+        boolean samples = s.defaults().get(Settings.N) > 1 || own[request.indexOf(Settings.N)] >= 0;
+        boolean logprobs = s.defaults().get(Settings.LOGPROBS) > 0 || own[request.indexOf(Settings.LOGPROBS)] >= 0;
+        boolean promptLogprobs = s.defaults().get(Settings.PROMPT_LOGPROBS) > 0
+                || own[request.indexOf(Settings.PROMPT_LOGPROBS)] >= 0;
+        return new PartitionGenerator.Layout(schema.fields().length, prompt, messages, id, own,
+                s.job().output(samples, logprobs, promptLogprobs));
     }
 
     /** Whether {@code t} is a chat: {@code array<struct<role: string, content: string, ...>>}. */

@@ -1,44 +1,50 @@
 package dev.ppsd.udf;
 
 import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.decode.TokenLogprob;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
 
-import java.util.Arrays;
-import java.util.Objects;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * The outcome of one row as the Spark face reports it: either the generation outputs with a null error, or an
- * error with null outputs. {@code acceptance} is null when no drafts were proposed (plain AR).
+ * The outcome of one row (one sample of it) as the Spark face reports it: either the generation outputs with a null
+ * error, or an error with null outputs. {@code acceptance} is null when no drafts were proposed (plain AR).
  *
- * @param id              the request id
- * @param text            generated text (cut before a stop string)
- * @param finishReason    {@code eos}, {@code stop} or {@code length}
- * @param promptTokens    prompt tokens as fed to the model
- * @param newTokens       generated tokens
- * @param tokenIds        generated token ids (empty on error)
- * @param acceptance      drafts accepted / proposed, or null
- * @param tokensPerSecond generated tokens per second of the row's wall time
- * @param draftsProposed  drafts proposed by the early-exit drafter
- * @param draftsAccepted  drafts the verifier accepted
- * @param error           why the row failed, or null
+ * @param text                generated text (cut before a stop string)
+ * @param finishReason        {@code eos}, {@code stop} or {@code length}
+ * @param stopReason          for {@code stop}: the stop string, or the stop token id as text; else null
+ * @param promptTokens        prompt tokens as fed to the model
+ * @param newTokens           generated tokens
+ * @param acceptance          drafts accepted / proposed, or null
+ * @param tokensPerSecond     generated tokens per second of the row's wall time
+ * @param draftsProposed      drafts proposed by the early-exit drafter
+ * @param draftsAccepted      drafts the verifier accepted
+ * @param error               why the row failed, or null
+ * @param sampleIndex         which of the row's {@code n} samples this is
+ * @param tokenLogprobs       per generated token (struct token_id, token, logprob, top_logprobs), or null
+ * @param promptTokenLogprobs per prompt token after the first, or null
  */
-public record RowResult(String id, String text, String finishReason, Integer promptTokens, Integer newTokens,
-        int[] tokenIds, Double acceptance, Double tokensPerSecond, long draftsProposed, long draftsAccepted,
-        String error) {
+public record RowResult(String text, String finishReason, String stopReason, Integer promptTokens, Integer newTokens,
+        Double acceptance, Double tokensPerSecond, long draftsProposed, long draftsAccepted, String error,
+        int sampleIndex, List<Row> tokenLogprobs, List<Row> promptTokenLogprobs) {
 
     /** The row result of an engine result (an engine-reported error keeps null outputs). */
     public static RowResult of(GenerationResult r) {
         if (!r.ok()) {
-            return failed(r.id(), r.error());
+            return failed(r.error());
         }
         long proposed = r.spec().draftsProposed();
-        return new RowResult(r.id(), r.text(), r.finishReason() == null ? null : r.finishReason().wire(),
-                r.promptTokens(), r.newTokens(), r.tokenIds(), proposed == 0 ? null : r.spec().acceptance(),
-                r.tokensPerSecond(), proposed, r.spec().draftsAccepted(), null);
+        return new RowResult(r.text(), r.finishReason() == null ? null : r.finishReason().wire(),
+                r.stopReason() == null ? null : r.stopReason().toString(), r.promptTokens(), r.newTokens(),
+                proposed == 0 ? null : r.spec().acceptance(), r.tokensPerSecond(), proposed,
+                r.spec().draftsAccepted(), null, r.sampleIndex(), rows(r.logprobs()), rows(r.promptLogprobs()));
     }
 
     /** A row that failed with {@code error}: null outputs. */
-    public static RowResult failed(String id, String error) {
-        return new RowResult(id, null, null, null, null, new int[0], null, null, 0, 0, error);
+    public static RowResult failed(String error) {
+        return new RowResult(null, null, null, null, null, null, null, 0, 0, error, 0, null, null);
     }
 
     /** Whether the row succeeded. */
@@ -46,31 +52,39 @@ public record RowResult(String id, String text, String finishReason, Integer pro
         return error == null;
     }
 
-    /** The seven output column values in {@link OutputColumns} order. */
-    public Object[] values() {
-        return new Object[] {text, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error};
+    /** The values of {@code cols}' columns, in their order. */
+    public Object[] values(OutputColumns cols) {
+        List<Object> v = new ArrayList<>(java.util.Arrays.asList(text, finishReason, stopReason, promptTokens,
+                newTokens, acceptance, tokensPerSecond, error));
+        if (cols.sampleIndex() != null) {
+            v.add(ok() ? sampleIndex : null);
+        }
+        if (cols.tokenLogprobs() != null) {
+            v.add(tokenLogprobs);
+        }
+        if (cols.promptTokenLogprobs() != null) {
+            v.add(promptTokenLogprobs);
+        }
+        return v.toArray();
     }
 
-    @Override
-    public boolean equals(Object o) {
-        return o instanceof RowResult r && Objects.equals(id, r.id) && Objects.equals(text, r.text)
-                && Objects.equals(finishReason, r.finishReason) && Objects.equals(promptTokens, r.promptTokens)
-                && Objects.equals(newTokens, r.newTokens) && Arrays.equals(tokenIds, r.tokenIds)
-                && Objects.equals(acceptance, r.acceptance) && Objects.equals(tokensPerSecond, r.tokensPerSecond)
-                && draftsProposed == r.draftsProposed && draftsAccepted == r.draftsAccepted
-                && Objects.equals(error, r.error);
+    /** Log-probabilities as rows of {@link OutputColumns#LOGPROB}; -Infinity (a token ruled out) as null. */
+    private static List<Row> rows(List<TokenLogprob> l) {
+        if (l == null) {
+            return null;
+        }
+        List<Row> out = new ArrayList<>(l.size());
+        for (TokenLogprob t : l) {
+            List<Row> top = new ArrayList<>(t.topTokens().length);
+            for (int i = 0; i < t.topTokens().length; i++) {
+                top.add(RowFactory.create(t.topTokens()[i], t.topTexts()[i], finite(t.topLogprobs()[i])));
+            }
+            out.add(RowFactory.create(t.token(), t.text(), finite(t.logprob()), top));
+        }
+        return out;
     }
 
-    @Override
-    public int hashCode() {
-        return Objects.hash(id, text, finishReason, promptTokens, newTokens, Arrays.hashCode(tokenIds), error);
-    }
-
-    @Override
-    public String toString() {
-        return "RowResult[id=" + id + ", text=" + text + ", finishReason=" + finishReason + ", promptTokens="
-                + promptTokens + ", newTokens=" + newTokens + ", tokenIds=" + Arrays.toString(tokenIds)
-                + ", acceptance=" + acceptance + ", tokensPerSecond=" + tokensPerSecond + ", drafts="
-                + draftsAccepted + "/" + draftsProposed + ", error=" + error + "]";
+    private static Double finite(float x) {
+        return Float.isInfinite(x) || Float.isNaN(x) ? null : (double) x;
     }
 }

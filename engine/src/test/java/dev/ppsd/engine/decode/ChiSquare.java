@@ -26,6 +26,48 @@ public final class ChiSquare {
         return x;
     }
 
+    /** A pooled test's statistic and degrees of freedom. */
+    public record Result(double statistic, int df) {
+    }
+
+    /**
+     * Pearson's statistic of {@code counts} of {@code n} draws against the exact probabilities {@code p}: cells whose
+     * expected count is below 5 are pooled into one rest cell (itself pooled into the smallest cell when below 5); a
+     * cell of probability 0 that occurred fails at once.
+     */
+    public static Result pooled(long[] counts, double[] p, int n) {
+        java.util.List<Long> obs = new java.util.ArrayList<>();
+        java.util.List<Double> exp = new java.util.ArrayList<>();
+        long restObs = 0;
+        double restExp = 0;
+        for (int i = 0; i < p.length; i++) {
+            double e = p[i] * n;
+            if (p[i] == 0 && counts[i] > 0) {
+                throw new AssertionError("cell " + i + " has probability 0 but occurred " + counts[i] + " times");
+            }
+            if (e >= 5) {
+                obs.add(counts[i]);
+                exp.add(e);
+            } else {
+                restObs += counts[i];
+                restExp += e;
+            }
+        }
+        if (restExp >= 5) {
+            obs.add(restObs);
+            exp.add(restExp);
+        } else if (restExp > 0) {
+            int min = 0;
+            for (int i = 1; i < exp.size(); i++) {
+                min = exp.get(i) < exp.get(min) ? i : min;
+            }
+            obs.set(min, obs.get(min) + restObs);
+            exp.set(min, exp.get(min) + restExp);
+        }
+        return new Result(statistic(obs.stream().mapToLong(Long::longValue).toArray(),
+                exp.stream().mapToDouble(Double::doubleValue).toArray()), obs.size() - 1);
+    }
+
     /** {@code P(X > x)} for X ~ chi-square with {@code df} degrees of freedom. */
     public static double survival(double x, int df) {
         if (x <= 0) {
