@@ -41,7 +41,7 @@ public final class GenerationEngine implements AutoCloseable {
     private final LlamaModel model;
     private final TextTokenizer tokenizer;
     private final Scheduler scheduler;
-    private volatile StopCriteria stop;
+    private final StopCriteria stop;
     private final Set<Integer> eosIds;
     private final EngineQueue queue = new EngineQueue();
     private final Thread worker;
@@ -132,14 +132,6 @@ public final class GenerationEngine implements AutoCloseable {
 
     public TextTokenizer tokenizer() {
         return tokenizer;
-    }
-
-    /**
-     * Benchmarks only: decode every request to its full {@code max_new_tokens}, past EOS (vLLM's
-     * {@code ignore_eos}), so that modes are compared on the same number of tokens.
-     */
-    public void ignoreEos() {
-        stop = stop.ignoringEos();
     }
 
     /** Decodes every request; results come back in request order. */

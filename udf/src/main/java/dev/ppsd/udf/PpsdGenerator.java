@@ -11,6 +11,7 @@ import org.apache.spark.ml.param.IntParam;
 import org.apache.spark.ml.param.LongParam;
 import org.apache.spark.ml.param.Param;
 import org.apache.spark.ml.param.ParamMap;
+import org.apache.spark.ml.param.IntArrayParam;
 import org.apache.spark.ml.param.StringArrayParam;
 import org.apache.spark.ml.util.Identifiable$;
 import org.apache.spark.sql.Dataset;
@@ -119,13 +120,18 @@ public class PpsdGenerator extends Transformer {
             return new BooleanParam(this, s.name(), doc);
         } else if (k == Kind.STRINGS) {
             return new StringArrayParam(this, s.name(), doc);
+        } else if (k == Kind.INTS) {
+            return new IntArrayParam(this, s.name(), doc);
         }
         return new Param<String>(this, s.name(), doc);
     }
 
-    /** A checked setting value as its param holds it (lists as String[]). */
+    /** A checked setting value as its param holds it (lists as String[] or int[]). */
     private static Object paramValue(Setting<?> s, Object checked) {
-        return checked instanceof List<?> l ? l.toArray(new String[0]) : checked;
+        if (checked instanceof List<?> l) {
+            return s.kind() == Kind.INTS ? l.stream().mapToInt(x -> (Integer) x).toArray() : l.toArray(new String[0]);
+        }
+        return checked;
     }
 
     @Override

@@ -60,12 +60,17 @@ public record RowResult(String text, String finishReason, String stopReason, Int
             v.add(ok() ? sampleIndex : null);
         }
         if (cols.tokenLogprobs() != null) {
-            v.add(tokenLogprobs);
+            v.add(seq(tokenLogprobs));
         }
         if (cols.promptTokenLogprobs() != null) {
-            v.add(promptTokenLogprobs);
+            v.add(seq(promptTokenLogprobs));
         }
         return v.toArray();
+    }
+
+    /** A Spark row's array value: a Scala sequence (what both the row encoder and the UDF converters take). */
+    private static scala.collection.Seq<Row> seq(List<Row> l) {
+        return l == null ? null : scala.jdk.javaapi.CollectionConverters.asScala(l);
     }
 
     /** Log-probabilities as rows of {@link OutputColumns#LOGPROB}; -Infinity (a token ruled out) as null. */
@@ -79,7 +84,7 @@ public record RowResult(String text, String finishReason, String stopReason, Int
             for (int i = 0; i < t.topTokens().length; i++) {
                 top.add(RowFactory.create(t.topTokens()[i], t.topTexts()[i], finite(t.topLogprobs()[i])));
             }
-            out.add(RowFactory.create(t.token(), t.text(), finite(t.logprob()), top));
+            out.add(RowFactory.create(t.token(), t.text(), finite(t.logprob()), seq(top)));
         }
         return out;
     }

@@ -69,8 +69,8 @@ class PpsdFunctionsTest {
         assertNull(r.getAs("error"));
         assertEquals(want.text(), r.getAs("generated_text"));
         assertEquals(want.newTokens(), (int) r.getAs("new_tokens"));
-        assertEquals(List.of("generated_text", "finish_reason", "prompt_tokens", "new_tokens", "acceptance",
-                "tokens_per_s", "error"), List.of(r.schema().fieldNames()));
+        assertEquals(List.of("generated_text", "finish_reason", "stop_reason", "prompt_tokens", "new_tokens",
+                "acceptance", "tokens_per_s", "error", "token_logprobs", "prompt_token_logprobs"), List.of(r.schema().fieldNames()));
     }
 
     @Test

@@ -178,4 +178,48 @@ class PpsdGeneratorTest {
         assertEquals(want.get(0).text(), out.get(0).getString(1));
         assertEquals(want.get(1).text(), out.get(1).getString(1));
     }
+
+    /** Half the tiny model's vocabulary: some of six samples stop at one of them. */
+    private static final List<Integer> STOP_IDS = java.util.stream.IntStream.range(0, 130).boxed().toList();
+
+    @Test
+    void nSamplesComeBackAsRowsWithTheirIndexLogprobsAndStopReason() {
+        List<Row> rows = List.of(RowFactory.create(1, "In the beginning"), RowFactory.create(2, "And God said"));
+        Dataset<Row> in = TestSpark.table(new StructType().add("id", "int").add("prompt", "string"), rows, 2);
+        PpsdGenerator gen = generator().setParam("n", 3).setParam("temperature", 0.9).setParam("seed", 4)
+                .setParam("logprobs", 2)
+                .setParam("stop_token_ids", STOP_IDS.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(",")));
+        List<Row> out = new ArrayList<>(gen.transform(in).collectAsList());
+        out.sort(java.util.Comparator.comparing((Row r) -> r.getInt(0)).thenComparing(r -> r.getInt(r.fieldIndex("sample_index"))));
+        assertEquals(6, out.size(), "n rows per input row");
+
+        SamplingParams p = SamplingParams.greedy(6).withValue(Settings.N, 3).withValue(Settings.TEMPERATURE, 0.9f)
+                .withValue(Settings.LOGPROBS, 2).withValue(Settings.STOP_TOKEN_IDS, STOP_IDS);
+        List<GenerationResult> want = TestSpark.direct(List.of(
+                new GenerationRequest("1", "In the beginning", p.withValue(Settings.SEED, RowSeeds.forRow(4, "1"))),
+                new GenerationRequest("2", "And God said", p.withValue(Settings.SEED, RowSeeds.forRow(4, "2")))));
+        assertEquals(6, want.size());
+        for (int i = 0; i < 6; i++) {
+            Row r = out.get(i);
+            GenerationResult w = want.get(i);
+            assertNull(r.get(r.fieldIndex("error")), r.toString());
+            assertEquals(w.sampleIndex(), r.getInt(r.fieldIndex("sample_index")));
+            assertEquals(w.text(), r.getString(r.fieldIndex("generated_text")), "row " + r);
+            assertEquals(w.finishReason().wire(), r.getString(r.fieldIndex("finish_reason")));
+            assertEquals(w.stopReason() == null ? null : String.valueOf(w.stopReason()),
+                    r.get(r.fieldIndex("stop_reason")));
+            List<Row> lp = r.getList(r.fieldIndex("token_logprobs"));
+            assertEquals(w.logprobs().size(), lp.size());
+            for (int t = 0; t < lp.size(); t++) {
+                assertEquals(w.logprobs().get(t).token(), lp.get(t).getInt(0));
+                assertEquals(w.logprobs().get(t).logprob(), lp.get(t).getDouble(2), 1e-6);
+                assertEquals(2, lp.get(t).getList(3).size());
+            }
+        }
+        assertTrue(out.stream().anyMatch(r -> "stop".equals(r.get(r.fieldIndex("finish_reason")))
+                && STOP_IDS.contains(Integer.valueOf(r.getString(r.fieldIndex("stop_reason"))))),
+                "some sample stopped at a stop token, named in stop_reason");
+        assertTrue(out.stream().map(r -> r.getString(r.fieldIndex("generated_text"))).distinct().count() > 2,
+                "the samples differ");
+    }
 }

@@ -39,7 +39,7 @@ class TransformSchemaTest {
         assertEquals("Input column id does not exist. Available: key, text",
                 schemaError(new PpsdGenerator().setParam("prompt_col", "text").setParam("id_col", "id"), schema));
         StructType out = new PpsdGenerator().setParam("prompt_col", "text").setParam("id_col", "key").transformSchema(schema);
-        assertEquals(9, out.fields().length);
+        assertEquals(10, out.fields().length);
     }
 
     @Test
@@ -62,13 +62,27 @@ class TransformSchemaTest {
     }
 
     @Test
-    void theOutputSchemaIsTheInputPlusTheSevenResultColumns() {
+    void theOutputSchemaIsTheInputPlusTheEightResultColumns() {
         StructType in = new StructType().add("id", "bigint").add("prompt", "string");
         StructType out = new PpsdGenerator().transformSchema(in);
-        assertEquals(List.of("id", "prompt", "generated_text", "finish_reason", "prompt_tokens", "new_tokens",
-                "acceptance", "tokens_per_s", "error"), List.of(out.fieldNames()));
+        assertEquals(List.of("id", "prompt", "generated_text", "finish_reason", "stop_reason", "prompt_tokens",
+                "new_tokens", "acceptance", "tokens_per_s", "error"), List.of(out.fieldNames()));
         assertEquals(DataTypes.IntegerType, out.apply("new_tokens").dataType());
         assertEquals(DataTypes.DoubleType, out.apply("acceptance").dataType());
+    }
+
+    @Test
+    void samplesAndLogprobsAddTheirColumnsOnlyWhenAskedFor() {
+        StructType in = new StructType().add("id", "bigint").add("prompt", "string");
+        StructType out = new PpsdGenerator().setParam("n", "2").setParam("logprobs", "3")
+                .setParam("token_logprobs_col", "lp").transformSchema(in);
+        assertEquals(List.of("id", "prompt", "generated_text", "finish_reason", "stop_reason", "prompt_tokens",
+                "new_tokens", "acceptance", "tokens_per_s", "error", "sample_index", "lp"),
+                List.of(out.fieldNames()));
+        assertEquals("array<struct<token_id:int,token:string,logprob:double,top_logprobs:"
+                + "array<struct<token_id:int,token:string,logprob:double>>>>", out.apply("lp").dataType().simpleString());
+        StructType prompt = new PpsdGenerator().setParam("prompt_logprobs", "1").transformSchema(in);
+        assertEquals("prompt_token_logprobs", prompt.fieldNames()[prompt.fields().length - 1]);
     }
 
     @Test

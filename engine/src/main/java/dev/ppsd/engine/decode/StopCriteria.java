@@ -21,11 +21,6 @@ public final class StopCriteria {
         this.tokenizer = tokenizer;
     }
 
-    /** The same rules without the EOS stop (benchmarks that need fixed-length outputs: vLLM's ignore_eos). */
-    public StopCriteria ignoringEos() {
-        return new StopCriteria(Set.of(), tokenizer);
-    }
-
     /** The reason {@code seq} stops after committing {@code token}, or null to go on. */
     FinishReason check(Sequence seq, int token) {
         if (eosIds.contains(token) && !seq.params().get(Settings.IGNORE_EOS)) {

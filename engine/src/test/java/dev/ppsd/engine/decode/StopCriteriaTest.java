@@ -67,14 +67,15 @@ class StopCriteriaTest {
     }
 
     @Test
-    void ignoringEosKeepsStopStrings() {
+    void ignoreEosIsPerRequest() {
         int eos = 1;
         StopCriteria withEos = new StopCriteria(Set.of(eos), tok);
         Sequence a = new Sequence(new GenerationRequest("a", "p", SamplingParams.greedy(5)), new int[] {0}, 64);
         assertEquals(true, a.commit(eos, withEos));
         assertEquals(FinishReason.EOS, a.finishReason());
-        Sequence b = new Sequence(new GenerationRequest("b", "p", SamplingParams.greedy(5)), new int[] {0}, 64);
-        assertFalse(b.commit(eos, withEos.ignoringEos()));
+        Sequence b = new Sequence(new GenerationRequest("b", "p", SamplingParams.greedy(5)
+                .withValue(Settings.IGNORE_EOS, true)), new int[] {0}, 64);
+        assertFalse(b.commit(eos, withEos));
     }
 
     private record Expected(int index, String text) {

@@ -39,29 +39,23 @@ public final class Benchmark {
         return o;
     }
 
-    /** Measures one mode over {@code requests}. */
+    /**
+     * Measures one mode over {@code requests} (each with its own settings: {@code ignore_eos} makes every request
+     * run to its token budget).
+     */
     public static ModeRun run(EngineOptions base, String spec, List<GenerationRequest> requests, int warmup) {
-        return run(base, spec, requests, warmup, false);
-    }
-
-    /** Measures one mode over {@code requests}; {@code ignoreEos}: every request runs to its token budget. */
-    public static ModeRun run(EngineOptions base, String spec, List<GenerationRequest> requests, int warmup,
-            boolean ignoreEos) {
-        return run(base, spec, requests, warmup, ignoreEos, null);
+        return run(base, spec, requests, warmup, null);
     }
 
     /**
-     * As {@link #run(EngineOptions, String, List, int, boolean)} on an already loaded {@code model} of
+     * As {@link #run(EngineOptions, String, List, int)} on an already loaded {@code model} of
      * {@code base.modelDir()} (null: load it), so that every mode of a comparison runs on the same weights in
      * memory.
      */
     public static ModeRun run(EngineOptions base, String spec, List<GenerationRequest> requests, int warmup,
-            boolean ignoreEos, LlamaModel model) {
+            LlamaModel model) {
         EngineOptions o = optionsFor(base, spec);
         try (GenerationEngine engine = model == null ? GenerationEngine.open(o) : GenerationEngine.open(o, model)) {
-            if (ignoreEos) {
-                engine.ignoreEos();
-            }
             if (warmup > 0) {
                 List<GenerationRequest> w = new ArrayList<>();
                 for (GenerationRequest r : requests.subList(0, Math.min(warmup, requests.size()))) {

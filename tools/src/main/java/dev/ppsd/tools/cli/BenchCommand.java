@@ -80,8 +80,6 @@ final class BenchCommand implements Callable<Integer> {
             + " modes, each mode reports its median run (default ${DEFAULT-VALUE})")
     private int repeat;
 
-    @Option(names = "--ignore-eos", description = "every prompt decodes max_new_tokens tokens (vLLM's ignore_eos)")
-    private boolean ignoreEos;
 
     @Option(names = "--json", paramLabel = "OUT", description = "write the figures as JSON")
     private String json;
@@ -127,7 +125,7 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Comparison> sweepPoints = new LinkedHashMap<>();
         int exitLayer = 0;
         if (sweep == null) {
-            main = compare(base, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, sequential);
+            main = compare(base, modes, requests, new Rounds(warmup, repeat), out, sequential);
             results.add("modes", main.toJson());
         } else {
             LlamaConfig c = LlamaConfig.load(model);
@@ -141,7 +139,7 @@ final class BenchCommand implements Callable<Integer> {
                 out.printf(Locale.ROOT, "%n== late layers (>= %d) scaled by %s ==%n", exitLayer, s.trim());
                 EngineOptions o = base.with(Settings.MODEL, variant.toString()).with(Settings.EXIT_LAYER, exitLayer)
                         .with(Settings.EXIT_HEAD, "shared");
-                Comparison point = compare(o, modes, requests, new Rounds(warmup, repeat, ignoreEos), out, null);
+                Comparison point = compare(o, modes, requests, new Rounds(warmup, repeat), out, null);
                 sweepPoints.put(s.trim(), point);
                 points.add(s.trim(), point.toJson());
             }
@@ -156,7 +154,7 @@ final class BenchCommand implements Callable<Integer> {
                     c = main;
                 } else {
                     out.printf(Locale.ROOT, "%n== batch size %d ==%n", b);
-                    c = compare(base.with(Settings.BATCH_SIZE, b), modes, requests, new Rounds(warmup, repeat, ignoreEos), out, sequential);
+                    c = compare(base.with(Settings.BATCH_SIZE, b), modes, requests, new Rounds(warmup, repeat), out, sequential);
                 }
                 perBatch.add(c);
                 byBatch.add(String.valueOf(b), c.toJson());
@@ -249,7 +247,7 @@ final class BenchCommand implements Callable<Integer> {
             List<GenerationRequest> warm = requests.subList(0, Math.min(Math.max(warmup, 1), requests.size()));
             for (String m : modes) {
                 if (!reused(sequential, base, m)) {
-                    Benchmark.run(base, m, warm, 0, rounds.ignoreEos(), model);
+                    Benchmark.run(base, m, warm, 0, model);
                 }
             }
             List<String> order = new ArrayList<>();
@@ -262,7 +260,7 @@ final class BenchCommand implements Callable<Integer> {
                         continue;
                     }
                     measured.computeIfAbsent(m, x -> new ArrayList<>()).add(Benchmark.run(base, m, requests, warmup,
-                            rounds.ignoreEos(), model));
+                            model));
                 }
             }
             for (String m : order) {
@@ -297,8 +295,8 @@ final class BenchCommand implements Callable<Integer> {
         return c;
     }
 
-    /** How each comparison measures: warm-up requests, interleaved rounds, decoding past EOS. */
-    private record Rounds(int warmup, int repeat, boolean ignoreEos) {
+    /** How each comparison measures: warm-up requests, interleaved rounds. */
+    private record Rounds(int warmup, int repeat) {
     }
 
     /** The run with the median tokens/s (the lower middle one for an even count). */

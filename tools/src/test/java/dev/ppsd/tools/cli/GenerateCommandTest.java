@@ -214,4 +214,32 @@ class GenerateCommandTest {
         l.addAll(List.of(b));
         return l.toArray(String[]::new);
     }
+
+    @Test
+    void samplesLogprobsAndStopTokensAreReportedPerLine() {
+        List<JsonObject> out = generate("--prompt", "In the beginning", "--max-new-tokens", "6", "--n", "3",
+                "--temperature", "0.9", "--seed", "5", "--logprobs", "2", "--prompt-logprobs", "1",
+                "--stop-token-ids", "300,301,302");
+        assertEquals(3, out.size(), "one line per sample");
+        for (int j = 0; j < 3; j++) {
+            JsonObject o = out.get(j);
+            assertEquals(j, o.get("sample_index").getAsInt());
+            assertEquals("0", o.get("id").getAsString());
+            JsonArray lp = o.getAsJsonArray("token_logprobs");
+            assertEquals(o.get("new_tokens").getAsInt(), lp.size());
+            for (JsonElement e : lp) {
+                JsonObject t = e.getAsJsonObject();
+                assertTrue(t.get("logprob").getAsDouble() <= 0, t.toString());
+                assertEquals(2, t.getAsJsonArray("top_logprobs").size());
+            }
+            JsonArray gen = o.getAsJsonArray("token_ids");
+            int last = gen.get(gen.size() - 1).getAsInt();
+            if (o.get("finish_reason").getAsString().equals("stop")) {
+                assertEquals(last, o.get("stop_reason").getAsInt(), o.toString());
+            }
+            assertEquals(o.get("prompt_tokens").getAsInt() - 1, o.getAsJsonArray("prompt_token_logprobs").size());
+        }
+        assertEquals(out.get(0).getAsJsonArray("prompt_token_logprobs"), out.get(2).getAsJsonArray("prompt_token_logprobs"));
+        assertNotEquals(out.get(0).get("text"), out.get(1).get("text"));
+    }
 }
