@@ -76,8 +76,14 @@ final class PipelineStage implements AutoCloseable {
         return layers;
     }
 
+    /** The stage's worker thread (tests). */
+    StageWorker worker() {
+        return worker;
+    }
+
     /** (Re)allocates this stage's caches for {@code slots} sequences of up to {@code maxLen} positions. */
     void allocate(int slots, int maxLen) {
+        worker.checkIdle(); // a task of an interrupted cycle may still run on the caches closed here
         closeCaches();
         cache = layers.newCache(manager, slots, maxLen);
         headCache = headStack != null ? headStack.newCache(manager, slots, maxLen) : null;
