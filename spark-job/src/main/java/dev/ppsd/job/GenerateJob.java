@@ -38,6 +38,8 @@ import java.util.Map;
  */
 public final class GenerateJob {
     static final String NAME = "ppsd-job";
+    /** The address embedded (local-mode) runs bind, advertise and name their host by. */
+    static final String LOOPBACK = "127.0.0.1";
 
     private GenerateJob() {
     }
@@ -185,6 +187,12 @@ public final class GenerateJob {
          * says otherwise. A session already running in this JVM (a notebook, a test) is reused and left running.
          */
         static Session open(JobArgs a, boolean submitted, PrintStream err) {
+            String master = a.master != null ? a.master : submitted ? null : "local[*]";
+            String effective = master != null ? master : System.getProperty("spark.master");
+            boolean local = effective.startsWith("local");
+            if (!submitted && local) {
+                loopbackHostName(); // before Spark's first class names the host
+            }
             Option<SparkSession> running = SparkSession.getActiveSession();
             if (running.isEmpty() || running.get().sparkContext().isStopped()) {
                 running = SparkSession.getDefaultSession();
@@ -198,17 +206,14 @@ public final class GenerateJob {
                 SparkSession s = running.get();
                 return new Session(s, s.sparkContext().master(), false);
             }
-            String master = a.master != null ? a.master : submitted ? null : "local[*]";
-            String effective = master != null ? master : System.getProperty("spark.master");
-            boolean local = effective.startsWith("local");
             SparkSession.Builder b = SparkSession.builder().appName(a.appName);
             if (master != null) {
                 b.master(master);
             }
             if (!submitted && local) {
                 b.config("spark.ui.enabled", "false");
-                b.config("spark.driver.host", "127.0.0.1");
-                b.config("spark.driver.bindAddress", "127.0.0.1");
+                b.config("spark.driver.host", LOOPBACK);
+                b.config("spark.driver.bindAddress", LOOPBACK);
             }
             if (!submitted && !local) {
                 String jar = assemblyJar();
@@ -223,6 +228,24 @@ public final class GenerateJob {
             SparkSession s = b.getOrCreate();
             String kind = submitted ? "spark-submit" : local ? "embedded" : "client";
             return new Session(s, s.sparkContext().master() + " (" + kind + ")", true);
+        }
+
+        /**
+         * Embedded mode sends nothing off the machine, not even a DNS query. Spark 3.5 names the host it runs on by
+         * {@code Utils.localCanonicalHostName()}: the {@code SPARK_LOCAL_HOSTNAME} environment variable, else the
+         * canonical name of {@code SPARK_LOCAL_IP}, else of the host's first non-loopback address when its name
+         * resolves to a loopback one (Debian's 127.0.1.1): a reverse DNS lookup of the LAN address. It asks when its
+         * config is first loaded (the default of {@code spark.driver.host} is computed then, even when the conf is
+         * set) and for the local executor's host name; {@code spark.driver.host} and {@code spark.driver.bindAddress}
+         * (set below) only decide what the driver advertises and binds. So, unless the user set
+         * {@code SPARK_LOCAL_HOSTNAME}, this does what it would do, through the call a Spark executor makes with the
+         * host name it was given ({@code Utils.setCustomHostname}): the host is 127.0.0.1, before any Spark class
+         * asks, for the rest of this JVM.
+         */
+        static void loopbackHostName() {
+            if (System.getenv("SPARK_LOCAL_HOSTNAME") == null) {
+                org.apache.spark.util.Utils.setCustomHostname(LOOPBACK);
+            }
         }
 
         /** The job's assembly jar when it runs from target/ (the -all jar beside the thin jar or classes). */

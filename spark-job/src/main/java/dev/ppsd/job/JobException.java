@@ -8,7 +8,7 @@ package dev.ppsd.job;
 public final class JobException extends RuntimeException {
     /** Bad arguments, model, input or output: found before any row is generated. */
     public static final int USAGE = 2;
-    /** Generation failed part-way (a task failed, or a bad row with --on-error fail). */
+    /** Generation failed part-way (a task failed, or a bad row with --fail-on-error). */
     public static final int FAILED = 1;
 
     private final int exitCode;

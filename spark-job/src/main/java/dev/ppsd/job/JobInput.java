@@ -1,9 +1,12 @@
 package dev.ppsd.job;
 
+import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
 import org.apache.hadoop.fs.RemoteIterator;
+import org.apache.hadoop.io.compress.CompressionCodec;
+import org.apache.hadoop.io.compress.CompressionCodecFactory;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -13,7 +16,9 @@ import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import dev.ppsd.udf.PpsdGenerator;
 
+import java.io.BufferedInputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.util.Arrays;
 import java.util.List;
 import java.util.TreeSet;
@@ -75,9 +80,94 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         } catch (Exception e) {
             throw JobException.usage("cannot read input " + a.input + " as " + f.wire + ": " + GenerateJob.firstLine(e));
         }
+        if (f == JobFormat.CSV) {
+            checkCsvQuotes(spark.sparkContext().hadoopConfiguration(), rows.inputFiles());
+        }
         // CSV columns are all text: a per-row setting column (max_new_tokens, ...) is parsed per row by its setting,
         // so a bad cell fails its own row with the setting's message
         return new JobInput(rows, f, a.input);
+    }
+
+    /**
+     * Fails on the first CSV file (of those Spark reads) with a quoted field that never closes: Spark's parser would
+     * read the rest of the file into that one field, silently merging every later row into one prompt, and its
+     * FAILFAST mode does not catch it. Reads each file once, on the driver, before anything is generated.
+     */
+    static void checkCsvQuotes(Configuration conf, String[] files) {
+        CompressionCodecFactory codecs = new CompressionCodecFactory(conf);
+        for (String file : files) {
+            Path p = new Path(file);
+            long line;
+            try {
+                FileSystem fs = p.getFileSystem(conf);
+                CompressionCodec codec = codecs.getCodec(p);
+                try (InputStream raw = fs.open(p); InputStream in = new BufferedInputStream(codec == null ? raw
+                        : codec.createInputStream(raw), 1 << 16)) {
+                    line = unclosedQuoteLine(in);
+                }
+            } catch (IOException e) {
+                throw JobException.usage("cannot read input " + shown(p) + ": " + e.getMessage());
+            }
+            if (line > 0) {
+                throw JobException.usage("input " + shown(p) + ": line " + line + ": a quoted field opens here and"
+                        + " never closes (the rest of the file would be read as one value); close the quote or double"
+                        + " a quote inside a quoted field (\"\")");
+            }
+        }
+    }
+
+    /**
+     * The line (1-based) where a quoted field opens that is still open at the end of {@code csv}, else 0. The rules
+     * of the job's CSV reader (RFC 4180, separator ',', quote and escape '"'): a quote opens a field only as its
+     * first character; inside, {@code ""} is a quote and a lone quote ends the quoting (what follows up to the next
+     * separator stays in the field); lines end with \n, \r\n or \r, also inside quotes. Byte-wise, which is exact
+     * for UTF-8 (its multi-byte characters never contain these ASCII bytes).
+     */
+    static long unclosedQuoteLine(InputStream csv) throws IOException {
+        long line = 1;
+        long openedAt = 0;
+        boolean quoted = false;
+        boolean fieldStart = true;
+        boolean afterCr = false;
+        int c = csv.read();
+        while (c != -1) {
+            int next = -2; // not read yet
+            if (c == '\n' || c == '\r') {
+                line += c == '\n' && afterCr ? 0 : 1;
+                afterCr = c == '\r';
+                if (!quoted) {
+                    fieldStart = true;
+                }
+            } else {
+                afterCr = false;
+                if (quoted) {
+                    if (c == '"') {
+                        next = csv.read();
+                        if (next == '"') {
+                            next = -2; // an escaped quote: still quoted
+                        } else {
+                            quoted = false; // the closing quote
+                            fieldStart = false;
+                        }
+                    }
+                } else if (c == ',') {
+                    fieldStart = true;
+                } else if (c == '"' && fieldStart) {
+                    quoted = true;
+                    openedAt = line;
+                    fieldStart = false;
+                } else {
+                    fieldStart = false;
+                }
+            }
+            c = next == -2 ? csv.read() : next;
+        }
+        return quoted ? openedAt : 0;
+    }
+
+    /** A file for messages: its path when local, else its URI. */
+    private static String shown(Path p) {
+        return "file".equals(p.toUri().getScheme()) ? p.toUri().getPath() : p.toString();
     }
 
     /** The format of a file by its extension, of a folder by the extensions of the files in it. */

@@ -110,6 +110,33 @@ class BadInputTest {
     }
 
     @Test
+    void aCsvQuoteThatNeverClosesIsRefusedNamingTheFileAndLine() throws IOException {
+        // Spark's reader would put everything from line 5 to the end into the prompt of id 3 (and drop ids 4 and 5)
+        Path open = Files.writeString(tmp.resolve("open-quote.csv"), "id,prompt\n1,\"fine\"\n"
+                + "2,\"a \"\"quoted\"\" word, over\ntwo lines\"\n3,\"never closed\n4,would be lost\n5,so would this\n");
+        refused("input " + open + ": line 5: a quoted field opens here and never closes (the rest of the file would be"
+                + " read as one value); close the quote or double a quote inside a quoted field (\"\")", "--input",
+                open.toString(), "--output", out("o7"));
+        // in a folder, the file at fault is named; CRLF lines are counted once
+        Path folder = Files.createDirectories(tmp.resolve("csv-folder"));
+        Files.writeString(folder.resolve("a.csv"), "id,prompt\n10,\"ok\"\n");
+        Files.writeString(folder.resolve("b.csv"), "id,prompt\r\n20,ok\r\n21,\"open\r\n22,x\r\n");
+        refused("input " + folder.resolve("b.csv") + ": line 3: a quoted field opens here and never closes (the rest of"
+                + " the file would be read as one value); close the quote or double a quote inside a quoted field"
+                + " (\"\")", "--input", folder.toString(), "--output", out("o7"));
+        // gzip: the line is counted in the decompressed text
+        Path gz = tmp.resolve("open-quote.csv.gz");
+        try (var w = new java.io.OutputStreamWriter(new java.util.zip.GZIPOutputStream(Files.newOutputStream(gz)),
+                java.nio.charset.StandardCharsets.UTF_8)) {
+            w.write("id,prompt\n1,a\n2,\"b\n");
+        }
+        JobTests.Result r = JobTests.run("--input", gz.toString(), "--output", out("o7"));
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: input " + gz + ": line 3: a quoted field opens here"),
+                r.lastErrLine());
+    }
+
+    @Test
     void missingColumnsAreNamedWithTheColumnsThereAre() throws IOException {
         Path two = Files.writeString(tmp.resolve("two.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n");
         refused("prompt column 'text' not found in input; columns: id, prompt (or a messages column 'messages')",

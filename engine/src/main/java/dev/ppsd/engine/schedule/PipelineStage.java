@@ -102,6 +102,7 @@ final class PipelineStage implements AutoCloseable {
      * grown (keeping what they hold) up to {@code cap} when a longer sequence comes.
      */
     void ensureCaches(int slots, int length, int cap) {
+        worker.checkIdle(); // a task of an interrupted cycle may still run on the caches replaced here
         if (cache == null) {
             cache = runner.newCache(slots, length);
             headCache = headStack != null ? headStack.newCache(manager, slots, length) : null;
@@ -112,9 +113,16 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
+    /** The stage's worker thread (tests). */
+    StageWorker worker() {
+        return worker;
+    }
+
     /** Frees the caches (the run ended: nothing is in flight); the next run allocates them again. */
     void releaseCaches() {
-        closeCaches();
+        if (worker.idle()) { // else a task of an interrupted cycle still uses them: they go at close
+            closeCaches();
+        }
     }
 
     /** Forgets positions {@code >= length} of {@code slot} in every cache of this stage. */
