@@ -187,6 +187,24 @@ final class JobTests {
     record Out(String id, String prompt, String text, String finishReason, Long newTokens, String error) {
     }
 
+    /**
+     * The rows of an output written with {@code --n}, by {@code id/sample_index}, read as any reader would read the
+     * folder; fails on a repeated (id, sample_index).
+     */
+    static Map<String, Out> readSamples(Path dir) {
+        Map<String, Out> byKey = new java.util.TreeMap<>();
+        for (Row r : spark().read().parquet(dir.toString()).selectExpr("cast(id as string)", "prompt",
+                "generated_text", "finish_reason", "cast(new_tokens as long)", "error", "sample_index").collectAsList()) {
+            Out o = new Out(r.getString(0), r.getString(1), r.getString(2), r.getString(3),
+                    r.isNullAt(4) ? null : r.getLong(4), r.getString(5));
+            String key = o.id + "/" + r.get(6);
+            if (byKey.put(key, o) != null) {
+                throw new AssertionError("id/sample_index " + key + " is in the output twice");
+            }
+        }
+        return byKey;
+    }
+
     /** The output's rows by id (as text), read as any reader would read the folder; fails on a repeated id. */
     static Map<String, Out> read(Path dir, String format) throws IOException {
         List<Out> rows = new ArrayList<>();

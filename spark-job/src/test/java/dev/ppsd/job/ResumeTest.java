@@ -142,4 +142,27 @@ class ResumeTest {
         Map<String, JobTests.Out> got = JobTests.read(out, "arrow");
         assertEquals(12, got.size());
     }
+
+    @Test
+    void withSeveralSamplesPerRowTheRerunWritesEachIdAndSampleIndexOnce() throws IOException {
+        Path reference = tmp.resolve("n-reference");
+        assertEquals(0, run(reference, "--n", "2").exitCode());
+        Map<String, JobTests.Out> want = JobTests.readSamples(reference);
+        assertEquals(24, want.size(), "12 rows x 2 samples");
+        assertTrue(want.get("1/0") != null && want.get("1/1") != null, want.keySet().toString());
+
+        Path out = tmp.resolve("n-out");
+        JobTests.Result stopped = run(out, "--n", "2", "--conf", TestHooks.FAIL_FROM_PARTITION + "=2");
+        assertEquals(1, stopped.exitCode(), stopped.err());
+        assertEquals(12, JobTests.readSamples(out).size(), "two part sets of 3 rows x 2 samples committed");
+
+        JobTests.Result resumed = run(out, "--n", "2");
+        assertEquals(0, resumed.exitCode(), resumed.err());
+        assertTrue(resumed.err().contains("12 input rows, 6 already in the output, 6 to generate"), resumed.err());
+        assertEquals(want, JobTests.readSamples(out));
+        JsonObject s = summary(out);
+        assertEquals(6, s.get("rows_skipped").getAsLong());
+        assertEquals(12, s.get("rows_ok").getAsLong(), "output rows written by this run");
+        assertEquals(24, s.get("rows_in_output").getAsLong());
+    }
 }

@@ -114,7 +114,7 @@ class ContextLimitTest {
     private static String label(EngineOptions o) {
         String mode = o.get(Settings.MODE);
         return mode.equals("ar") || mode.equals("eesd") ? mode
-                : mode + " k=" + o.stageDevices(0).size() + " batch " + o.get(Settings.BATCH_SIZE);
+                : mode + " k=" + o.stageDevices(List.of()).size() + " batch " + o.get(Settings.BATCH_SIZE);
     }
 
     /** Greedy and sampled requests of 6 tokens (their ids start with "n"). */

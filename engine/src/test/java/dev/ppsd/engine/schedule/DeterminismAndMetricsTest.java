@@ -126,7 +126,7 @@ class DeterminismAndMetricsTest {
         }
         List<GenerationResult> ar = SpecHarness.run(EngineOptions.of(model), greedy).results();
         for (EngineOptions o : List.of(ppsd(2, 8), ppsd(3, 4), ppsd(3, 8))) {
-            String label = "ppsd k=" + o.stageDevices(0).size() + " batch " + o.get(Settings.BATCH_SIZE);
+            String label = "ppsd k=" + o.stageDevices(List.of()).size() + " batch " + o.get(Settings.BATCH_SIZE);
             List<GenerationResult> sampledOnly = SpecHarness.run(o, sampled).results();
             List<GenerationResult> mixed = SpecHarness.run(o, mixedRows, true).results();
             List<GenerationResult> greedyOut = new ArrayList<>();
