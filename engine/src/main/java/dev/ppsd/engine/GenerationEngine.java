@@ -11,6 +11,10 @@ import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.schedule.DrafterPlan;
+import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.LlamaWeights;
+import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.schedule.SchedulerFactory;
 import dev.ppsd.engine.schedule.StageDevices;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
@@ -91,6 +95,44 @@ public final class GenerationEngine implements AutoCloseable {
         boolean gpu = options.stageDevices(StageDevices.visibleGpus()).stream().anyMatch(d -> d.startsWith("gpu"));
         return open(options, LlamaModel.load(options.modelDir(), ai.djl.Device.cpu(), options.get(Settings.DTYPE), gpu),
                 true);
+    }
+
+    /**
+     * Checks, without loading any weight, what {@link #open} would refuse about the model folder: its config, every
+     * checkpoint header against the config (names, shapes, data inside the files), the tokenizer, the trained exit
+     * heads the options may load (each header checked against the model), the exit layer, the dtype and, when
+     * {@code devices} (this process runs the stages), the stage devices. Throws {@link
+     * dev.ppsd.engine.checkpoint.ModelLoadException} (naming the file) or IllegalArgumentException (naming the
+     * setting). Costs a read of the headers and the tokenizer: a Spark driver runs it before starting a job.
+     */
+    public static void check(EngineOptions options, boolean devices) {
+        DjlRuntime.init();
+        java.nio.file.Path dir = options.modelDir();
+        LlamaConfig c = LlamaConfig.load(dir);
+        LlamaWeights.check(dir, c);
+        TextTokenizer.load(dir).close();
+        String head = options.get(Settings.EXIT_HEAD);
+        int exitLayer = options.get(Settings.EXIT_LAYER);
+        if (head.equals("auto")) {
+            for (java.nio.file.Path h : DrafterPlan.trainedHeadDirs(dir)) {
+                ExitHead.check(h, c);
+            }
+        } else if (!head.equals("shared")) {
+            int trained = ExitHead.check(java.nio.file.Path.of(head), c);
+            if (exitLayer != 0 && exitLayer != trained) {
+                throw new IllegalArgumentException("exit_layer " + exitLayer + " does not match the exit head in "
+                        + head + " (trained for layer " + trained + ")");
+            }
+        }
+        if (exitLayer != 0) {
+            ExitHead.checkExitLayer(c, exitLayer);
+        }
+        List<String> stages = options.stageDevices(devices ? StageDevices.visibleGpus() : List.of());
+        boolean gpu = stages.stream().anyMatch(d -> d.startsWith("gpu"));
+        LlamaModel.dataType(options.get(Settings.DTYPE), c, gpu);
+        if (devices) {
+            StageDevices.parse(stages);
+        }
     }
 
     /**

@@ -1,5 +1,7 @@
 package dev.ppsd.job;
 
+import dev.ppsd.engine.GenerationEngine;
+import dev.ppsd.engine.checkpoint.ModelLoadException;
 import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.udf.PpsdGenerator;
 import dev.ppsd.udf.PpsdRowException;
@@ -77,6 +79,7 @@ public final class GenerateJob {
         try {
             boolean submitted = System.getProperty("spark.master") != null;
             Map<String, Object> explicit = resolveModel(a, submitted);
+            checkModel(explicit, !submitted && (a.master == null || a.master.startsWith("local")));
             session = Session.open(a, submitted, err);
             new JobRun(session.spark, a, explicit, session.description, out, err).execute();
             return 0;
@@ -115,6 +118,25 @@ public final class GenerateJob {
             throw JobException.usage(e.getMessage());
         }
         return explicit;
+    }
+
+    /**
+     * Opens what the executors will open, on the driver, before Spark starts or the output is touched: a local model
+     * folder's config, checkpoint headers, tokenizer and exit heads, and (when this JVM runs the stages: embedded or
+     * local master) the stage devices; one line and exit 2 on a problem. A Hadoop URI or a shipped folder name is
+     * left to the executors.
+     */
+    private static void checkModel(Map<String, Object> explicit, boolean localStages) {
+        String model = (String) explicit.get(Settings.MODEL.name());
+        if (!java.nio.file.Files.isDirectory(java.nio.file.Path.of(model))) {
+            return;
+        }
+        JobSettings s = JobSettings.resolve(st -> explicit.get(st.name()), System::getProperty);
+        try {
+            GenerationEngine.check(s.engine(), localStages);
+        } catch (ModelLoadException | IllegalArgumentException e) {
+            throw JobException.usage(firstLine(e)); // names the file, or the setting
+        }
     }
 
     /** The first line of a throwable's message (or its class name). */

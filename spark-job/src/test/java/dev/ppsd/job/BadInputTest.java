@@ -88,6 +88,57 @@ class BadInputTest {
                 "--output", out("o2"), "--model", empty.toString());
     }
 
+    /** A copy of the job's tiny model to break. */
+    private static Path modelCopy(String name) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve(name));
+        try (var files = Files.list(JobTests.model())) {
+            for (Path f : files.toList()) {
+                Files.copy(f, dir.resolve(f.getFileName()));
+            }
+        }
+        return dir;
+    }
+
+    @Test
+    void aBrokenModelIsRefusedOnTheDriverBeforeSparkStarts() throws IOException {
+        // truncated checkpoint (a copy cut short)
+        Path cut = modelCopy("cut-model");
+        Path st = cut.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(st);
+        Files.write(st, java.util.Arrays.copyOf(bytes, bytes.length - 1000));
+        JobTests.Result r = JobTests.run("--input", good.toString(), "--output", out("m1"), "--model", cut.toString());
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: " + st + ": truncated: tensor "), r.lastErrLine());
+        assertFalse(r.err().contains("\tat "), "no stack trace: " + r.err());
+        assertFalse(Files.exists(Path.of(out("m1"))), "output not created");
+
+        // config with fewer layers than the checkpoint holds
+        Path layers = modelCopy("layer-mismatch");
+        Path cfg = layers.resolve("config.json");
+        Files.writeString(cfg, Files.readString(cfg).replaceAll("\"num_hidden_layers\"\\s*:\\s*2", "\"num_hidden_layers\": 1"));
+        r = JobTests.run("--input", good.toString(), "--output", out("m2"), "--model", layers.toString());
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: " + layers.resolve("model.safetensors")
+                + ": 9 tensors not used by config.json"), r.lastErrLine());
+        assertFalse(Files.exists(Path.of(out("m2"))));
+
+        // an exit head made for another model (3 layers, other weights) in the model folder
+        Path foreign = modelCopy("foreign-head");
+        Path other = dev.ppsd.engine.model.TinyModels.write(tmp.resolve("other-model"),
+                dev.ppsd.engine.model.TinyModels.config(3, 512), 5);
+        try (dev.ppsd.engine.model.LlamaModel m = dev.ppsd.engine.model.LlamaModel.load(other)) {
+            dev.ppsd.engine.model.ExitHead.initTrained(m, 1, m.manager()).save(foreign.resolve("exit_head"));
+        }
+        r = JobTests.run("--input", good.toString(), "--output", out("m3"), "--model", foreign.toString());
+        assertEquals(2, r.exitCode(), r.err());
+        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: " + foreign.resolve("exit_head").resolve("config.json")
+                + ": exit head was built for another model"), r.lastErrLine());
+
+        // GPU stages where the embedded job runs them: this machine has none
+        refused("stage 0 asks for gpu0 but this machine has 0 GPUs", "--input", good.toString(), "--output",
+                out("m4"), "--model", JobTests.model().toString(), "--stages", "gpu0,gpu1");
+    }
+
     @Test
     void aMissingOrUnreadableInputIsNamed() throws IOException {
         Path missing = tmp.resolve("missing.jsonl");

@@ -188,6 +188,26 @@ public final class ExitHead {
 
     /** Loads a trained head from {@code dir} in the model's type, checking it was built for {@code model}. */
     public static ExitHead load(Path dir, LlamaModel model, NDManager manager) {
+        LlamaConfig base = model.config();
+        int e = check(dir, base);
+        long d = base.hiddenSize();
+        try (LlamaWeights.TensorSource src = LlamaWeights.TensorSource.open(dir)) {
+            java.util.List<NDArray> t = new java.util.ArrayList<>();
+            for (String n : LayerWeights.names(base)) {
+                String name = LlamaWeights.layerName("model.", 0, n);
+                t.add(src.load(manager, name, model.dataType(), expectedShapes(base).get(name)));
+            }
+            return new ExitHead(e, base, src.load(manager, EXIT_NORM, model.dataType(), d), LayerWeights.of(base, t),
+                    src.load(manager, LlamaWeights.NORM, model.dataType(), d), model.weights().lmHead());
+        }
+    }
+
+    /**
+     * Checks, without reading any weight, that {@code dir} holds a trained head built for a model of config
+     * {@code base} (its config, exit layer and every tensor header); returns its exit layer. Throws
+     * {@link ModelLoadException} naming the file.
+     */
+    public static int check(Path dir, LlamaConfig base) {
         Path cfgFile = dir.resolve("config.json");
         JsonObject o;
         try {
@@ -197,7 +217,6 @@ public final class ExitHead {
         } catch (IOException | RuntimeException e) {
             throw new ModelLoadException(cfgFile, "cannot read: " + e.getMessage(), e);
         }
-        LlamaConfig base = model.config();
         if (!o.has("exit_layer")) {
             throw new ModelLoadException(cfgFile, "missing field exit_layer (not an exit head)");
         }
@@ -226,25 +245,24 @@ public final class ExitHead {
             throw new ModelLoadException(cfgFile, ex.getMessage());
         }
         try (LlamaWeights.TensorSource src = LlamaWeights.TensorSource.open(dir)) {
-            long d = base.hiddenSize();
-            Map<String, long[]> expected = new LinkedHashMap<>();
-            expected.put(EXIT_NORM, new long[] {d});
-            java.util.List<String> names = LayerWeights.names(base);
-            long[][] shapes = LayerWeights.shapes(base);
-            for (int j = 0; j < names.size(); j++) {
-                expected.put(LlamaWeights.layerName("model.", 0, names.get(j)), shapes[j]);
-            }
-            expected.put(LlamaWeights.NORM, new long[] {d});
-            src.checkNames(expected, n -> LlamaWeights.harmless(n, false), "an exit head of "
+            src.checkNames(expectedShapes(base), n -> LlamaWeights.harmless(n, false), "an exit head of "
                     + base.family().architecture() + " (exit_norm, one layer, norm)");
-            java.util.List<NDArray> t = new java.util.ArrayList<>();
-            for (String n : names) {
-                String name = LlamaWeights.layerName("model.", 0, n);
-                t.add(src.load(manager, name, model.dataType(), expected.get(name)));
-            }
-            return new ExitHead(e, base, src.load(manager, EXIT_NORM, model.dataType(), d), LayerWeights.of(base, t),
-                    src.load(manager, LlamaWeights.NORM, model.dataType(), d), model.weights().lmHead());
         }
+        return e;
+    }
+
+    /** The tensors of a trained head for a model of config {@code base}, with their shapes. */
+    private static Map<String, long[]> expectedShapes(LlamaConfig base) {
+        long d = base.hiddenSize();
+        Map<String, long[]> expected = new LinkedHashMap<>();
+        expected.put(EXIT_NORM, new long[] {d});
+        java.util.List<String> names = LayerWeights.names(base);
+        long[][] shapes = LayerWeights.shapes(base);
+        for (int j = 0; j < names.size(); j++) {
+            expected.put(LlamaWeights.layerName("model.", 0, names.get(j)), shapes[j]);
+        }
+        expected.put(LlamaWeights.NORM, new long[] {d});
+        return expected;
     }
 
     /** What a layer must share with the model's beyond its sizes, for the error message. */

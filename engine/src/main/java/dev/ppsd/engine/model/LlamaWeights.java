@@ -85,8 +85,7 @@ public final class LlamaWeights {
      */
     public static LlamaWeights load(Path dir, LlamaConfig c, NDManager manager, DataType type) {
         try (TensorSource src = TensorSource.open(dir)) {
-            Map<String, long[]> expected = expectedShapes(c);
-            src.checkNames(expected, n -> harmless(n, c.tieWordEmbeddings()), "config.json (" + c.layout() + ")");
+            Map<String, long[]> expected = check(src, c);
             NDArray embed = src.load(manager, EMBED, type, expected.get(EMBED));
             LayerWeights[] layers = new LayerWeights[c.numHiddenLayers()];
             List<String> names = LayerWeights.names(c);
@@ -102,6 +101,23 @@ public final class LlamaWeights {
             NDArray head = c.tieWordEmbeddings() ? embed : src.load(manager, LM_HEAD, type, expected.get(LM_HEAD));
             return new LlamaWeights(embed, layers, norm, head);
         }
+    }
+
+    /**
+     * Checks the checkpoint in {@code dir} against {@code c} from its headers alone (no weight is read): every
+     * tensor present, expected and of its shape, every data range inside its file. Throws
+     * {@link ModelLoadException} naming the file.
+     */
+    public static void check(Path dir, LlamaConfig c) {
+        try (TensorSource src = TensorSource.open(dir)) {
+            check(src, c);
+        }
+    }
+
+    private static Map<String, long[]> check(TensorSource src, LlamaConfig c) {
+        Map<String, long[]> expected = expectedShapes(c);
+        src.checkNames(expected, n -> harmless(n, c.tieWordEmbeddings()), "config.json (" + c.layout() + ")");
+        return expected;
     }
 
     /** Every tensor a checkpoint of {@code c} must hold, by HF name, with its shape (in load order). */

@@ -105,7 +105,7 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
     }
 
     /** Sub-folders {@code exit_head*} of the model folder that hold a head (config.json), in name order. */
-    static List<Path> trainedHeadDirs(Path modelDir) {
+    public static List<Path> trainedHeadDirs(Path modelDir) {
         List<Path> out = new ArrayList<>();
         if (!Files.isDirectory(modelDir)) {
             return out;
