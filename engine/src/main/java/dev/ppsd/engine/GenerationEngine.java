@@ -92,9 +92,14 @@ public final class GenerationEngine implements AutoCloseable {
      */
     public static GenerationEngine open(EngineOptions options) {
         DjlRuntime.init();
-        boolean gpu = options.stageDevices(StageDevices.visibleGpus()).stream().anyMatch(d -> d.startsWith("gpu"));
-        return open(options, LlamaModel.load(options.modelDir(), ai.djl.Device.cpu(), options.get(Settings.DTYPE), gpu),
-                true);
+        List<String> stages = options.stageDevices(StageDevices.visibleGpus());
+        boolean gpu = stages.stream().anyMatch(d -> d.startsWith("gpu"));
+        // ar and eesd run where the model is: on the first stage's device; a pipeline copies each stage's layers to
+        // its own device
+        String mode = options.get(Settings.MODE);
+        ai.djl.Device device = mode.equals("ar") || mode.equals("eesd") ? StageDevices.parse(stages).get(0)
+                : ai.djl.Device.cpu();
+        return open(options, LlamaModel.load(options.modelDir(), device, options.get(Settings.DTYPE), gpu), true);
     }
 
     /**

@@ -53,7 +53,8 @@ public final class Settings {
                     + " recently used evicted): a shared system prompt or few-shot block is prefilled once"));
     public static final Setting<String> STAGES = add(new Setting<>("stages", Kind.STRING, "auto", Scope.ENGINE, "DEVS",
             "auto or a comma-separated device list such as cpu,cpu or gpu0,gpu1", Settings::isStageList,
-            "one device per pipeline stage (cpu or gpuN, comma-separated), or auto: num_stages stages on the GPUs"
+            "one device per pipeline stage (cpu or gpuN, comma-separated; ar and eesd run on the first), or auto:"
+                    + " num_stages stages on the GPUs"
                     + " this process may use (on Spark: the task's GPUs), else on the CPU"));
     public static final Setting<Integer> NUM_STAGES = add(new Setting<>("num_stages", Kind.INT, 2, Scope.ENGINE, "K",
             ">= 1", k -> k >= 1, "pipeline stages when stages=auto"));
