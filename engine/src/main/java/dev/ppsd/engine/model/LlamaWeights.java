@@ -121,7 +121,7 @@ public final class LlamaWeights {
     }
 
     /** Every tensor a checkpoint of {@code c} must hold, by HF name, with its shape (in load order). */
-    static Map<String, long[]> expectedShapes(LlamaConfig c) {
+    public static Map<String, long[]> expectedShapes(LlamaConfig c) {
         Map<String, long[]> out = new LinkedHashMap<>();
         out.put(EMBED, new long[] {c.vocabSize(), c.hiddenSize()});
         List<String> names = LayerWeights.names(c);
