@@ -8,6 +8,7 @@ import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
+import dev.ppsd.engine.guided.GuidedDecoding;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.SchedulerFactory;
 import dev.ppsd.engine.tokenizer.TextTokenizer;
@@ -40,6 +41,7 @@ public final class GenerationEngine implements AutoCloseable {
     private final boolean ownsModel;
     private boolean closed;
     private ChatTemplate chatTemplate;
+    private final GuidedDecoding guided;
 
     private GenerationEngine(EngineOptions options, LlamaModel model, boolean ownsModel, TextTokenizer tokenizer,
             Scheduler scheduler) {
@@ -50,6 +52,7 @@ public final class GenerationEngine implements AutoCloseable {
         this.scheduler = scheduler;
         Set<Integer> eos = new HashSet<>(model.config().eosTokenIds());
         this.stop = new StopCriteria(eos, tokenizer);
+        this.guided = new GuidedDecoding(options.modelDir(), model.config());
     }
 
     /** Loads the model and tokenizer and builds the scheduler; errors name the file or option at fault. */
@@ -116,7 +119,7 @@ public final class GenerationEngine implements AutoCloseable {
         for (int i = 0; i < requests.size(); i++) {
             GenerationRequest r = requests.get(i);
             try {
-                Sequence s = new Sequence(r, promptIds(r), context);
+                Sequence s = new Sequence(r, promptIds(r), context, guided.rules(r.params()));
                 byIndex[i] = s;
                 seqs.add(s);
             } catch (IllegalArgumentException e) {
@@ -130,7 +133,7 @@ public final class GenerationEngine implements AutoCloseable {
                 int[] gen = s.generated();
                 String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
                 out[i] = new GenerationResult(s.request().id(), text, gen, s.promptIds(), s.finishReason(),
-                        s.wallMs(), scheduler.mode(), s.spec(), null);
+                        s.wallMs(), scheduler.mode(), s.spec(), null, guided.incomplete(s.params(), text));
             }
         }
         return List.of(out);
@@ -175,6 +178,11 @@ public final class GenerationEngine implements AutoCloseable {
             chatTemplate = ChatTemplate.load(options.modelDir()); // names what is missing when there is none
         }
         return chatTemplate;
+    }
+
+    /** Guided decoding of this engine: its compiled constraints and their counters. */
+    public GuidedDecoding guided() {
+        return guided;
     }
 
     /** Whether {@link #close} was called. */
