@@ -39,13 +39,17 @@ public final class JobOptions extends SettingValues<JobOptions> {
             "output column: generated tokens per second of the row");
     public static final Setting<String> ERROR_COL = column("error_col", "error",
             "output column: why the row failed (null when it succeeded)");
+    public static final Setting<String> INCOMPLETE_COL = column("incomplete_col", "incomplete",
+            "output column: with a guided_* constraint, whether the text fails to satisfy it (the budget ended it"
+                    + " first); null without one");
     public static final Setting<Boolean> FAIL_ON_ERROR = Settings.define("fail_on_error", Kind.BOOLEAN, false, "B",
             null, null, "true: the first bad row fails the job (naming its id); false: a bad row gets a message in the"
                     + " error column and the others are generated");
 
     /** The Spark face's settings, in help order. */
     public static final List<Setting<?>> TABLE = List.of(PROMPT_COL, MESSAGES_COL, ID_COL, GENERATED_TEXT_COL, FINISH_REASON_COL,
-            PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, FAIL_ON_ERROR);
+            PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, INCOMPLETE_COL,
+            FAIL_ON_ERROR);
 
     private static final JobOptions DEFAULTS = new JobOptions(Map.of());
 
@@ -71,13 +75,14 @@ public final class JobOptions extends SettingValues<JobOptions> {
     /** The result column names, in output order. */
     public OutputColumns output() {
         return new OutputColumns(get(GENERATED_TEXT_COL), get(FINISH_REASON_COL), get(PROMPT_TOKENS_COL),
-                get(NEW_TOKENS_COL), get(ACCEPTANCE_COL), get(TOKENS_PER_S_COL), get(ERROR_COL));
+                get(NEW_TOKENS_COL), get(ACCEPTANCE_COL), get(TOKENS_PER_S_COL), get(ERROR_COL),
+                get(INCOMPLETE_COL));
     }
 
     /** The settings that name an output column, in output order. */
     public static List<Setting<String>> outputSettings() {
         return List.of(GENERATED_TEXT_COL, FINISH_REASON_COL, PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL,
-                TOKENS_PER_S_COL, ERROR_COL);
+                TOKENS_PER_S_COL, ERROR_COL, INCOMPLETE_COL);
     }
 
     private static Setting<String> column(String name, String dflt, String doc) {

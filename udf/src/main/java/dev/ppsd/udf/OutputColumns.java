@@ -9,25 +9,28 @@ import java.io.Serializable;
 import java.util.List;
 
 /**
- * Names of the seven result columns, in output order: generated text, finish reason, prompt tokens, new tokens,
- * acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded). The
+ * Names of the result columns, in output order: generated text, finish reason, prompt tokens, new tokens,
+ * acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded),
+ * incomplete (null without a guided constraint, else whether the text fails to satisfy it). The
  * SQL function's struct uses {@link #DEFAULT}; a job may rename them ({@link JobOptions}).
  */
 public record OutputColumns(String generatedText, String finishReason, String promptTokens, String newTokens,
-        String acceptance, String tokensPerSecond, String error) implements Serializable {
+        String acceptance, String tokensPerSecond, String error, String incomplete) implements Serializable {
 
-    /** generated_text, finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error. */
+    /** generated_text, finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error, incomplete. */
     public static final OutputColumns DEFAULT = JobOptions.defaults().output();
 
     private static final DataType[] TYPES = {DataTypes.StringType, DataTypes.StringType, DataTypes.IntegerType,
-            DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType, DataTypes.StringType};
+            DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType, DataTypes.StringType,
+            DataTypes.BooleanType};
 
     /** The names in output order. */
     public List<String> names() {
-        return List.of(generatedText, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error);
+        return List.of(generatedText, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error,
+                incomplete);
     }
 
-    /** The seven (nullable) fields in output order. */
+    /** The (nullable) fields in output order. */
     public StructField[] fields() {
         List<String> n = names();
         StructField[] f = new StructField[n.size()];

@@ -129,11 +129,12 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
     }
 
     private Row append(Row in, RowResult r) {
-        Object[] values = new Object[layout.width() + 7];
+        Object[] result = r.values();
+        Object[] values = new Object[layout.width() + result.length];
         for (int i = 0; i < layout.width(); i++) {
             values[i] = in.get(i);
         }
-        System.arraycopy(r.values(), 0, values, layout.width(), 7);
+        System.arraycopy(result, 0, values, layout.width(), result.length);
         return RowFactory.create(values);
     }
 }

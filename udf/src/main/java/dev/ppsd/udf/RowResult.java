@@ -20,10 +20,11 @@ import java.util.Objects;
  * @param draftsProposed  drafts proposed by the early-exit drafter
  * @param draftsAccepted  drafts the verifier accepted
  * @param error           why the row failed, or null
+ * @param incomplete      with a guided constraint, whether the text fails to satisfy it; null without one
  */
 public record RowResult(String id, String text, String finishReason, Integer promptTokens, Integer newTokens,
         int[] tokenIds, Double acceptance, Double tokensPerSecond, long draftsProposed, long draftsAccepted,
-        String error) {
+        String error, Boolean incomplete) {
 
     /** The row result of an engine result (an engine-reported error keeps null outputs). */
     public static RowResult of(GenerationResult r) {
@@ -33,12 +34,12 @@ public record RowResult(String id, String text, String finishReason, Integer pro
         long proposed = r.spec().draftsProposed();
         return new RowResult(r.id(), r.text(), r.finishReason() == null ? null : r.finishReason().wire(),
                 r.promptTokens(), r.newTokens(), r.tokenIds(), proposed == 0 ? null : r.spec().acceptance(),
-                r.tokensPerSecond(), proposed, r.spec().draftsAccepted(), null);
+                r.tokensPerSecond(), proposed, r.spec().draftsAccepted(), null, r.incomplete());
     }
 
     /** A row that failed with {@code error}: null outputs. */
     public static RowResult failed(String id, String error) {
-        return new RowResult(id, null, null, null, null, new int[0], null, null, 0, 0, error);
+        return new RowResult(id, null, null, null, null, new int[0], null, null, 0, 0, error, null);
     }
 
     /** Whether the row succeeded. */
@@ -46,9 +47,10 @@ public record RowResult(String id, String text, String finishReason, Integer pro
         return error == null;
     }
 
-    /** The seven output column values in {@link OutputColumns} order. */
+    /** The output column values in {@link OutputColumns} order. */
     public Object[] values() {
-        return new Object[] {text, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error};
+        return new Object[] {text, finishReason, promptTokens, newTokens, acceptance, tokensPerSecond, error,
+            incomplete};
     }
 
     @Override
@@ -58,7 +60,7 @@ public record RowResult(String id, String text, String finishReason, Integer pro
                 && Objects.equals(newTokens, r.newTokens) && Arrays.equals(tokenIds, r.tokenIds)
                 && Objects.equals(acceptance, r.acceptance) && Objects.equals(tokensPerSecond, r.tokensPerSecond)
                 && draftsProposed == r.draftsProposed && draftsAccepted == r.draftsAccepted
-                && Objects.equals(error, r.error);
+                && Objects.equals(error, r.error) && Objects.equals(incomplete, r.incomplete);
     }
 
     @Override
@@ -71,6 +73,6 @@ public record RowResult(String id, String text, String finishReason, Integer pro
         return "RowResult[id=" + id + ", text=" + text + ", finishReason=" + finishReason + ", promptTokens="
                 + promptTokens + ", newTokens=" + newTokens + ", tokenIds=" + Arrays.toString(tokenIds)
                 + ", acceptance=" + acceptance + ", tokensPerSecond=" + tokensPerSecond + ", drafts="
-                + draftsAccepted + "/" + draftsProposed + ", error=" + error + "]";
+                + draftsAccepted + "/" + draftsProposed + ", error=" + error + ", incomplete=" + incomplete + "]";
     }
 }

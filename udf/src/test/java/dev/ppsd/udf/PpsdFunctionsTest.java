@@ -70,7 +70,7 @@ class PpsdFunctionsTest {
         assertEquals(want.text(), r.getAs("generated_text"));
         assertEquals(want.newTokens(), (int) r.getAs("new_tokens"));
         assertEquals(List.of("generated_text", "finish_reason", "prompt_tokens", "new_tokens", "acceptance",
-                "tokens_per_s", "error"), List.of(r.schema().fieldNames()));
+                "tokens_per_s", "error", "incomplete"), List.of(r.schema().fieldNames()));
     }
 
     @Test
@@ -84,7 +84,7 @@ class PpsdFunctionsTest {
         assertEquals("temperature must be >= 0 but was -1.0", ok.getAs("neg"));
         assertEquals("unknown option colour (known: id, model, mode, dtype, batch_size, stages, num_stages, exit_head,"
                 + " exit_layer, gamma, speculation, max_new_tokens, temperature, top_k, top_p, seed, stop,"
-                + " prompt_too_long)", ok.getAs("unknown"));
+                + " prompt_too_long, guided_choice, guided_regex, guided_json)", ok.getAs("unknown"));
         assertEquals("top_k must be an integer but was 'many'", ok.getAs("nan"));
         assertNull(ok.getAs("plain"));
         assertEquals("prompt is null", out.get(1).getAs("plain"));

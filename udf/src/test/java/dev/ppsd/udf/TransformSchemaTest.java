@@ -39,7 +39,7 @@ class TransformSchemaTest {
         assertEquals("Input column id does not exist. Available: key, text",
                 schemaError(new PpsdGenerator().setParam("prompt_col", "text").setParam("id_col", "id"), schema));
         StructType out = new PpsdGenerator().setParam("prompt_col", "text").setParam("id_col", "key").transformSchema(schema);
-        assertEquals(9, out.fields().length);
+        assertEquals(10, out.fields().length);
     }
 
     @Test
@@ -66,8 +66,9 @@ class TransformSchemaTest {
         StructType in = new StructType().add("id", "bigint").add("prompt", "string");
         StructType out = new PpsdGenerator().transformSchema(in);
         assertEquals(List.of("id", "prompt", "generated_text", "finish_reason", "prompt_tokens", "new_tokens",
-                "acceptance", "tokens_per_s", "error"), List.of(out.fieldNames()));
+                "acceptance", "tokens_per_s", "error", "incomplete"), List.of(out.fieldNames()));
         assertEquals(DataTypes.IntegerType, out.apply("new_tokens").dataType());
+        assertEquals(DataTypes.BooleanType, out.apply("incomplete").dataType());
         assertEquals(DataTypes.DoubleType, out.apply("acceptance").dataType());
     }
 

@@ -22,6 +22,9 @@ final class ResultJson {
         o.add("token_ids", ints(r.tokenIds()));
         o.add("prompt_token_ids", ints(r.promptTokenIds()));
         o.addProperty("finish_reason", r.finishReason().wire());
+        if (r.incomplete() != null) {
+            o.addProperty("incomplete", r.incomplete()); // with a guided_* constraint: the text does not satisfy it
+        }
         o.addProperty("prompt_tokens", r.promptTokens());
         o.addProperty("new_tokens", r.newTokens());
         o.addProperty("tokens_per_s", Math.round(r.tokensPerSecond() * 100) / 100.0);
