@@ -225,8 +225,10 @@ final class RegexSyntax {
                 pos = close + 1;
             } else if (src.startsWith("?=", pos) || src.startsWith("?!", pos) || src.startsWith("?<=", pos)
                     || src.startsWith("?<!", pos)) {
+                pos = open;
                 throw error("lookaround (?=, ?!, ?<=, ?<!) is not supported");
             } else {
+                pos = open;
                 throw error("inline flags and special groups (?...) are not supported");
             }
         }
