@@ -32,7 +32,7 @@ import java.util.Set;
  */
 final class JsonSchemaRegex {
     /** Most blanks accepted between two JSON tokens. */
-    static final int MAX_WS = 4;
+    static final int MAX_WS = 2;
     /** Most digits of an integer, of a number's integer part and of its fraction. */
     static final int MAX_DIGITS = 16;
     /** Deepest nesting of objects and arrays. */
