@@ -34,7 +34,7 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class GuidedDecoding {
     /** Compiled constraints kept per engine. */
-    public static final int MAX_CONSTRAINTS = 256;
+    public static final int MAX_CONSTRAINTS = 64;
     private static final Gson GSON = new Gson();
 
     private final Path tokenizerJson;

@@ -273,12 +273,12 @@ final class JsonSchemaRegex {
         }
         try {
             long v = e.getAsLong();
-            if (v < 0 || v != e.getAsDouble() || v > 100_000) {
+            if (v < 0 || v != e.getAsDouble() || v > RegexSyntax.MAX_REPEAT) {
                 throw new NumberFormatException();
             }
             return (int) v;
         } catch (RuntimeException ex) {
-            throw error(path, "'" + key + "' must be an integer in [0, 100000] but was " + e);
+            throw error(path, "'" + key + "' must be an integer in [0, " + RegexSyntax.MAX_REPEAT + "] but was " + e);
         }
     }
 }

@@ -11,7 +11,7 @@ import java.util.List;
  * groups {@code (..) (?:..) (?<name>..) (?P<name>..)}, alternation, the quantifiers {@code * + ? {n} {n,} {n,m}} and
  * their lazy forms (same language), and {@code ^} / {@code $} at the very start / end. Refused, with the reason and
  * position: lookaround, backreferences, word boundaries, inline flags, possessive quantifiers, Unicode property
- * classes, anchors elsewhere, characters beyond U+FFFF inside a class.
+ * classes, anchors elsewhere, characters beyond U+FFFF inside a class, quantifier bounds above {@link #MAX_REPEAT}.
  *
  * <p>Every literal is escaped in the output, so the output may be combined with the dk.brics operators
  * ({@code &} intersection) by {@link JsonSchemaRegex}. A character is one UTF-16 unit to the automaton: outside a
@@ -22,6 +22,8 @@ final class RegexSyntax {
     record Translated(String regex, boolean anchoredStart, boolean anchoredEnd) {
     }
 
+    /** Largest bound of a quantifier (and of a schema's lengths and item counts): the automaton grows with it. */
+    static final int MAX_REPEAT = 1000;
     static final String DIGIT = "0-9";
     static final String WORD = "0-9A-Za-z_";
     static final String SPACE = " \t\n\u000B\f\r";
@@ -163,6 +165,11 @@ final class RegexSyntax {
                 String[] mm = q.substring(1, q.length() - 1).split(",", -1);
                 if (mm.length == 2 && !mm[1].isEmpty() && Integer.parseInt(mm[1]) < Integer.parseInt(mm[0])) {
                     throw error("quantifier " + q + " has max < min");
+                }
+                for (String m : mm) {
+                    if (!m.isEmpty() && Integer.parseInt(m) > MAX_REPEAT) {
+                        throw error("quantifier " + q + " is above " + MAX_REPEAT);
+                    }
                 }
                 pos = close + 1;
             } else {

@@ -44,7 +44,10 @@ final class TokenMask {
         return id >= 0 && (id >>> 6) < bits.length && (bits[id >>> 6] & (1L << id)) != 0;
     }
 
-    /** Sets every logit of a token not allowed to -infinity (ids beyond the mask are never allowed). */
+    /**
+     * Sets every logit of a token not allowed to -infinity (ids beyond the mask are never allowed). Few allowed
+     * tokens: their logits are kept aside, the row filled, and they are put back; many: the others are visited.
+     */
     void apply(float[] logits) {
         if (ids != null) {
             float[] keep = new float[ids.length];
@@ -60,6 +63,29 @@ final class TokenMask {
             return;
         }
         int words = Math.min(bits.length, (logits.length + 63) >>> 6);
+        if (2L * count < logits.length) {
+            // mostly masked: keep the allowed ones aside, fill the row (one vectorised pass), put them back
+            float[] keep = new float[count];
+            int k = 0;
+            for (int w = 0; w < words; w++) {
+                for (long x = bits[w]; x != 0; x &= x - 1) {
+                    int i = (w << 6) + Long.numberOfTrailingZeros(x);
+                    keep[k++] = i < logits.length ? logits[i] : 0f;
+                }
+            }
+            Arrays.fill(logits, Float.NEGATIVE_INFINITY);
+            k = 0;
+            for (int w = 0; w < words; w++) {
+                for (long x = bits[w]; x != 0; x &= x - 1) {
+                    int i = (w << 6) + Long.numberOfTrailingZeros(x);
+                    if (i < logits.length) {
+                        logits[i] = keep[k];
+                    }
+                    k++;
+                }
+            }
+            return;
+        }
         for (int w = 0; w < words; w++) {
             int base = w << 6;
             for (long x = ~bits[w]; x != 0; x &= x - 1) {

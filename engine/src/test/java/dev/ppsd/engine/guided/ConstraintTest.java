@@ -121,7 +121,7 @@ class ConstraintTest {
         String[][] cases = {{"(ab", "unbalanced parenthesis '('"}, {"ab)", "unbalanced parenthesis ')'"},
             {"a(?=b)", "lookaround"}, {"(a)\\1", "backreferences"}, {"\\bword", "boundary"}, {"(?i)abc", "inline flags"},
             {"a++", "possessive"}, {"\\p{L}", "Unicode property"}, {"a^b", "anchor ^"}, {"[abc", "unterminated"},
-            {"*a", "nothing to repeat"}, {"a{3,2}", "max < min"}, {"[z-a]", "out of order"}};
+            {"*a", "nothing to repeat"}, {"a{3,2}", "max < min"}, {"[z-a]", "out of order"}, {"a{2,1001}", "above 1000"}};
         for (String[] c : cases) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> RegexSyntax.translate(c[0], "guided_regex"), c[0]);
@@ -222,6 +222,35 @@ class ConstraintTest {
         assertEquals(before + 1, builds.sum());
         TokenMask full = c.mask(c.step(c.step(c.step(c.start(), 1 + 'a'), 1 + 'b'), 1 + 'c'));
         assertEquals(1, full.count(), "after three letters only EOS");
+    }
+
+    @Test
+    void maskingKeepsExactlyTheAllowedLogitsOnEveryPath() {
+        SplittableRandom r = new SplittableRandom(3);
+        int vocab = 5000;
+        for (double density : new double[] {0.001, 0.1, 0.4, 0.6, 0.99}) {
+            long[] bits = new long[(vocab + 63) / 64];
+            for (int i = 0; i < vocab; i++) {
+                if (r.nextDouble() < density) {
+                    bits[i >>> 6] |= 1L << i;
+                }
+            }
+            TokenMask m = new TokenMask(bits);
+            for (int length : new int[] {vocab, vocab + 70}) { // logits longer than the tokenizer: padding ids
+                float[] logits = new float[length];
+                for (int i = 0; i < length; i++) {
+                    logits[i] = (float) r.nextGaussian();
+                }
+                float[] want = logits.clone();
+                for (int i = 0; i < length; i++) {
+                    if (i >= vocab || (bits[i >>> 6] & (1L << i)) == 0) {
+                        want[i] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+                m.apply(logits);
+                assertTrue(Arrays.equals(want, logits), "density " + density + ", " + length + " logits");
+            }
+        }
     }
 
     @Test
