@@ -1,6 +1,7 @@
 package dev.ppsd.engine.guided;
 
 import dk.brics.automaton.Automaton;
+import dk.brics.automaton.BasicAutomata;
 import dk.brics.automaton.RegExp;
 import dk.brics.automaton.RunAutomaton;
 
@@ -37,7 +38,16 @@ final class Constraint {
     static final long END = -2;
 
     private static final long STRIP = 1L << 26;
-    private static final Object DK_BRICS = new Object(); // dk.brics numbers states through a static counter
+    /**
+     * The one thread that runs dk.brics: it numbers states through an unsynchronised static counter, and its
+     * parser and algorithms recurse as deep as a literal is long, hence the large stack.
+     */
+    private static final java.util.concurrent.ExecutorService DK_BRICS = java.util.concurrent.Executors
+            .newSingleThreadExecutor(r -> {
+                Thread t = new Thread(null, r, "ppsd-guided-compile", 512L << 20);
+                t.setDaemon(true);
+                return t;
+            });
 
     private final String name;
     private final RunAutomaton dfa;
@@ -81,30 +91,54 @@ final class Constraint {
         maxTokenBytes = longest;
     }
 
+    /** Automata above this many states are used as determinized, not minimized (dk.brics minimizes slowly). */
+    static final int MINIMIZE_LIMIT = 20_000;
+
     /**
      * Compiles {@code regex} (dk.brics syntax, with {@code &}) for {@code tokens}; {@code name} names the setting in
      * errors. Refuses a constraint no text satisfies, and one no token of the vocabulary can begin.
      */
     static Constraint compile(String name, String regex, TokenTable tokens, int[] eos, LongAdder maskBuilds,
             LongAdder maskBuildNanos) {
+        // one automaton per node of the expression, minimized only once at the end
+        return compile(name, () -> new RegExp(regex, RegExp.INTERSECTION).toAutomaton(false), tokens, eos,
+                maskBuilds, maskBuildNanos);
+    }
+
+    /** Compiles "exactly one of {@code strings}" (the minimal automaton, built directly: thousands are fine). */
+    static Constraint compileStrings(String name, List<String> strings, TokenTable tokens, int[] eos,
+            LongAdder maskBuilds, LongAdder maskBuildNanos) {
+        CharSequence[] sorted = new java.util.TreeSet<>(strings).toArray(new CharSequence[0]);
+        return compile(name, () -> BasicAutomata.makeStringUnion(sorted), tokens, eos, maskBuilds, maskBuildNanos);
+    }
+
+    private static Constraint compile(String name, java.util.function.Supplier<Automaton> build, TokenTable tokens,
+            int[] eos, LongAdder maskBuilds, LongAdder maskBuildNanos) {
         RunAutomaton run;
-        synchronized (DK_BRICS) {
-            Automaton a;
-            try {
-                a = new RegExp(regex, RegExp.INTERSECTION).toAutomaton();
-            } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException(name + ": cannot compile: " + e.getMessage(), e);
+        try {
+            run = DK_BRICS.submit(() -> {
+                Automaton a = build.get();
+                a.determinize();
+                if (a.getNumberOfStates() <= MINIMIZE_LIMIT) {
+                    a.minimize();
+                }
+                return new RunAutomaton(a, true);
+            }).get();
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof IllegalArgumentException bad) {
+                throw new IllegalArgumentException(name + ": cannot compile: " + bad.getMessage(), bad);
             }
-            a.minimize();
-            if (a.isEmpty()) {
-                throw new IllegalArgumentException(name + ": no text satisfies the constraint");
+            if (e.getCause() instanceof StackOverflowError) {
+                throw new IllegalArgumentException(name + ": the constraint is too large to compile");
             }
-            run = new RunAutomaton(a, true);
+            throw new IllegalStateException(name + ": compiling failed", e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(name + ": interrupted while compiling", e);
         }
         Constraint c = new Constraint(name, run, tokens, eos, maskBuilds, maskBuildNanos);
         if (!c.live[run.getInitialState()]) {
-            throw new IllegalArgumentException(name + ": no text satisfies the constraint (it needs characters UTF-8"
-                    + " cannot write: unpaired surrogates)");
+            throw new IllegalArgumentException(name + ": no text satisfies the constraint");
         }
         long start = c.start();
         TokenMask first = c.mask(start);

@@ -9,10 +9,8 @@ import dev.ppsd.engine.settings.Settings;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -154,20 +152,11 @@ public final class GuidedDecoding {
         if (tableError != null) {
             throw new IllegalArgumentException(name + ": " + tableError.getMessage(), tableError);
         }
-        String dk = switch (name) {
-            case "guided_choice" -> choices(choice);
-            case "guided_regex" -> RegexSyntax.translate(regex, name).regex();
-            default -> JsonSchemaRegex.toRegex(json);
-        };
-        return Constraint.compile(name, dk, table, eos, maskBuilds, maskBuildNanos);
-    }
-
-    /** The regex of exactly one of {@code choices}. */
-    static String choices(List<String> choices) {
-        Set<String> alts = new LinkedHashSet<>();
-        for (String s : choices) {
-            alts.add(RegexSyntax.literal(s));
+        if (name.equals(Settings.GUIDED_CHOICE.name())) {
+            return Constraint.compileStrings(name, choice, table, eos, maskBuilds, maskBuildNanos);
         }
-        return "(" + String.join("|", alts) + ")";
+        String dk = name.equals(Settings.GUIDED_REGEX.name()) ? RegexSyntax.translate(regex, name).regex()
+                : JsonSchemaRegex.toRegex(json);
+        return Constraint.compile(name, dk, table, eos, maskBuilds, maskBuildNanos);
     }
 }

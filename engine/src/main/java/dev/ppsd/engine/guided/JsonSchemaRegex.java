@@ -156,7 +156,7 @@ final class JsonSchemaRegex {
         for (JsonElement v : values.getAsJsonArray()) {
             alts.add(RegexSyntax.literal(GSON.toJson(v)));
         }
-        return "(" + String.join("|", alts) + ")";
+        return RegexSyntax.union(new ArrayList<>(alts));
     }
 
     private static String string(JsonObject s, String path) {

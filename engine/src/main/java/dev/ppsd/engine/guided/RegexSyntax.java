@@ -71,15 +71,41 @@ final class RegexSyntax {
         return n % 2 == 1;
     }
 
-    /** A dk.brics regex matching exactly {@code s}. */
+    /**
+     * A dk.brics regex matching exactly {@code s}: quoted ({@code "..."}, one node however long: dk.brics parses a
+     * run of single characters recursively, one level per character), a {@code "} of the text escaped between quotes.
+     */
     static String literal(String s) {
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < s.length(); ) {
-            int cp = s.codePointAt(i);
-            b.append(literal(cp));
-            i += Character.charCount(cp);
+        if (s.isEmpty()) {
+            return "()";
         }
-        return b.length() == 0 ? "()" : b.toString();
+        StringBuilder b = new StringBuilder("(");
+        int from = 0;
+        for (int i = 0; i <= s.length(); i++) {
+            if (i == s.length() || s.charAt(i) == '"') {
+                if (i > from) {
+                    b.append('"').append(s, from, i).append('"');
+                }
+                if (i < s.length()) {
+                    b.append("\\\"");
+                }
+                from = i + 1;
+            }
+        }
+        return b.append(')').toString();
+    }
+
+    /**
+     * The union of {@code alternatives} (dk.brics regexes) as a balanced tree of groups: dk.brics parses a flat
+     * {@code a|b|c|...} recursively, one level per alternative, so thousands of choices would overflow the stack.
+     */
+    static String union(List<String> alternatives) {
+        if (alternatives.size() == 1) {
+            return "(" + alternatives.get(0) + ")";
+        }
+        int mid = alternatives.size() / 2;
+        return "(" + union(alternatives.subList(0, mid)) + "|" + union(alternatives.subList(mid, alternatives.size()))
+                + ")";
     }
 
     /** One code point as a dk.brics atom (a group of two units beyond U+FFFF). */
@@ -145,11 +171,30 @@ final class RegexSyntax {
 
     private String concatenation() {
         StringBuilder b = new StringBuilder();
+        StringBuilder run = new StringBuilder(); // plain characters with no quantifier: one quoted literal
         while (more() && peek() != '|' && peek() != ')') {
+            int cp = src.codePointAt(pos);
+            int next = pos + Character.charCount(cp);
+            boolean quantified = next < end && "*+?{".indexOf(src.charAt(next)) >= 0;
+            if (SPECIAL.indexOf(cp) < 0 && !quantified) {
+                run.appendCodePoint(cp);
+                pos = next;
+                continue;
+            }
+            if (run.length() > 0) {
+                b.append(literal(run.toString()));
+                run.setLength(0);
+            }
             b.append(repetition());
+        }
+        if (run.length() > 0) {
+            b.append(literal(run.toString()));
         }
         return b.length() == 0 ? "()" : b.toString();
     }
+
+    /** Characters with a meaning in the source syntax. */
+    private static final String SPECIAL = "\\()[]{}.|*+?^$";
 
     private String repetition() {
         String atom = atom();

@@ -11,6 +11,9 @@ final class TokenMask {
     /** At most this many allowed ids are also kept as a list (the sparse path of {@link #apply}). */
     private static final int SPARSE = 1024;
 
+    /** Per-thread room for the logits kept aside while a row is filled (no allocation per position). */
+    private static final ThreadLocal<float[]> KEEP = ThreadLocal.withInitial(() -> new float[1024]);
+
     private final long[] bits;
     private final int[] ids;
     private final int count;
@@ -44,13 +47,22 @@ final class TokenMask {
         return id >= 0 && (id >>> 6) < bits.length && (bits[id >>> 6] & (1L << id)) != 0;
     }
 
+    private static float[] keep(int n) {
+        float[] k = KEEP.get();
+        if (k.length < n) {
+            k = new float[Math.max(n, 2 * k.length)];
+            KEEP.set(k);
+        }
+        return k;
+    }
+
     /**
      * Sets every logit of a token not allowed to -infinity (ids beyond the mask are never allowed). Few allowed
      * tokens: their logits are kept aside, the row filled, and they are put back; many: the others are visited.
      */
     void apply(float[] logits) {
         if (ids != null) {
-            float[] keep = new float[ids.length];
+            float[] keep = keep(ids.length);
             for (int j = 0; j < ids.length; j++) {
                 keep[j] = ids[j] < logits.length ? logits[ids[j]] : 0f;
             }
@@ -65,7 +77,7 @@ final class TokenMask {
         int words = Math.min(bits.length, (logits.length + 63) >>> 6);
         if (2L * count < logits.length) {
             // mostly masked: keep the allowed ones aside, fill the row (one vectorised pass), put them back
-            float[] keep = new float[count];
+            float[] keep = keep(count);
             int k = 0;
             for (int w = 0; w < words; w++) {
                 for (long x = bits[w]; x != 0; x &= x - 1) {

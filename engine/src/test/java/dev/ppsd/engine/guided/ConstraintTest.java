@@ -53,6 +53,10 @@ class ConstraintTest {
         return TokenTable.of(t.toArray(new byte[0][]), strip);
     }
 
+    static Constraint choices(List<String> choices, TokenTable t) {
+        return Constraint.compileStrings("test", choices, t, new int[] {EOS}, new LongAdder(), new LongAdder());
+    }
+
     static Constraint compile(String regexDk, TokenTable t) {
         return Constraint.compile("test", regexDk, t, new int[] {EOS}, new LongAdder(), new LongAdder());
     }
@@ -193,7 +197,7 @@ class ConstraintTest {
     void multiByteChoicesAreReachedThroughTokensThatSplitCharacters() {
         TokenTable t = table(false, "ca", "fé", "日本", "本語", "\u00e9t");
         List<String> choices = List.of("café", "日本語x", "😀!", "été");
-        Constraint c = compile(GuidedDecoding.choices(choices), t);
+        Constraint c = choices(choices, t);
         Set<String> texts = walk(c, t, 400, 40, 7);
         assertEquals(Set.copyOf(choices), texts, "random walks reach every choice and nothing else");
         // the token that ends inside é is allowed only where é may follow, and leaves a pending byte
@@ -207,6 +211,22 @@ class ConstraintTest {
         // a lone continuation byte, or a lead byte that begins no choice, is never allowed at the start
         assertFalse(c.mask(c.start()).allows(1 + 0xA9));
         assertFalse(c.mask(c.start()).allows(1 + 0xC3 + 1));
+    }
+
+    @Test
+    void thousandsOfChoicesAndLongLiteralsCompile() {
+        SplittableRandom r = new SplittableRandom(5);
+        List<String> choices = new ArrayList<>();
+        for (int i = 0; i < 5000; i++) {
+            choices.add("item-" + Long.toString(r.nextLong() & Long.MAX_VALUE, 36) + (i % 7 == 0 ? "\"q\"" : ""));
+        }
+        String longOne = "x".repeat(10_000) + "\"end\"";
+        choices.add(longOne);
+        TokenTable t = table(false);
+        Constraint c = choices(choices, t);
+        assertTrue(c.matches(choices.get(7)) && c.matches(longOne) && !c.matches("item-"));
+        String re = RegexSyntax.translate("a" + "bc".repeat(2_000) + "\\d+", "guided_regex").regex();
+        assertTrue(compile(re, t).matches("a" + "bc".repeat(2_000) + "42"));
     }
 
     @Test
@@ -256,7 +276,7 @@ class ConstraintTest {
     @Test
     void leadingBlankDroppedByTheDecoderIsSkippedOnce() {
         TokenTable t = table(true, " yes", " no");
-        Constraint c = compile(GuidedDecoding.choices(List.of("yes", " no")), t);
+        Constraint c = choices(List.of("yes", " no"), t);
         int yes = 257;
         int no = 258;
         assertTrue(c.mask(c.start()).allows(yes), "' yes' decodes to 'yes' as the first token");
@@ -283,7 +303,7 @@ class ConstraintTest {
     @Test
     void ruleRewindsWhenAFlushReplacesTokens() {
         TokenTable t = table(false);
-        Constraint c = compile(GuidedDecoding.choices(List.of("ab", "cd")), t);
+        Constraint c = choices(List.of("ab", "cd"), t);
         LongAdder n = new LongAdder();
         GuidedRule rule = new GuidedRule(c, n, new LongAdder());
         int vocab = t.size();
