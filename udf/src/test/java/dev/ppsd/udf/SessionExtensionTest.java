@@ -55,7 +55,7 @@ class SessionExtensionTest {
         }
         assertEquals("prompt is null", rows.get(2)[5]);
         assertTrue(out.contains("fields\tstruct<generated_text:string,finish_reason:string,prompt_tokens:int,"
-                + "new_tokens:int,acceptance:double,tokens_per_s:double,error:string>"), out);
+                + "new_tokens:int,acceptance:double,tokens_per_s:double,error:string,incomplete:boolean>"), out);
         assertTrue(out.contains("describe\tUsage: ppsd_generate(prompt [, options])"), out);
     }
 }
