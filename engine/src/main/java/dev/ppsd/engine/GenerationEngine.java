@@ -10,6 +10,7 @@ import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
+import dev.ppsd.engine.guided.GuidedDecoding;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.DrafterPlan;
 import dev.ppsd.engine.model.ExitHead;
@@ -52,6 +53,7 @@ public final class GenerationEngine implements AutoCloseable {
     private final boolean ownsModel;
     private boolean closed;
     private ChatTemplate chatTemplate;
+    private final GuidedDecoding guided;
 
     private GenerationEngine(EngineOptions options, LlamaModel model, boolean ownsModel, TextTokenizer tokenizer,
             Scheduler scheduler) {
@@ -65,6 +67,7 @@ public final class GenerationEngine implements AutoCloseable {
         this.worker = new Thread(this::work, "ppsd-engine-" + WORKERS.incrementAndGet());
         worker.setDaemon(true);
         worker.start();
+        this.guided = new GuidedDecoding(options.modelDir(), model.config());
     }
 
     private static final java.util.concurrent.atomic.AtomicInteger WORKERS = new java.util.concurrent.atomic.AtomicInteger();
@@ -223,7 +226,9 @@ public final class GenerationEngine implements AutoCloseable {
         List<Sequence> out = new ArrayList<>(n);
         for (int j = 0; j < n; j++) {
             GenerationRequest rj = j == 0 ? r : r.with(r.params().with(Settings.SEED, r.params().get(Settings.SEED) + j));
-            Sequence s = new Sequence(rj, ids, context, LogitsRules.of(rj.params(), eosIds));
+            List<dev.ppsd.engine.decode.LogitsRule> rules = new ArrayList<>(LogitsRules.of(rj.params(), eosIds));
+            rules.addAll(guided.rules(rj.params())); // the constraint's mask last: nothing re-opens what it closes
+            Sequence s = new Sequence(rj, ids, context, rules);
             String refused = scheduler.refusal(s);
             if (refused != null) {
                 throw new IllegalArgumentException(refused);
@@ -275,7 +280,7 @@ public final class GenerationEngine implements AutoCloseable {
         String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
         return new GenerationResult(s.request().id(), s.sampleIndex(), text, gen, s.promptIds(), s.finishReason(),
                 s.stopReason(), s.wallMs(), scheduler.mode(), s.spec(), texts(s.logprobs()), texts(s.promptLogprobs()),
-                null);
+                null, guided.incomplete(s.params(), text));
     }
 
     private List<TokenLogprob> texts(List<TokenLogprob> l) {
@@ -326,6 +331,11 @@ public final class GenerationEngine implements AutoCloseable {
     /** The most sequences that were ever in flight at once, from all callers together. */
     public int peakInFlight() {
         return queue.peakRunning();
+    }
+
+    /** Guided decoding of this engine: its compiled constraints and their counters. */
+    public GuidedDecoding guided() {
+        return guided;
     }
 
     /** Whether {@link #close} was called. */

@@ -32,7 +32,7 @@ class JShellKernelTest {
 
     @Test
     void theKernelClasspathIsImportable() {
-        assertEquals("\"spark.ppsd.\"", kernel.evalCell("import dev.ppsd.udf.PpsdConf;\nPpsdConf.PREFIX"));
+        assertEquals("\"spark.ppsd.job.\"", kernel.evalCell("import dev.ppsd.udf.JobSettings;\nJobSettings.JOB_CONF_PREFIX"));
     }
 
     @Test

@@ -87,6 +87,14 @@ class NotebooksTest {
                 "ppsd: identical to ar on 4 of 4 prompts");
     }
 
+    @Test
+    void guidedDecodingNotebook() throws Exception {
+        JsonObject nb = execute("04-guided-decoding.ipynb");
+        assertPrinted(nb, "labels outside the choices: 0 of 12", "rows whose text is not one of their own choices: 0",
+                "complete rows that from_json cannot parse: 0", "guided_regex: unbalanced parenthesis '('",
+                "guided_json: unsupported keyword 'minimum' at /", "rows with an error: 2 (2 expected)");
+    }
+
     /** Runs the notebook through nbconvert and returns the executed notebook, checked for errors. */
     private static JsonObject execute(String name) throws IOException, InterruptedException {
         Path source = repo.resolve("notebooks").resolve(name);

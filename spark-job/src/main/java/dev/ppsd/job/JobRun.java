@@ -190,7 +190,7 @@ final class JobRun {
         o.addProperty("id_col", s.job().get(JobOptions.ID_COL));
         o.addProperty("prompt_col", s.job().get(JobOptions.PROMPT_COL));
         o.addProperty("messages_col", s.job().get(JobOptions.MESSAGES_COL));
-        o.addProperty("result_columns", String.join(",", s.job().output(false, false, false).names()));
+        o.addProperty("result_columns", String.join(",", s.job().output(false, false, false, false).names()));
         return o;
     }
 
@@ -397,7 +397,7 @@ final class JobRun {
         String countedFrom = "output";
         if (!files.isEmpty()) {
             try {
-                OutputColumns cols = s.job().output(false, false, false);
+                OutputColumns cols = s.job().output(false, false, false, false);
                 Row r = output.read(files).agg(count(lit(1)),
                         sum(when(col(cols.error()).isNull(), 1).otherwise(0)),
                         sum(col(cols.promptTokens()).cast("long")),

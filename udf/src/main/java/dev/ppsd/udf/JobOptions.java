@@ -41,6 +41,9 @@ public final class JobOptions extends SettingValues<JobOptions> {
             "output column: generated tokens per second of the row");
     public static final Setting<String> ERROR_COL = column("error_col", "error",
             "output column: why the row failed (null when it succeeded)");
+    public static final Setting<String> INCOMPLETE_COL = column("incomplete_col", "incomplete",
+            "output column (with a guided_* constraint): whether the text fails to satisfy it (the budget ended it"
+                    + " first)");
     public static final Setting<String> SAMPLE_INDEX_COL = column("sample_index_col", "sample_index",
             "output column (when n > 1): which of the row's samples the output row is");
     public static final Setting<String> TOKEN_LOGPROBS_COL = column("token_logprobs_col", "token_logprobs",
@@ -55,7 +58,7 @@ public final class JobOptions extends SettingValues<JobOptions> {
     /** The Spark face's settings, in help order. */
     public static final List<Setting<?>> TABLE = List.of(PROMPT_COL, MESSAGES_COL, ID_COL, GENERATED_TEXT_COL,
             FINISH_REASON_COL, STOP_REASON_COL, PROMPT_TOKENS_COL, NEW_TOKENS_COL, ACCEPTANCE_COL, TOKENS_PER_S_COL,
-            ERROR_COL, SAMPLE_INDEX_COL, TOKEN_LOGPROBS_COL, PROMPT_TOKEN_LOGPROBS_COL, FAIL_ON_ERROR);
+            ERROR_COL, INCOMPLETE_COL, SAMPLE_INDEX_COL, TOKEN_LOGPROBS_COL, PROMPT_TOKEN_LOGPROBS_COL, FAIL_ON_ERROR);
 
     private static final JobOptions DEFAULTS = new JobOptions(Map.of());
 
@@ -79,20 +82,22 @@ public final class JobOptions extends SettingValues<JobOptions> {
     }
 
     /**
-     * The result column names, in output order, with the optional columns: the sample index (when rows may have
-     * several samples) and the log-probabilities (when asked for).
+     * The result column names, in output order, with the optional columns: whether a guided row's text is
+     * incomplete (when rows may have a constraint), the sample index (when rows may have several samples) and the
+     * log-probabilities (when asked for).
      */
-    public OutputColumns output(boolean samples, boolean tokenLogprobs, boolean promptTokenLogprobs) {
+    public OutputColumns output(boolean guided, boolean samples, boolean tokenLogprobs, boolean promptTokenLogprobs) {
         return new OutputColumns(get(GENERATED_TEXT_COL), get(FINISH_REASON_COL), get(STOP_REASON_COL),
                 get(PROMPT_TOKENS_COL), get(NEW_TOKENS_COL), get(ACCEPTANCE_COL), get(TOKENS_PER_S_COL),
-                get(ERROR_COL), samples ? get(SAMPLE_INDEX_COL) : null, tokenLogprobs ? get(TOKEN_LOGPROBS_COL) : null,
+                get(ERROR_COL), guided ? get(INCOMPLETE_COL) : null, samples ? get(SAMPLE_INDEX_COL) : null,
+                tokenLogprobs ? get(TOKEN_LOGPROBS_COL) : null,
                 promptTokenLogprobs ? get(PROMPT_TOKEN_LOGPROBS_COL) : null);
     }
 
     /** The settings that name an output column, in output order. */
     public static List<Setting<String>> outputSettings() {
         return List.of(GENERATED_TEXT_COL, FINISH_REASON_COL, STOP_REASON_COL, PROMPT_TOKENS_COL, NEW_TOKENS_COL,
-                ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, SAMPLE_INDEX_COL, TOKEN_LOGPROBS_COL,
+                ACCEPTANCE_COL, TOKENS_PER_S_COL, ERROR_COL, INCOMPLETE_COL, SAMPLE_INDEX_COL, TOKEN_LOGPROBS_COL,
                 PROMPT_TOKEN_LOGPROBS_COL);
     }
 

@@ -13,13 +13,14 @@ import java.util.List;
 /**
  * Names of the result columns, in output order: generated text, finish reason, stop reason, prompt tokens, new
  * tokens, acceptance (null when no drafts were proposed), tokens per second, error (null when the row succeeded);
- * then, only when asked for, the sample index ({@code n > 1}), the generated tokens' log-probabilities
- * ({@code logprobs > 0}) and the prompt tokens' ({@code prompt_logprobs > 0}) — null names for absent columns. The
- * SQL function's struct is {@link #SQL}.
+ * then, only where they can have a value: incomplete (rows with a guided_* constraint: whether the text fails to
+ * satisfy it), the sample index ({@code n > 1}), the generated tokens' log-probabilities ({@code logprobs > 0}) and
+ * the prompt tokens' ({@code prompt_logprobs > 0}) — null names for absent columns. The SQL function's struct is
+ * {@link #SQL}.
  */
 public record OutputColumns(String generatedText, String finishReason, String stopReason, String promptTokens,
-        String newTokens, String acceptance, String tokensPerSecond, String error, String sampleIndex,
-        String tokenLogprobs, String promptTokenLogprobs) implements Serializable {
+        String newTokens, String acceptance, String tokensPerSecond, String error, String incomplete,
+        String sampleIndex, String tokenLogprobs, String promptTokenLogprobs) implements Serializable {
 
     /** One alternative: {@code struct<token_id: int, token: string, logprob: double>}. */
     static final StructType ALTERNATIVE = new StructType().add("token_id", DataTypes.IntegerType)
@@ -28,9 +29,12 @@ public record OutputColumns(String generatedText, String finishReason, String st
     static final StructType LOGPROB = ALTERNATIVE.add("top_logprobs", new ArrayType(ALTERNATIVE, false));
 
     /** The default names, without the optional columns. */
-    public static final OutputColumns DEFAULT = JobOptions.defaults().output(false, false, false);
-    /** The SQL function's struct: the default names with both log-probability fields (null when not asked for). */
-    public static final OutputColumns SQL = JobOptions.defaults().output(false, true, true);
+    public static final OutputColumns DEFAULT = JobOptions.defaults().output(false, false, false, false);
+    /**
+     * The SQL function's struct: the default names with incomplete and both log-probability fields (null when not
+     * asked for).
+     */
+    public static final OutputColumns SQL = JobOptions.defaults().output(true, false, true, true);
 
     private static final DataType[] TYPES = {DataTypes.StringType, DataTypes.StringType, DataTypes.StringType,
         DataTypes.IntegerType, DataTypes.IntegerType, DataTypes.DoubleType, DataTypes.DoubleType,
@@ -40,7 +44,7 @@ public record OutputColumns(String generatedText, String finishReason, String st
     public List<String> names() {
         List<String> n = new ArrayList<>(List.of(generatedText, finishReason, stopReason, promptTokens, newTokens,
                 acceptance, tokensPerSecond, error));
-        for (String o : new String[] {sampleIndex, tokenLogprobs, promptTokenLogprobs}) {
+        for (String o : new String[] {incomplete, sampleIndex, tokenLogprobs, promptTokenLogprobs}) {
             if (o != null) {
                 n.add(o);
             }
@@ -55,6 +59,9 @@ public record OutputColumns(String generatedText, String finishReason, String st
             tokensPerSecond, error};
         for (int i = 0; i < base.length; i++) {
             f.add(DataTypes.createStructField(base[i], TYPES[i], true));
+        }
+        if (incomplete != null) {
+            f.add(DataTypes.createStructField(incomplete, DataTypes.BooleanType, true));
         }
         if (sampleIndex != null) {
             f.add(DataTypes.createStructField(sampleIndex, DataTypes.IntegerType, true));

@@ -30,7 +30,7 @@ public final class PpsdExtensions extends AbstractFunction1<SparkSessionExtensio
         ExpressionInfo info = new ExpressionInfo(PpsdFunctions.class.getName(), null, PpsdFunctions.NAME,
                 "_FUNC_(prompt [, options]) - generates the completion of a prompt (a string) or the reply to a chat"
                         + " (array of struct role, content) with the PPSD engine; returns a struct of generated_text,"
-                        + " finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error",
+                        + " finish_reason, prompt_tokens, new_tokens, acceptance, tokens_per_s, error, incomplete",
                 "", "", "", "misc_funcs", "3.5.0", "", "scala_udf");
         extensions.injectFunction(new Tuple3<>(FunctionIdentifier.apply(PpsdFunctions.NAME), info, args -> {
             SparkSession spark = SparkSession.active();

@@ -27,7 +27,7 @@ import java.util.Map;
  * with a chat, an {@code array<struct<role, content>>} rendered by the model's chat template — returns a struct of
  * {@code generated_text},
  * {@code finish_reason}, {@code prompt_tokens}, {@code new_tokens}, {@code acceptance}, {@code tokens_per_s},
- * {@code error}.
+ * {@code error}, {@code incomplete}.
  *
  * <pre>{@code
  * spark.conf().set("spark.ppsd.model", "/models/ppsd-mini");   // read when registering

@@ -268,8 +268,12 @@ public class PpsdGenerator extends Transformer {
         boolean logprobs = s.defaults().get(Settings.LOGPROBS) > 0 || own[request.indexOf(Settings.LOGPROBS)] >= 0;
         boolean promptLogprobs = s.defaults().get(Settings.PROMPT_LOGPROBS) > 0
                 || own[request.indexOf(Settings.PROMPT_LOGPROBS)] >= 0;
+        boolean guided = false;
+        for (Setting<?> g : List.of(Settings.GUIDED_CHOICE, Settings.GUIDED_REGEX, Settings.GUIDED_JSON)) {
+            guided |= !java.util.Objects.equals(s.defaults().get(g), g.defaultValue()) || own[request.indexOf(g)] >= 0;
+        }
         return new PartitionGenerator.Layout(schema.fields().length, prompt, messages, id, own,
-                s.job().output(samples, logprobs, promptLogprobs));
+                s.job().output(guided, samples, logprobs, promptLogprobs));
     }
 
     /** Whether {@code t} is a chat: {@code array<struct<role: string, content: string, ...>>}. */

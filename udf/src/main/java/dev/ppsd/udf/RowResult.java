@@ -22,13 +22,14 @@ import java.util.List;
  * @param draftsProposed      drafts proposed by the early-exit drafter
  * @param draftsAccepted      drafts the verifier accepted
  * @param error               why the row failed, or null
+ * @param incomplete          with a guided constraint, whether the text fails to satisfy it; null without one
  * @param sampleIndex         which of the row's {@code n} samples this is
  * @param tokenLogprobs       per generated token (struct token_id, token, logprob, top_logprobs), or null
  * @param promptTokenLogprobs per prompt token after the first, or null
  */
 public record RowResult(String text, String finishReason, String stopReason, Integer promptTokens, Integer newTokens,
         Double acceptance, Double tokensPerSecond, long draftsProposed, long draftsAccepted, String error,
-        int sampleIndex, List<Row> tokenLogprobs, List<Row> promptTokenLogprobs) {
+        Boolean incomplete, int sampleIndex, List<Row> tokenLogprobs, List<Row> promptTokenLogprobs) {
 
     /** The row result of an engine result (an engine-reported error keeps null outputs). */
     public static RowResult of(GenerationResult r) {
@@ -39,12 +40,13 @@ public record RowResult(String text, String finishReason, String stopReason, Int
         return new RowResult(r.text(), r.finishReason() == null ? null : r.finishReason().wire(),
                 r.stopReason() == null ? null : r.stopReason().toString(), r.promptTokens(), r.newTokens(),
                 proposed == 0 ? null : r.spec().acceptance(), r.tokensPerSecond(), proposed,
-                r.spec().draftsAccepted(), null, r.sampleIndex(), rows(r.logprobs()), rows(r.promptLogprobs()));
+                r.spec().draftsAccepted(), null, r.incomplete(), r.sampleIndex(), rows(r.logprobs()),
+                rows(r.promptLogprobs()));
     }
 
     /** A row that failed with {@code error}: null outputs. */
     public static RowResult failed(String error) {
-        return new RowResult(null, null, null, null, null, null, null, 0, 0, error, 0, null, null);
+        return new RowResult(null, null, null, null, null, null, null, 0, 0, error, null, 0, null, null);
     }
 
     /** Whether the row succeeded. */
@@ -56,6 +58,9 @@ public record RowResult(String text, String finishReason, String stopReason, Int
     public Object[] values(OutputColumns cols) {
         List<Object> v = new ArrayList<>(java.util.Arrays.asList(text, finishReason, stopReason, promptTokens,
                 newTokens, acceptance, tokensPerSecond, error));
+        if (cols.incomplete() != null) {
+            v.add(incomplete);
+        }
         if (cols.sampleIndex() != null) {
             v.add(ok() ? sampleIndex : null);
         }

@@ -70,7 +70,8 @@ class PpsdFunctionsTest {
         assertEquals(want.text(), r.getAs("generated_text"));
         assertEquals(want.newTokens(), (int) r.getAs("new_tokens"));
         assertEquals(List.of("generated_text", "finish_reason", "stop_reason", "prompt_tokens", "new_tokens",
-                "acceptance", "tokens_per_s", "error", "token_logprobs", "prompt_token_logprobs"), List.of(r.schema().fieldNames()));
+                "acceptance", "tokens_per_s", "error", "incomplete", "token_logprobs", "prompt_token_logprobs"),
+                List.of(r.schema().fieldNames()));
     }
 
     @Test

@@ -55,7 +55,8 @@ class SessionExtensionTest {
         }
         assertEquals("prompt is null", rows.get(2)[5]);
         assertTrue(out.contains("fields\tstruct<generated_text:string,finish_reason:string,stop_reason:string,"
-                + "prompt_tokens:int,new_tokens:int,acceptance:double,tokens_per_s:double,error:string,token_logprobs:"), out);
+                + "prompt_tokens:int,new_tokens:int,acceptance:double,tokens_per_s:double,error:string,"
+                + "incomplete:boolean,token_logprobs:"), out);
         assertTrue(out.contains("describe\tUsage: ppsd_generate(prompt [, options])"), out);
     }
 }

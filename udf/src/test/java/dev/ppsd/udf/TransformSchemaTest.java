@@ -83,6 +83,11 @@ class TransformSchemaTest {
                 + "array<struct<token_id:int,token:string,logprob:double>>>>", out.apply("lp").dataType().simpleString());
         StructType prompt = new PpsdGenerator().setParam("prompt_logprobs", "1").transformSchema(in);
         assertEquals("prompt_token_logprobs", prompt.fieldNames()[prompt.fields().length - 1]);
+        StructType guided = new PpsdGenerator().setParam("guided_choice", List.of("yes", "no")).transformSchema(in);
+        assertEquals("incomplete", guided.fieldNames()[guided.fields().length - 1]);
+        assertEquals(DataTypes.BooleanType, guided.apply("incomplete").dataType());
+        StructType perRow = new PpsdGenerator().transformSchema(in.add("guided_regex", "string"));
+        assertEquals("incomplete", perRow.fieldNames()[perRow.fields().length - 1], "a per-row constraint column");
     }
 
     @Test

@@ -7,7 +7,9 @@ import java.util.List;
  * string), the generated token ids, the prompt ids as fed to the model, why it stopped (and, for {@code stop}, the
  * stop string or token id), timing and speculation metrics, and the log-probabilities asked for (else null). A
  * request that could not run (bad prompt or settings) has a non-null {@code error} and empty outputs; the other
- * requests still run.
+ * requests still run. {@code incomplete} is null without a guided constraint, else whether the text fails to
+ * satisfy it (the budget or a stop string ended it first; {@code finish_reason} is then {@code length} or
+ * {@code stop}).
  */
 public record GenerationResult(
         String id,
@@ -22,12 +24,13 @@ public record GenerationResult(
         SpecMetrics spec,
         List<TokenLogprob> logprobs,
         List<TokenLogprob> promptLogprobs,
-        String error) {
+        String error,
+        Boolean incomplete) {
 
     /** The result of a request that failed before decoding, with the message a user sees. */
     public static GenerationResult failed(String id, String mode, String error) {
         return new GenerationResult(id, 0, null, new int[0], new int[0], null, null, 0, mode, SpecMetrics.NONE, null,
-                null, error);
+                null, error, null);
     }
 
     public boolean ok() {

@@ -93,6 +93,19 @@ public final class Settings {
     public static final Setting<String> PROMPT_TOO_LONG = add(choice("prompt_too_long", "error", Scope.REQUEST, "P",
             List.of("error", "truncate"), "a prompt that does not fit the model's context: error (the request fails)"
                     + " or truncate (keep its first token and its end, so that the budget fits)"));
+    public static final Setting<List<String>> GUIDED_CHOICE = add(new Setting<>("guided_choice", Kind.STRINGS,
+            List.of(), Scope.REQUEST, "STR", "non-empty strings", l -> l.stream().noneMatch(String::isEmpty),
+            "guided decoding: the text is exactly one of these strings (as a conf or option: a JSON array); at most one"
+                    + " guided_* setting per row"));
+    public static final Setting<String> GUIDED_REGEX = add(new Setting<>("guided_regex", Kind.STRING, "",
+            Scope.REQUEST, "RE", "empty or a regular expression that is not only blanks",
+            r -> r.isEmpty() || !r.isBlank(), "guided decoding: the whole text matches this regular expression"
+                    + " (Java/Python syntax without lookaround, backreferences or \\b); empty = none"));
+    public static final Setting<String> GUIDED_JSON = add(new Setting<>("guided_json", Kind.STRING, "",
+            Scope.REQUEST, "SCHEMA", "empty or a JSON Schema (a JSON object)", Settings::isEmptyOrJsonObject,
+            "guided decoding: the text is JSON valid under this JSON Schema (type object / string / integer / number"
+                    + " / boolean / null / array; properties, required, enum, pattern, min/maxLength, items,"
+                    + " min/maxItems); empty = none"));
 
     public static final Setting<Integer> MIN_NEW_TOKENS = add(new Setting<>("min_new_tokens", Kind.INT, 0,
             Scope.REQUEST, "N", ">= 0", n -> n >= 0, "EOS and stop_token_ids are held back until this many tokens are"
@@ -207,6 +220,17 @@ public final class Settings {
             }
         }
         return parts.length > 0;
+    }
+
+    private static boolean isEmptyOrJsonObject(String s) {
+        if (s.isEmpty()) {
+            return true;
+        }
+        try {
+            return com.google.gson.JsonParser.parseString(s).isJsonObject();
+        } catch (RuntimeException e) {
+            return false;
+        }
     }
 
     private static boolean isPositiveInt(String s) {

@@ -33,6 +33,9 @@ final class ResultJson {
         } else {
             o.add("stop_reason", com.google.gson.JsonNull.INSTANCE);
         }
+        if (r.incomplete() != null) {
+            o.addProperty("incomplete", r.incomplete()); // with a guided_* constraint: the text does not satisfy it
+        }
         o.addProperty("prompt_tokens", r.promptTokens());
         o.addProperty("new_tokens", r.newTokens());
         o.addProperty("tokens_per_s", Math.round(r.tokensPerSecond() * 100) / 100.0);

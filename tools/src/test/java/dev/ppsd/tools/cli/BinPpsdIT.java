@@ -106,7 +106,7 @@ class BinPpsdIT {
         Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rwxr-xr-x"));
         Result r = launch(copy, "generate", "--model", "m", "--prompt", "p");
         assertEquals(3, r.code(), r.err());
-        assertTrue(r.err().contains("the engine is not built yet") && r.err().contains("mvn -q -DskipTests package"),
+        assertTrue(r.err().contains("the tools are not built yet") && r.err().contains("mvn -q -DskipTests package"),
                 r.err());
     }
 }
