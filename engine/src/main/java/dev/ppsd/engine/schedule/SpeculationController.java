@@ -117,7 +117,8 @@ class SpeculationController {
 
     /**
      * What each occupancy class has learned so far, e.g. {@code "1 seq: draft (95% of 5293 cycles drafted, 14
-     * probes, 2 switches); 32-63 seqs: lockstep (8% of 240 cycles drafted, 70% lockstep, 3 probes, 1 switch)"};
+     * probes (3% of the cycles), 2 switches); 32-63 seqs: lockstep (8% of 240 cycles drafted, 70% lockstep, 3 probes
+     * (15% of the cycles), 1 switch)"};
      * null when not adaptive or nothing ran.
      */
     String summary() {
@@ -135,8 +136,9 @@ class SpeculationController {
                     .append(String.format(Locale.ROOT, " (%d%% of %d cycles drafted, ",
                             percent(c.cycles[Schedule.DRAFT.ordinal()], all), all))
                     .append(lockstep == 0 ? "" : percent(lockstep, all) + "% lockstep, ")
-                    .append(String.format(Locale.ROOT, "%d probe%s, %d switch%s)", c.probes,
-                            c.probes == 1 ? "" : "s", c.switches, c.switches == 1 ? "" : "es"));
+                    .append(String.format(Locale.ROOT, "%d probe%s (%d%% of the cycles), %d switch%s)", c.probes,
+                            c.probes == 1 ? "" : "s", percent(c.probeCycles, all), c.switches,
+                            c.switches == 1 ? "" : "es"));
         }
         return sb.toString();
     }
@@ -187,6 +189,8 @@ class SpeculationController {
         private Schedule confirming;
         private int finishedProbes;
         final long[] cycles = new long[Schedule.values().length];
+        /** Cycles that ran a probe (a schedule other than the preferred one, to measure it). */
+        long probeCycles;
         int probes;
         int switches;
 
@@ -207,6 +211,9 @@ class SpeculationController {
         Schedule next() {
             Schedule s = decide();
             cycles[s.ordinal()]++;
+            if (probing) {
+                probeCycles++;
+            }
             return s;
         }
 
