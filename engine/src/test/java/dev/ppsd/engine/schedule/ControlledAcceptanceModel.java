@@ -80,6 +80,24 @@ public final class ControlledAcceptanceModel {
         Safetensors.write(dir.resolve("model.safetensors"), tensors(c, exitLayer, lateScale, seed), "F32");
     }
 
+    /**
+     * The model of the sampling tests (no tokenizer): 4 layers, hidden 32, a vocabulary of 8 tokens and no EOS, so
+     * that the exact distribution of a few tokens can be enumerated; layers from 2 on scaled by 2.5 (drafts at layer
+     * 2 are accepted sometimes and rejected sometimes) and the LM head by 0.33 (logit std ~1: the next token spreads
+     * over most of the vocabulary).
+     */
+    public static Path writeSamplingModel(Path dir) throws IOException {
+        LlamaConfig c = new LlamaConfig(32, 64, 4, 4, 2, 8, 1e-5f, 10000f, 8, 64, false, 0, List.of());
+        c.save(dir);
+        Map<String, Safetensors.Tensor> t = tensors(c, 2, 2.5, 2024);
+        float[] head = t.get(LlamaWeights.LM_HEAD).values();
+        for (int i = 0; i < head.length; i++) {
+            head[i] *= 0.33f;
+        }
+        Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+        return dir;
+    }
+
     /** The random tensors by HF name, the residual projections of layers {@code >= exitLayer} times {@code lateScale}. */
     public static Map<String, Safetensors.Tensor> tensors(LlamaConfig c, int exitLayer, double lateScale, long seed) {
         SplittableRandom rnd = new SplittableRandom(seed);

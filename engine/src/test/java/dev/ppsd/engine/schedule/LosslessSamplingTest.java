@@ -19,10 +19,7 @@ import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
-import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
-import dev.ppsd.engine.model.LlamaWeights;
-import dev.ppsd.engine.checkpoint.Safetensors;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -81,10 +78,6 @@ class LosslessSamplingTest {
     /** Expected count below which a token is pooled into a rest category. */
     static final double MIN_EXPECTED = 10;
     static final int[] PROMPT = {0, 3, 5, 2, 6};
-    /** Late-layer scale: shared-head sampling acceptance ~0.7 at E=2. */
-    static final double LATE_SCALE = 2.5;
-    /** LM head scale: logit std ~1, so the next token spreads over most of the vocabulary. */
-    static final float HEAD_SCALE = 0.33f;
     static final SamplingParams T1 = SamplingParams.greedy(TOKENS).withValue(Settings.TEMPERATURE, 1f);
     static final SamplingParams WARPED = SamplingParams.greedy(TOKENS).withValue(Settings.TEMPERATURE, 0.8f)
             .withValue(Settings.TOP_K, 5).withValue(Settings.TOP_P, 0.9f);
@@ -100,16 +93,7 @@ class LosslessSamplingTest {
 
     @BeforeAll
     void writeModel() throws IOException {
-        // 4 layers, hidden 32, vocab 8, no EOS; layers >= 2 scaled by LATE_SCALE, LM head by HEAD_SCALE
-        LlamaConfig c = new LlamaConfig(32, 64, 4, 4, 2, 8, 1e-5f, 10000f, VOCAB, 64, false, 0, List.of());
-        dir = tmp.resolve("v8");
-        c.save(dir);
-        Map<String, Safetensors.Tensor> t = ControlledAcceptanceModel.tensors(c, 2, LATE_SCALE, 2024);
-        float[] head = t.get(LlamaWeights.LM_HEAD).values();
-        for (int i = 0; i < head.length; i++) {
-            head[i] *= HEAD_SCALE;
-        }
-        Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+        dir = ControlledAcceptanceModel.writeSamplingModel(tmp.resolve("v8"));
         model = LlamaModel.load(dir);
     }
 

@@ -1,6 +1,5 @@
 package dev.ppsd.engine.schedule;
 
-import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.decode.ChiSquare;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.LogitsRules;
@@ -9,9 +8,7 @@ import dev.ppsd.engine.decode.Scheduler;
 import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.KvCache;
-import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
-import dev.ppsd.engine.model.LlamaWeights;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.settings.Settings;
@@ -28,7 +25,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -57,15 +53,7 @@ class PenaltiesSamplingTest {
 
     @BeforeAll
     void writeModel() throws IOException {
-        LlamaConfig c = new LlamaConfig(32, 64, 4, 4, 2, 8, 1e-5f, 10000f, VOCAB, 64, false, 0, List.of());
-        dir = tmp.resolve("v8");
-        c.save(dir);
-        Map<String, Safetensors.Tensor> t = ControlledAcceptanceModel.tensors(c, 2, 2.5, 2024);
-        float[] head = t.get(LlamaWeights.LM_HEAD).values();
-        for (int i = 0; i < head.length; i++) {
-            head[i] *= 0.33f;
-        }
-        Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+        dir = ControlledAcceptanceModel.writeSamplingModel(tmp.resolve("v8"));
         model = LlamaModel.load(dir);
     }
 
