@@ -65,19 +65,4 @@ class SettingsTableTest {
         assertEquals(EngineOptions.defaults(), EngineOptions.defaults().with(Settings.BATCH_SIZE, 8));
         assertNotEquals(EngineOptions.defaults(), EngineOptions.defaults().with(Settings.BATCH_SIZE, 9));
     }
-
-    @Test
-    void theEngineReadmeShowsTheTable() throws IOException {
-        Path readme = Path.of("").toAbsolutePath().resolve("README.md");
-        String table = Settings.markdown(Settings.all());
-        String text = Files.readString(readme);
-        if (Boolean.getBoolean("ppsd.readme.update") && !text.contains(table)) {
-            int from = text.indexOf("| setting | flag |");
-            int to = text.indexOf("\n\n", from);
-            Files.writeString(readme, text.substring(0, from) + table.strip() + text.substring(to));
-            text = Files.readString(readme);
-        }
-        assertTrue(text.contains(table), "engine/README.md must show Settings.markdown(Settings.all()) as it is now"
-                + " (refresh with -Dppsd.readme.update=true)");
-    }
 }
