@@ -23,7 +23,7 @@ public final class Settings {
     public static final String CONF_PREFIX = "spark.ppsd.";
 
     /** The decoding modes. */
-    public static final List<String> MODES = List.of("ar", "ar-pipe", "eesd", "ppsd");
+    public static final List<String> MODES = List.of("ar", "ar-pipe", "eesd", "ppsd", "spd");
 
     private static final Pattern DEVICE = Pattern.compile("(?i)cpu|gpu\\d+|cuda:\\d+");
     private static final Map<String, Setting<?>> BY_NAME = new LinkedHashMap<>();
@@ -37,7 +37,8 @@ public final class Settings {
                     + " with addFile / --archives"));
     public static final Setting<String> MODE = add(choice("mode", "ppsd", Scope.ENGINE, "M", MODES,
             "decoding mode: ar (plain autoregressive), ar-pipe (the same pipeline without drafts), eesd (early-exit"
-                    + " draft-then-verify), ppsd (pipelined verify-while-draft)"));
+                    + " draft-then-verify), ppsd (pipelined verify-while-draft), spd (the ppsd pipeline drafting with the"
+                    + " SPD head in MODEL/spd_head, beside the stages)"));
     public static final Setting<String> DTYPE = add(choice("dtype", "auto", Scope.ENGINE, "TYPE",
             List.of("auto", "float32", "bfloat16", "float16"), "type of the weights and KV cache on the stages' devices:"
                     + " auto = float32 on a CPU, the checkpoint's torch_dtype on a GPU"));
@@ -69,8 +70,8 @@ public final class Settings {
             "a positive integer or 'ts'", g -> g.equals("ts") || isPositiveInt(g),
             "eesd draft length: a number, or ts (Thompson sampling)"));
     public static final Setting<String> SPECULATION = add(choice("speculation", "auto", Scope.ENGINE, "S",
-            List.of("auto", "always"), "ppsd: auto (greedy sequences draft only while drafting measures cheaper per"
-                    + " token than the pipeline without drafts) or always"));
+            List.of("auto", "always"), "ppsd and spd: auto (greedy sequences draft only while drafting measures cheaper"
+                    + " per token than the pipeline without drafts) or always"));
 
     // ---- request: may differ per request (per row) ----
 

@@ -11,7 +11,9 @@ import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.model.KvCache;
+import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -158,6 +160,21 @@ final class SpecHarness {
             }
         }
         return a - b;
+    }
+
+    /**
+     * Writes an untrained SPD head for a {@code stages}-stage pipeline into {@code modelDir/spd_head} ({@link
+     * SpdHead#init}: one layer copied from the model's last, each row its deepest anchor's normalised state), with
+     * the split and anchors {@code distill-spd-head} would use; returns the folder.
+     */
+    static java.nio.file.Path writeSpdHead(java.nio.file.Path modelDir, int stages) throws java.io.IOException {
+        java.nio.file.Path dir = modelDir.resolve(SpdHead.DIR);
+        try (LlamaModel m = LlamaModel.load(modelDir); ai.djl.ndarray.NDManager sub = m.manager().newSubManager()) {
+            LlamaConfig c = m.config();
+            int[] bounds = DrafterPlan.spdTrainingSplit(c, stages, 1, c.intermediateSize()).bounds();
+            SpdHead.init(m, SpdHead.defaultAnchors(bounds), bounds, 1, c.intermediateSize(), sub).save(dir);
+        }
+        return dir;
     }
 
     /** Sums of the counters over results (stage times left empty). */
