@@ -43,8 +43,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * stages' on a flush, or that took rows of tokens still in flight for final ones, would draft from the rows of a
  * discarded continuation and differ here (greedy output would still equal ar: only this test sees it).
  *
- * <p>The head: {@link SpdHead#init} with seeded noise on every projection and anchor norm, so every anchor and
- * every row type moves the drafts.
+ * <p>The head: {@link SpecHarness#writeSpdHead}'s, whose every anchor and row type moves the drafts.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class SpdHeadTest {
@@ -73,45 +72,19 @@ class SpdHeadTest {
         }
     }
 
-    /** An SPD head for {@code stages} stages in a copy of the model folder, projections and norms perturbed. */
-    private Path modelWithNoisyHead(int stages) throws IOException {
+    /** A copy of the model folder with an SPD head for {@code stages} stages ({@link SpecHarness#writeSpdHead}). */
+    private Path modelWithHead(int stages) throws IOException {
         Path dir = tmp.resolve("model-k" + stages);
         if (!Files.isDirectory(dir)) {
-            Files.createDirectories(dir);
-            for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
-                Files.copy(model.resolve(f), dir.resolve(f));
-            }
-            Path head = SpecHarness.writeSpdHead(dir, stages);
-            perturb(dir, head, 0.25, 31);
+            SpecHarness.writeSpdHead(SpecHarness.copyModel(model, dir), stages);
         }
         return dir;
-    }
-
-    /** Adds seeded noise (std {@code scale / sqrt(fan-in)}, or {@code scale / 3} on norms) to the head's mixing weights. */
-    static void perturb(Path modelDir, Path head, double scale, long seed) throws IOException {
-        try (LlamaModel m = LlamaModel.load(modelDir); NDManager sub = m.manager().newSubManager()) {
-            SpdHead h = SpdHead.load(head, m, sub);
-            java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
-            h.named().forEach((name, a) -> {
-                if (name.contains("spd_")) {
-                    long[] shape = a.getShape().getShape();
-                    double std = shape.length == 1 ? scale / 3 : scale / Math.sqrt(shape[1]);
-                    float[] v = a.toFloatArray();
-                    for (int i = 0; i < v.length; i++) {
-                        v[i] += (float) (std * Math.sqrt(-2 * Math.log(1 - r.nextDouble()))
-                                * Math.cos(2 * Math.PI * r.nextDouble()));
-                    }
-                    a.set(v);
-                }
-            });
-            h.save(head);
-        }
     }
 
     @ParameterizedTest(name = "k={0} batch {1}")
     @CsvSource({"2, 1", "3, 3"})
     void everyPipelineDraftEqualsTheTeacherForcedHead(int stages, int batch) throws IOException {
-        Path dir = modelWithNoisyHead(stages);
+        Path dir = modelWithHead(stages);
         EngineOptions o = EngineOptions.of(dir).with(Settings.MODE, "spd").with(Settings.BATCH_SIZE, batch)
                 .with(Settings.STAGES, String.join(",", Collections.nCopies(stages, "cpu")))
                 .with(Settings.SPECULATION, "always");
@@ -169,16 +142,12 @@ class SpdHeadTest {
 
     @Test
     void aHeadForOtherStagesOrAnotherModelIsRefusedNamingTheFile() throws IOException {
-        Path dir = modelWithNoisyHead(2);
+        Path dir = modelWithHead(2);
         EngineOptions three = EngineOptions.of(dir).with(Settings.MODE, "spd").with(Settings.NUM_STAGES, 3);
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GenerationEngine.check(three,
                 true));
         assertTrue(e.getMessage().contains("trained for 2 stages but the pipeline has 3"), e.getMessage());
-        Path bare = tmp.resolve("bare");
-        Files.createDirectories(bare);
-        for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
-            Files.copy(model.resolve(f), bare.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        }
+        Path bare = SpecHarness.copyModel(model, tmp.resolve("bare"));
         e = assertThrows(IllegalArgumentException.class, () -> GenerationEngine.open(EngineOptions.of(bare)
                 .with(Settings.MODE, "spd")).close());
         assertTrue(e.getMessage().contains("mode spd needs an SPD head in") && e.getMessage().contains(
