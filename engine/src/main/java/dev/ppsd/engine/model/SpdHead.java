@@ -207,7 +207,7 @@ public final class SpdHead {
         }
     }
 
-    /** The row type of a token that has reached depth {@code reach}: the index of the deepest anchor {@code <= reach}. */
+    /** The row type of a token that has reached depth {@code reach}: the deepest anchor {@code <= reach}. */
     static int typeAt(int[] anchors, int reach) {
         int j = 0;
         while (j + 1 < anchors.length && anchors[j + 1] <= reach) {
@@ -294,15 +294,17 @@ public final class SpdHead {
         return Linear.linear(in, projections[type]).head();
     }
 
-    /**
-     * Draft logits from rows {@code [B, T, D]} at the positions of {@code a}, cached in {@code cache}: the head's
-     * layers, then the last position through the norm and the LM head {@code -> [B, 1, V]} (float32).
-     */
-    public NDArray draftLogits(NDArray rows, AttentionBatch a, KvCache cache) {
+    /** The head's layers on rows {@code [B, T, D]} at the positions of {@code a}, cached in {@code cache}. */
+    public NDArray advance(NDArray rows, AttentionBatch a, KvCache cache) {
         NDArray h = rows;
         for (int l = 0; l < layers.length; l++) {
             h = DecoderLayer.forward(layerConfig, layers[l], h, a, cache, l);
         }
+        return h;
+    }
+
+    /** Draft logits from {@link #advance}'s output {@code h}: its last position, norm, LM head {@code -> [B, 1, V]}. */
+    public NDArray draftLogits(NDArray h) {
         NDArray last = h.getShape().get(1) == 1 ? h : h.get(":, -1:, :");
         return DecoderLayer.lmHead(last, norm, lmHead, base.rmsNormEps());
     }
@@ -331,11 +333,7 @@ public final class SpdHead {
         for (int r = 0; r < b; r++) {
             visible[r] = visibility(t, fill[r], rope.slidingWindow());
         }
-        AttentionBatch a = AttentionBatch.masked(m, rope, positions, visible, rows);
-        NDArray h = x;
-        for (int l = 0; l < layers.length; l++) {
-            h = DecoderLayer.forward(layerConfig, layers[l], h, a, null, l);
-        }
+        NDArray h = advance(x, AttentionBatch.masked(m, rope, positions, visible, rows), null);
         // the type-0 rows (each position as the newest token) give the drafts: [B, m·T, D] -> [B, T, D]
         NDArray newest = h.get(new ai.djl.ndarray.index.NDIndex().addAllDim().addSliceDim(0, t));
         return DecoderLayer.lmHead(newest, norm, lmHead, base.rmsNormEps());

@@ -23,7 +23,7 @@ import java.util.List;
  * points, each a no-op unless a kind needs it: {@link #beforeStages} (the pipeline state before any stage runs:
  * what the SPD head drafts from), {@link #draft} (on the host's thread, beside its block) and {@link #afterBlock}
  * (stage 0's output: what the exit head drafts from); and it hands over every entry that leaves the pipeline
- * ({@link #left}).
+ * ({@link #left}) and every sequence that finishes ({@link #finished}).
  */
 abstract class PipelineDrafter implements AutoCloseable {
     /** The stage whose thread and device run the drafter. */
@@ -82,6 +82,10 @@ abstract class PipelineDrafter implements AutoCloseable {
     /** An entry that has left the last stage (verified): the drafter keeps what it still needs of it. */
     void left(Lane lane, InFlight e) {
         e.discard();
+    }
+
+    /** {@code lane}'s sequence has finished (between cycles, before its entries are discarded and its slot freed). */
+    void finished(Lane lane) {
     }
 
     /** Whether the drafter's cache holds {@code lane}'s prompt once every stage does (so siblings may reuse it). */

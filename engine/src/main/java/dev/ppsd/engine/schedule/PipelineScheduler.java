@@ -389,6 +389,9 @@ public final class PipelineScheduler implements Scheduler {
     }
 
     private void finish(Lane lane) {
+        if (drafter != null) {
+            drafter.finished(lane);
+        }
         lane.discardAll();
         lane.seq.setSpec(new SpecMetrics(lane.proposed, lane.accepted, lane.cycles, lane.flushes, lane.busyMs,
                 lane.idleMs));

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.LlamaModel;
@@ -28,7 +29,9 @@ import java.util.Map;
  * they move deeper every cycle) and leaves the newest row's draft logits on the entry. Once the stages are done,
  * the rows of the completed tokens are final ({@link #afterStages}). A flush truncates the head's cache with the
  * stages' to the verified length; no final row is ever past it. A prompt's tokens draft nothing until the prompt has
- * left the pipeline (its rows would all be embeddings).
+ * left the pipeline (its rows would all be embeddings). Once it has, its rows are made at the next cycle even when the
+ * sequence does not draft then (a rows-only job), or at once when the sequence has finished ({@link #finished}): the
+ * prompt then goes to the head's prefix store, and the request's other samples may start and reuse it.
  */
 final class SpdHeadDrafter extends PipelineDrafter {
     private final SpdHead head;
@@ -49,14 +52,15 @@ final class SpdHeadDrafter extends PipelineDrafter {
     }
 
     /**
-     * What one sequence drafts from this cycle: rows for positions {@code [start, newest.end())}, final up to
-     * {@code finalEnd}; the first {@code completedEntries} of its {@link Lane#completed} entries made them.
+     * What one sequence drafts from this cycle: rows for positions {@code [start, end)}, final up to {@code finalEnd};
+     * the first {@code completedEntries} of its {@link Lane#completed} entries made them. {@code newest} is the entry
+     * that gets the draft logits; null for a rows-only job (the rows of tokens that have left the pipeline).
      */
     private record Job(Lane lane, InFlight newest, int start, int finalEnd, int completedEntries,
             List<Segment> segments, int[] tokens, int inFlight) {
         /** Segment types and lengths: jobs with the same run as one batch. */
         String signature() {
-            StringBuilder sb = new StringBuilder();
+            StringBuilder sb = new StringBuilder(newest == null ? "rows:" : "draft:");
             segments.forEach(s -> sb.append(s.type).append('x').append(s.tokens.length).append(','));
             return sb.toString();
         }
@@ -89,25 +93,36 @@ final class SpdHeadDrafter extends PipelineDrafter {
     @Override
     void beforeStages(Lane[] lanes, int context) {
         jobs.clear();
-        int complete = bounds.length - 1;
         for (Lane lane : lanes) {
             InFlight newest = lane == null ? null : lane.inFlight.peekLast();
-            if (newest == null || !newest.ran || newest.stage != 0 || !newest.wantDraft || newest.tokens.length != 1
-                    || newest.end() >= context) {
-                continue;
+            if (newest != null && newest.ran && newest.stage == 0 && newest.wantDraft && newest.tokens.length == 1
+                    && newest.end() < context) {
+                jobs.add(job(lane, newest));
+            } else if (lane != null && promptLeft(lane)) {
+                jobs.add(job(lane, null));
             }
-            List<Segment> segments = new ArrayList<>();
-            int at = lane.finalRows;
-            for (InFlight e : lane.completed) {
-                at = add(segments, e, at, head.typeAfter(complete, bounds));
-            }
-            int finalEnd = at;
-            for (InFlight e : lane.inFlight) {
-                at = add(segments, e, at, head.typeAfter(e.stage, bounds));
-            }
-            jobs.add(new Job(lane, newest, lane.finalRows, finalEnd, lane.completed.size(), segments,
-                    listener == null ? null : tokens(lane), lane.inFlight.size()));
         }
+    }
+
+    /** The job of {@code lane}: its completed tokens' rows, then (drafting for {@code newest}) its tokens in flight. */
+    private Job job(Lane lane, InFlight newest) {
+        List<Segment> segments = new ArrayList<>();
+        int at = lane.finalRows;
+        for (InFlight e : lane.completed) {
+            at = add(segments, e, at, head.typeAfter(bounds.length - 1, bounds));
+        }
+        int finalEnd = at;
+        for (InFlight e : newest == null ? List.<InFlight>of() : lane.inFlight) {
+            at = add(segments, e, at, head.typeAfter(e.stage, bounds));
+        }
+        return new Job(lane, newest, lane.finalRows, finalEnd, lane.completed.size(), segments,
+                listener == null || newest == null ? null : tokens(lane), lane.inFlight.size());
+    }
+
+    /** Whether {@code lane}'s prompt has left the pipeline but its rows are not yet in the head's cache. */
+    private static boolean promptLeft(Lane lane) {
+        return !lane.completed.isEmpty() && lane.completed.peekLast().end() >= lane.seq.promptIds().length
+                && lane.finalRows < lane.seq.promptIds().length;
     }
 
     /** Calls {@code l} with every draft from now on (tests). */
@@ -158,7 +173,10 @@ final class SpdHeadDrafter extends PipelineDrafter {
         return prefillMs;
     }
 
-    /** Jobs of one signature as one batch: their rows, the head's layers from each {@code start}, the draft logits. */
+    /**
+     * Jobs of one signature as one batch: their rows, the head's layers from each {@code start}, the draft logits
+     * (not for rows-only jobs).
+     */
     private void run(List<Job> group) {
         int b = group.size();
         List<Segment> shape = group.get(0).segments;
@@ -187,12 +205,16 @@ final class SpdHeadDrafter extends PipelineDrafter {
             slots[r] = group.get(r).lane.slot;
         }
         AttentionBatch a = stack().batch(manager, start, slots, (int) rows.getShape().get(1));
-        float[][] logits = LlamaModel.rows(head.draftLogits(rows, a, cache())); // [B, 1, V] -> [B][V]
+        NDArray h = head.advance(rows, a, cache()); // [B, T, D]
+        // [B, 1, V] -> [B][V]
+        float[][] logits = group.get(0).newest == null ? null : LlamaModel.rows(head.draftLogits(h));
         for (int r = 0; r < b; r++) {
             Job j = group.get(r);
-            j.newest.draftLogits = logits[r];
-            if (listener != null) {
-                listener.accept(new Drafted(j.tokens, j.inFlight, logits[r]));
+            if (logits != null) {
+                j.newest.draftLogits = logits[r];
+                if (listener != null) {
+                    listener.accept(new Drafted(j.tokens, j.inFlight, logits[r]));
+                }
             }
             int[] prompt = j.lane.seq.promptIds();
             if (j.start < prompt.length && j.finalEnd >= prompt.length) {
@@ -203,17 +225,32 @@ final class SpdHeadDrafter extends PipelineDrafter {
 
     @Override
     void afterStages() {
-        for (Job j : jobs) {
-            Lane lane = j.lane;
-            lane.finalRows = j.finalEnd;
-            for (int i = 0; i < j.completedEntries; i++) {
-                lane.completed.pollFirst().discard(); // its rows are in the head's cache now
-            }
-            if (holdsPrompt(lane)) {
-                lane.seq.markPrefilled();
-            }
-        }
+        jobs.forEach(SpdHeadDrafter::settle);
         jobs.clear();
+    }
+
+    /** After {@code j} ran: its completed tokens' rows are final (their states go), the prompt's among them. */
+    private static void settle(Job j) {
+        Lane lane = j.lane;
+        lane.finalRows = j.finalEnd;
+        for (int i = 0; i < j.completedEntries; i++) {
+            lane.completed.pollFirst().discard(); // its rows are in the head's cache now
+        }
+        if (lane.finalRows >= lane.seq.promptIds().length) {
+            lane.seq.markPrefilled();
+        }
+    }
+
+    @Override
+    void finished(Lane lane) {
+        if (promptLeft(lane)) {
+            // on the coordinator, between cycles: the prompt's rows and prefix now, for the request's other samples
+            Job j = job(lane, null);
+            try (NDScope ignored = new NDScope()) {
+                run(List.of(j));
+            }
+            settle(j);
+        }
     }
 
     @Override

@@ -37,8 +37,8 @@ public final class Settings {
                     + " with addFile / --archives"));
     public static final Setting<String> MODE = add(choice("mode", "ppsd", Scope.ENGINE, "M", MODES,
             "decoding mode: ar (plain autoregressive), ar-pipe (the same pipeline without drafts), eesd (early-exit"
-                    + " draft-then-verify), ppsd (pipelined verify-while-draft), spd (the ppsd pipeline drafting with the"
-                    + " SPD head in MODEL/spd_head, beside the stages)"));
+                    + " draft-then-verify), ppsd (pipelined verify-while-draft), spd (the ppsd pipeline drafting"
+                    + " with the SPD head in MODEL/spd_head, beside the stages)"));
     public static final Setting<String> DTYPE = add(choice("dtype", "auto", Scope.ENGINE, "TYPE",
             List.of("auto", "float32", "bfloat16", "float16"), "type of the weights and KV cache on the stages' devices:"
                     + " auto = float32 on a CPU, the checkpoint's torch_dtype on a GPU"));
@@ -175,7 +175,7 @@ public final class Settings {
         return s.format(s.defaultValue());
     }
 
-    /** A string setting with a fixed set of values: "mode must be one of [ar, ar-pipe, eesd, ppsd] but was x". */
+    /** A string setting with a fixed set of values: "mode must be one of [ar, ar-pipe, eesd, ppsd, spd] but was x". */
     public static Setting<String> choice(String name, String dflt, Scope scope, String metavar, List<String> values,
             String doc) {
         List<String> legal = List.copyOf(values);
