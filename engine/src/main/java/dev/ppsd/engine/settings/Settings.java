@@ -60,9 +60,9 @@ public final class Settings {
             ">= 1", k -> k >= 1, "pipeline stages when stages=auto"));
     public static final Setting<String> EXIT_HEAD = add(new Setting<>("exit_head", Kind.STRING, "auto", Scope.ENGINE,
             "H", "auto, shared or a folder", s -> !s.isBlank(),
-            "the drafter: auto (pipelines: the cheapest by the cost model and MODEL/eval.json; eesd: MODEL/exit_head"
-                    + " when present, else shared), shared (the model's own LM head after the exit layer) or a folder"
-                    + " holding a trained exit head"));
+            "the drafter of ppsd and eesd (spd drafts with MODEL/spd_head): auto (pipelines: the cheapest by the"
+                    + " cost model and MODEL/eval.json; eesd: MODEL/exit_head when present, else shared), shared (the"
+                    + " model's own LM head after the exit layer) or a folder holding a trained exit head"));
     public static final Setting<Integer> EXIT_LAYER = add(new Setting<>("exit_layer", Kind.INT, 0, Scope.ENGINE, "E",
             ">= 1 (or 0 for the default)", e -> e >= 0,
             "exit layer E of the drafter; 0 = the trained head's, else chosen by exit_head (N/2 without eval.json)"));
