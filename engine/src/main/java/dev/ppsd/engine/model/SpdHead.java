@@ -7,19 +7,14 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
-import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.runtime.Bfloat16;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -409,18 +404,13 @@ public final class SpdHead {
 
     /** Writes the head to {@code dir} (config.json + model.safetensors, float32). */
     public void save(Path dir) throws IOException {
-        Files.createDirectories(dir);
         JsonObject cfg = layerConfig.toJson();
         cfg.add("spd_anchor_layers", ints(anchors));
         cfg.add("spd_stage_bounds", ints(stageBounds));
         cfg.addProperty("base_num_hidden_layers", base.numHiddenLayers());
         cfg.addProperty("base_intermediate_size", base.intermediateSize());
         cfg.addProperty("shared_lm_head", true);
-        Files.writeString(dir.resolve("config.json"),
-                new GsonBuilder().setPrettyPrinting().create().toJson(cfg) + "\n", StandardCharsets.UTF_8);
-        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-        named().forEach((k, v) -> t.put(k, new Safetensors.Tensor(LlamaWeights.floats(v), v.getShape().getShape())));
-        Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+        DrafterFiles.write(dir, cfg, named());
     }
 
     private static JsonArray ints(int[] v) {
@@ -443,15 +433,8 @@ public final class SpdHead {
      */
     public static Info check(Path dir, LlamaConfig base) {
         Path cfgFile = dir.resolve("config.json");
-        JsonObject o;
-        try {
-            o = JsonParser.parseString(Files.readString(cfgFile)).getAsJsonObject();
-        } catch (NoSuchFileException e) {
-            throw new ModelLoadException(cfgFile, "missing file (an SPD head folder needs config.json; train one with"
-                    + " bin/ppsd distill-spd-head)");
-        } catch (IOException | RuntimeException e) {
-            throw new ModelLoadException(cfgFile, "cannot read: " + e.getMessage(), e);
-        }
+        JsonObject o = DrafterFiles.readConfig(dir, "an SPD head folder needs config.json; train one with"
+                + " bin/ppsd distill-spd-head");
         if (!o.has("spd_anchor_layers") || !o.has("spd_stage_bounds")) {
             throw new ModelLoadException(cfgFile, "missing field spd_anchor_layers or spd_stage_bounds (not an SPD"
                     + " head)");
@@ -470,10 +453,7 @@ public final class SpdHead {
         boolean sameLayer = head.withLayers(base.numHiddenLayers()).withIntermediateSize(base.intermediateSize())
                 .sameLayerAs(base);
         if (!sameLayer || baseLayers != base.numHiddenLayers()) {
-            throw new ModelLoadException(cfgFile, "SPD head was built for another model (hidden_size "
-                    + head.hiddenSize() + ", vocab_size " + head.vocabSize() + ", " + baseLayers + " layers) but the"
-                    + " model has hidden_size " + base.hiddenSize() + ", vocab_size " + base.vocabSize() + ", "
-                    + base.numHiddenLayers() + " layers");
+            throw new ModelLoadException(cfgFile, DrafterFiles.builtForAnother("SPD head", head, baseLayers, base));
         }
         try {
             check(base, anchors, bounds, head.numHiddenLayers());

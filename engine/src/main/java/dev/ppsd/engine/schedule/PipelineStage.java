@@ -7,7 +7,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.KvCache;
-import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.PrefixStore;

@@ -11,7 +11,6 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code ppsd distill-spd-head}: trains the SPD head of {@code --mode spd} by self-distillation ({@link Distiller}). */
@@ -22,10 +21,8 @@ final class DistillSpdCommand implements Callable<Integer> {
     private HelpOption help;
     @Spec
     private CommandSpec spec;
-    @Option(names = "--model", required = true, paramLabel = "DIR")
-    private Path model;
-    @Option(names = "--corpus", required = true, paramLabel = "FILE", description = "training text (repeatable)")
-    private List<Path> corpus;
+    @Mixin
+    private DistillInputs inputs;
     @Option(names = "--stages", paramLabel = "K", defaultValue = "2",
             description = "pipeline stages the head drafts for (default ${DEFAULT-VALUE})")
     private int stages;
@@ -57,8 +54,9 @@ final class DistillSpdCommand implements Callable<Integer> {
                         + " was '" + anchors + "'");
             }
         }
-        Distiller.runSpd(model, corpus, new Distiller.SpdSettings(stages, layers, intermediate, a, temperature),
-                out != null ? out : model.resolve(SpdHead.DIR), training.settings(600, 1e-3f, 1e-4f, 30, 0f),
+        Distiller.runSpd(inputs.model, inputs.corpus, new Distiller.SpdSettings(stages, layers, intermediate, a,
+                temperature), out != null ? out : inputs.model.resolve(SpdHead.DIR),
+                training.settings(600, 1e-3f, 1e-4f, 30, 0f),
                 CliOutput.of(spec));
         return 0;
     }
