@@ -164,6 +164,20 @@ public record DrafterPlan(ExitHead exitHead, SpdHead spdHead, int host, Pipeline
         return cost.placement(c.numHiddenLayers(), stages, drafter, s -> true).split();
     }
 
+    /**
+     * A new, untrained SPD head for {@code stages} stages ({@link SpdHead#init}) on the split {@link
+     * #spdTrainingSplit} gives it, with {@code anchors} (null: {@link SpdHead#defaultAnchors} of that split);
+     * {@code intermediate} 0: the model's MLP width. What {@code distill-spd-head} starts from.
+     */
+    public static SpdHead initSpdHead(LlamaModel model, int stages, int layers, int intermediate, int[] anchors,
+            ai.djl.ndarray.NDManager manager) {
+        LlamaConfig c = model.config();
+        int width = intermediate > 0 ? intermediate : c.intermediateSize();
+        int[] bounds = spdTrainingSplit(c, stages, layers, width).bounds();
+        return SpdHead.init(model, anchors != null ? anchors : SpdHead.defaultAnchors(bounds), bounds, layers, width,
+                manager);
+    }
+
     private record Candidate(Path dir, int exitLayer, double alpha) {
     }
 

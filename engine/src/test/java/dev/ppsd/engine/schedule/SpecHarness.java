@@ -11,7 +11,6 @@ import dev.ppsd.engine.decode.GenerationResult;
 import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.model.KvCache;
-import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.SpdHead;
 
@@ -171,9 +170,7 @@ final class SpecHarness {
     static java.nio.file.Path writeSpdHead(java.nio.file.Path modelDir, int stages) throws java.io.IOException {
         java.nio.file.Path dir = modelDir.resolve(SpdHead.DIR);
         try (LlamaModel m = LlamaModel.load(modelDir); ai.djl.ndarray.NDManager sub = m.manager().newSubManager()) {
-            LlamaConfig c = m.config();
-            int[] bounds = DrafterPlan.spdTrainingSplit(c, stages, 1, c.intermediateSize()).bounds();
-            SpdHead head = SpdHead.init(m, SpdHead.defaultAnchors(bounds), bounds, 1, c.intermediateSize(), sub);
+            SpdHead head = DrafterPlan.initSpdHead(m, stages, 1, 0, null, sub);
             SplittableRandom r = new SplittableRandom(31);
             head.named().forEach((name, a) -> {
                 if (name.contains("spd_")) {

@@ -97,14 +97,12 @@ public final class Distiller {
     public static void runSpd(Path modelDir, List<Path> corpus, SpdSettings spd, Path out, TrainingSettings s,
             PrintStream log) throws IOException {
         distill(modelDir, corpus, out, s, log, model -> {
-            LlamaConfig c = model.config();
-            int intermediate = spd.intermediate() > 0 ? spd.intermediate() : c.intermediateSize();
-            int[] bounds = DrafterPlan.spdTrainingSplit(c, spd.stages(), spd.layers(), intermediate).bounds();
-            int[] anchors = spd.anchors() != null ? spd.anchors() : SpdHead.defaultAnchors(bounds);
-            SpdHead head = SpdHead.init(model, anchors, bounds, spd.layers(), intermediate, model.manager());
+            SpdHead head = DrafterPlan.initSpdHead(model, spd.stages(), spd.layers(), spd.intermediate(),
+                    spd.anchors(), model.manager());
             log.printf(Locale.ROOT, "distilling an SPD head for stages %s: anchors %s, %d layer(s) of MLP width %d,"
-                    + " %.2f M weights of its own, temperature %.2f%n", Arrays.toString(bounds),
-                    Arrays.toString(anchors), spd.layers(), intermediate, head.ownParameters() / 1e6, spd.temperature());
+                    + " %.2f M weights of its own, temperature %.2f%n", Arrays.toString(head.stageBounds()),
+                    Arrays.toString(head.anchors()), spd.layers(), head.layerConfig().intermediateSize(),
+                    head.ownParameters() / 1e6, spd.temperature());
             return new Student() {
                 public Map<String, NDArray> named() {
                     return head.named();
