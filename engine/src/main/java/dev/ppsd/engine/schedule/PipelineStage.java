@@ -175,7 +175,8 @@ final class PipelineStage implements AutoCloseable {
         lastEndNanos = System.nanoTime();
         lastStartNanos = t0;
         lastBusyMs = (lastEndNanos - t0) / 1e6;
-        if (entries.stream().allMatch(e -> e.tokens.length == 1)) {
+        // a cycle in which the host ran only the drafter (its stage idle after a flush) is not a stage cycle
+        if (!entries.isEmpty() && entries.stream().allMatch(e -> e.tokens.length == 1)) {
             decodeBusyMs += lastBusyMs;
             decodeTokens += entries.size();
             decodeCycles++;
