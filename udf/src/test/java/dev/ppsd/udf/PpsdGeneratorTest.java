@@ -10,7 +10,16 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import ai.djl.ndarray.NDManager;
+import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
+import dev.ppsd.engine.schedule.DrafterPlan;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
