@@ -14,6 +14,7 @@ import dev.ppsd.engine.guided.GuidedDecoding;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.schedule.DrafterPlan;
 import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.SpdHead;
 import dev.ppsd.engine.model.LlamaWeights;
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.schedule.SchedulerFactory;
@@ -136,6 +137,9 @@ public final class GenerationEngine implements AutoCloseable {
             ExitHead.checkExitLayer(c, exitLayer);
         }
         List<String> stages = options.stageDevices(devices ? StageDevices.visibleGpus() : List.of());
+        if (options.get(Settings.MODE).equals("spd")) {
+            SpdHead.checkIn(dir, c, stages.size());
+        }
         boolean gpu = stages.stream().anyMatch(d -> d.startsWith("gpu"));
         LlamaModel.dataType(options.get(Settings.DTYPE), c, gpu);
         if (devices) {

@@ -64,7 +64,7 @@ class BadInputTest {
                 "--top-p", "2");
         refused("max_new_tokens must be an integer but was 'many'", "--input", good.toString(), "--output",
                 out("o1"), "--max-new-tokens", "many");
-        refused("mode must be one of [ar, ar-pipe, eesd, ppsd] but was fast", "--input", good.toString(),
+        refused("mode must be one of [ar, ar-pipe, eesd, ppsd, spd] but was fast", "--input", good.toString(),
                 "--output", out("o1"), "--mode", "fast");
         refused("fail_on_error must be true or false but was 'skip'", "--input", good.toString(), "--output", out("o1"),
                 "--fail-on-error=skip");

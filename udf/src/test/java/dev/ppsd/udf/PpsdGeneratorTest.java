@@ -10,7 +10,16 @@ import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.types.StructType;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+import ai.djl.ndarray.NDManager;
+import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
+import dev.ppsd.engine.schedule.DrafterPlan;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -117,16 +126,24 @@ class PpsdGeneratorTest {
         assertEquals("ppsd.rows", m.rows().name().get());
     }
 
-    @Test
-    void ppsdModeWritesTheSameGreedyTextAndReportsDraftAcceptance() {
-        PpsdGenerator gen = generator().setParam("mode", "ppsd").setParam("speculation", "always");
+    /** ppsd, and spd with an untrained SPD head written into the test model's folder (what drafts does not matter). */
+    @ParameterizedTest
+    @ValueSource(strings = {"ppsd", "spd"})
+    void speculativeModesWriteTheSameGreedyTextAndReportDraftAcceptance(String mode) throws IOException {
+        Path model = TestSpark.model();
+        if (mode.equals("spd") && !Files.isDirectory(model.resolve(SpdHead.DIR))) {
+            try (LlamaModel m = LlamaModel.load(model); NDManager sub = m.manager().newSubManager()) {
+                DrafterPlan.initSpdHead(m, 2, 1, 0, null, sub).save(model.resolve(SpdHead.DIR));
+            }
+        }
+        PpsdGenerator gen = generator().setParam("mode", mode).setParam("speculation", "always");
         List<Row> out = TestSpark.sorted(gen.transform(prompts(2)).collectAsList(), "id");
         List<GenerationResult> want = expected(SamplingParams.greedy(6), 0);
         long withDrafts = 0;
         for (int i = 0; i < out.size(); i++) {
             Row r = out.get(i);
             assertNull(r.getAs("error"), r.toString());
-            assertEquals(want.get(i).text(), r.getAs("generated_text"), "lossless: ppsd greedy == ar greedy");
+            assertEquals(want.get(i).text(), r.getAs("generated_text"), "lossless: " + mode + " greedy == ar greedy");
             Double acceptance = r.getAs("acceptance");
             if (acceptance != null) {
                 withDrafts++;

@@ -97,7 +97,7 @@ class TransformSchemaTest {
                 assertThrows(IllegalArgumentException.class, () -> g.setParam("max_new_tokens", -1)).getMessage());
         assertEquals("top_p must be in (0, 1] but was 1.5",
                 assertThrows(IllegalArgumentException.class, () -> g.setParam("top_p", 1.5)).getMessage());
-        assertEquals("mode must be one of [ar, ar-pipe, eesd, ppsd] but was fast",
+        assertEquals("mode must be one of [ar, ar-pipe, eesd, ppsd, spd] but was fast",
                 assertThrows(IllegalArgumentException.class, () -> g.setParam("mode", "fast")).getMessage());
         assertEquals("prompt_too_long must be one of [error, truncate] but was drop",
                 assertThrows(IllegalArgumentException.class, () -> g.setParam("prompt_too_long", "drop")).getMessage());

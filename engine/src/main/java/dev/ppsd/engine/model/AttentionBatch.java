@@ -122,6 +122,23 @@ public final class AttentionBatch {
                 mask(m, rope, mask, new Shape(1, 1, 1, t, t)), t, 0, b, null, null, null);
     }
 
+    /**
+     * For an uncached forward whose rows are not a plain causal sequence (the SPD head's training layout, where
+     * several rows share a position): query {@code t} of row {@code b} sits at {@code positions[b * T + t]} and sees
+     * key {@code j} iff {@code visible[b][t * T + j]}.
+     */
+    public static AttentionBatch masked(NDManager m, Rope rope, long[] positions, boolean[][] visible, int t) {
+        int b = visible.length;
+        float[] mask = new float[b * t * t];
+        for (int r = 0; r < b; r++) {
+            for (int i = 0; i < t * t; i++) {
+                mask[r * t * t + i] = visible[r][i] ? 0 : Float.NEGATIVE_INFINITY;
+            }
+        }
+        return new AttentionBatch(new int[b], new int[b], rope.tables(m.create(positions, new Shape(b, t))),
+                mask(m, rope, mask, new Shape(b, 1, 1, t, t)), t, 0, b, null, null, null);
+    }
+
     /** Batch rows to attention rows: {@code [B, ...] -> [R, ...]} (unused window rows are zero). */
     NDArray toRows(NDArray x) {
         if (rowIndex == null) {

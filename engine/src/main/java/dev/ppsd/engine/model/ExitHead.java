@@ -1,21 +1,17 @@
 package dev.ppsd.engine.model;
 
-import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
 import dev.ppsd.engine.runtime.Bfloat16;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import com.google.gson.GsonBuilder;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -160,16 +156,11 @@ public final class ExitHead {
         if (!trained()) {
             throw new IllegalStateException("a shared exit head has nothing to save");
         }
-        Files.createDirectories(dir);
         JsonObject cfg = config.withLayers(1).toJson();
         cfg.addProperty("exit_layer", exitLayer);
         cfg.addProperty("base_num_hidden_layers", config.numHiddenLayers());
         cfg.addProperty("shared_lm_head", true);
-        Files.writeString(dir.resolve("config.json"),
-                new GsonBuilder().setPrettyPrinting().create().toJson(cfg) + "\n", StandardCharsets.UTF_8);
-        Map<String, Safetensors.Tensor> t = new LinkedHashMap<>();
-        named().forEach((k, v) -> t.put(k, new Safetensors.Tensor(LlamaWeights.floats(v), v.getShape().getShape())));
-        Safetensors.write(dir.resolve("model.safetensors"), t, "F32");
+        DrafterFiles.write(dir, cfg, named());
     }
 
     /**
@@ -209,14 +200,7 @@ public final class ExitHead {
      */
     public static int check(Path dir, LlamaConfig base) {
         Path cfgFile = dir.resolve("config.json");
-        JsonObject o;
-        try {
-            o = JsonParser.parseString(Files.readString(cfgFile)).getAsJsonObject();
-        } catch (NoSuchFileException e) {
-            throw new ModelLoadException(cfgFile, "missing file (an exit head folder needs config.json)");
-        } catch (IOException | RuntimeException e) {
-            throw new ModelLoadException(cfgFile, "cannot read: " + e.getMessage(), e);
-        }
+        JsonObject o = DrafterFiles.readConfig(dir, "an exit head folder needs config.json");
         if (!o.has("exit_layer")) {
             throw new ModelLoadException(cfgFile, "missing field exit_layer (not an exit head)");
         }
@@ -232,10 +216,7 @@ public final class ExitHead {
         boolean sameLayer = head.withLayers(base.numHiddenLayers()).sameLayerAs(base);
         if (!sameLayer || baseLayers != base.numHiddenLayers()) {
             boolean sizes = head.hiddenSize() == base.hiddenSize() && head.vocabSize() == base.vocabSize();
-            throw new ModelLoadException(cfgFile, "exit head was built for another model (hidden_size "
-                    + head.hiddenSize() + ", vocab_size " + head.vocabSize() + ", " + baseLayers
-                    + " layers) but the model has hidden_size " + base.hiddenSize() + ", vocab_size "
-                    + base.vocabSize() + ", " + base.numHiddenLayers() + " layers"
+            throw new ModelLoadException(cfgFile, DrafterFiles.builtForAnother("exit head", head, baseLayers, base)
                     + (sizes && !sameLayer ? "; its layer is " + describe(head) + " but the"
                             + " model's is " + describe(base) : ""));
         }

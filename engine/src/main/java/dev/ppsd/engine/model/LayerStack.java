@@ -54,9 +54,23 @@ public final class LayerStack {
 
     /** Runs every layer of the stack on {@code x [B, T, D]} (cached when {@code cache != null}). */
     public NDArray forward(NDArray x, AttentionBatch a, KvCache cache) {
+        return forward(x, a, cache, new int[0], new NDArray[0]);
+    }
+
+    /**
+     * As {@link #forward(NDArray, AttentionBatch, KvCache)}, also keeping the residual stream at some depths of the
+     * model: {@code kept[i]} becomes the state {@code [B, T, D]} after the model's first {@code depths[i]} layers
+     * when this stack computes it ({@code from < depths[i] <= to}), and is left as it is otherwise.
+     */
+    public NDArray forward(NDArray x, AttentionBatch a, KvCache cache, int[] depths, NDArray[] kept) {
         NDArray h = x;
         for (int i = 0; i < layers.length; i++) {
             h = DecoderLayer.forward(config, layers[i], h, a, cache, i);
+            for (int j = 0; j < depths.length; j++) {
+                if (depths[j] == from + i + 1) {
+                    kept[j] = h;
+                }
+            }
         }
         return h;
     }

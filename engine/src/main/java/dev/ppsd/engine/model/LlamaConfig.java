@@ -332,6 +332,13 @@ public record LlamaConfig(
                 family, attentionBias, ropeScaling, slidingWindow, torchDtype);
     }
 
+    /** A copy with another MLP width (used for SPD heads: a narrower layer). */
+    public LlamaConfig withIntermediateSize(int intermediate) {
+        return new LlamaConfig(hiddenSize, intermediate, numHiddenLayers, numAttentionHeads, numKeyValueHeads, headDim,
+                rmsNormEps, ropeTheta, vocabSize, maxPositionEmbeddings, tieWordEmbeddings, bosTokenId, eosTokenIds,
+                family, attentionBias, ropeScaling, slidingWindow, torchDtype);
+    }
+
     /** What decides a checkpoint's tensors, for messages: architecture, layers, biases, tied embeddings. */
     public String layout() {
         return family.architecture() + ", " + numHiddenLayers + " layers" + (qkvBias() ? ", q/k/v biases" : "")

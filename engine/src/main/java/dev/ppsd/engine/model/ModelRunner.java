@@ -85,6 +85,11 @@ public final class ModelRunner {
         return layers.forward(x, a, cache);
     }
 
+    /** As {@link #forward(NDArray, AttentionBatch, KvCache)}, keeping states at model depths ({@link LayerStack}). */
+    public NDArray forward(NDArray x, AttentionBatch a, KvCache cache, int[] depths, NDArray[] kept) {
+        return layers.forward(x, a, cache, depths, kept);
+    }
+
     /** Next-token logits of each row (a range that ends at the last layer): {@code [B, T, D] -> float[B][V]}. */
     public float[][] nextTokenLogits(NDArray h) {
         // only the last position of each row needs the LM head: [B, T, D] -> [B, 1, D]

@@ -107,8 +107,16 @@ public final class PrefixStore implements AutoCloseable {
     }
 
     /** Stores the full blocks of {@code prompt} that {@code slot} of the cache holds and the store does not. */
-    public synchronized void save(KvCache cache, int slot, int[] prompt) {
-        int full = Math.min(prompt.length / BLOCK, cache.length(0, slot) / BLOCK);
+    public void save(KvCache cache, int slot, int[] prompt) {
+        save(cache, slot, prompt, Integer.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #save(KvCache, int, int[])}, among the first {@code upTo} positions only (the cache may hold rows
+     * past them that are not yet final: an SPD head's rows of tokens still in flight).
+     */
+    public synchronized void save(KvCache cache, int slot, int[] prompt, int upTo) {
+        int full = Math.min(prompt.length, Math.min(upTo, cache.length(0, slot))) / BLOCK;
         long[] keys = keys(prompt, full);
         for (int j = 0; j < full; j++) {
             if (blocks.containsKey(keys[j])) {

@@ -6,7 +6,9 @@ import com.google.gson.JsonParser;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.model.ExitHead;
+import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -31,11 +33,37 @@ import java.util.Map;
  * {@code --exit-layer} or {@code --exit-head shared|DIR} narrows the candidates. The stages after the first are
  * always split by cost (the last one carries the LM head).
  *
- * @param reason one line saying what was chosen and why, for logs and the benchmark report
+ * <p>{@code spd} drafts with the model folder's SPD head ({@link #chooseSpd}): it needs nothing of the cycle it
+ * drafts in, so it may run on any stage; the cost model picks the split and that stage (its host) together, among
+ * the splits that give every pipeline depth the row type the head was trained with.
+ *
+ * @param exitHead the exit head (ppsd, and the split of ar-pipe); null when the SPD head drafts
+ * @param spdHead  the SPD head (spd); null otherwise
+ * @param host     the stage that runs the drafter (0 for an exit head)
+ * @param reason   one line saying what was chosen and why, for logs and the benchmark report
  */
-public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
+public record DrafterPlan(ExitHead exitHead, SpdHead spdHead, int host, PipelineSplit split, String reason) {
     /** File in the model folder with the measured acceptance per exit layer. */
     public static final String EVAL_FILE = "eval.json";
+
+    public DrafterPlan {
+        if ((exitHead == null) == (spdHead == null)) {
+            throw new IllegalArgumentException("a drafter plan has an exit head or an SPD head");
+        }
+        if (host < 0 || host >= split.stages() || exitHead != null && host != 0) {
+            throw new IllegalArgumentException("drafter host stage " + host + " outside the split " + split);
+        }
+    }
+
+    /** The mode that drafts with this plan's drafter. */
+    public String mode() {
+        return spdHead != null ? "spd" : "ppsd";
+    }
+
+    /** Layers of the drafter's own KV cache. */
+    int cacheLayers() {
+        return spdHead != null ? spdHead.layerConfig().numHiddenLayers() : exitHead.trained() ? 1 : 0;
+    }
 
     public static DrafterPlan choose(LlamaModel model, EngineOptions o, int stages) {
         int n = model.config().numHiddenLayers();
@@ -98,7 +126,56 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
         PipelineSplit split = cost.split(n, stages, head.exitLayer());
         String text = String.format(Locale.ROOT, "drafter: %s head after layer %d, stages %s: %s", head.kind(),
                 head.exitLayer(), split, why);
-        return new DrafterPlan(head, split, text);
+        return new DrafterPlan(head, null, 0, split, text);
+    }
+
+    /**
+     * The plan of {@code spd}: the SPD head in {@code MODEL/spd_head} (trained for {@code stages} stages), with the
+     * split and host stage the cost model finds cheapest among the splits that give every depth the row type the
+     * head was trained with; its acceptance in {@code eval.json} ({@code alpha_spd_head}) goes into the reason.
+     */
+    public static DrafterPlan chooseSpd(LlamaModel model, int stages) {
+        if (model.dir() == null) {
+            throw new IllegalArgumentException("mode spd needs a model folder holding an SPD head");
+        }
+        SpdHead head = SpdHead.load(SpdHead.checkIn(model.dir(), model.config(), stages), model, model.manager());
+        int n = model.config().numHiddenLayers();
+        StageCostModel cost = StageCostModel.of(model.config());
+        double drafter = cost.spdHead(head.ownParameters());
+        StageCostModel.Placement p = cost.placement(n, stages, drafter, s -> head.fits(s.bounds()));
+        Double alpha = readAlpha(model.dir()).getOrDefault("spd", Map.of()).get(stages);
+        String why = alpha == null ? "no " + EVAL_FILE + " acceptance" : String.format(Locale.ROOT,
+                "predicted %.2f × an AR step per token at α %.3f from %s", p.maxStage() * (alpha + stages * (1 - alpha))
+                        / cost.ar(n), alpha, EVAL_FILE);
+        return new DrafterPlan(null, head, p.host(), p.split(), String.format(Locale.ROOT,
+                "drafter: SPD head (anchors %s) on stage %d, stages %s: cheapest placement by the cost model (%s)",
+                java.util.Arrays.toString(head.anchors()), p.host(), p.split(), why));
+    }
+
+    /**
+     * The split an SPD head of {@code layers} layers of MLP width {@code intermediate} is trained for on
+     * {@code stages} stages: the cost model's cheapest placement of a head of that size (with {@code stages + 1}
+     * anchors, {@link SpdHead#defaultAnchors}' count for a split whose stages end before layer N−1).
+     */
+    public static PipelineSplit spdTrainingSplit(LlamaConfig c, int stages, int layers, int intermediate) {
+        StageCostModel cost = StageCostModel.of(c);
+        double drafter = cost.spdHead(SpdHead.ownParameters(c.withLayers(layers).withIntermediateSize(intermediate),
+                stages + 1));
+        return cost.placement(c.numHiddenLayers(), stages, drafter, s -> true).split();
+    }
+
+    /**
+     * A new, untrained SPD head for {@code stages} stages ({@link SpdHead#init}) on the split {@link
+     * #spdTrainingSplit} gives it, with {@code anchors} (null: {@link SpdHead#defaultAnchors} of that split);
+     * {@code intermediate} 0: the model's MLP width. What {@code distill-spd-head} starts from.
+     */
+    public static SpdHead initSpdHead(LlamaModel model, int stages, int layers, int intermediate, int[] anchors,
+            ai.djl.ndarray.NDManager manager) {
+        LlamaConfig c = model.config();
+        int width = intermediate > 0 ? intermediate : c.intermediateSize();
+        int[] bounds = spdTrainingSplit(c, stages, layers, width).bounds();
+        return SpdHead.init(model, anchors != null ? anchors : SpdHead.defaultAnchors(bounds), bounds, layers, width,
+                manager);
     }
 
     private record Candidate(Path dir, int exitLayer, double alpha) {
@@ -124,7 +201,8 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
     }
 
     /**
-     * Acceptance by head kind ("shared" / "trained") and exit layer, averaged over the held-out files of
+     * Acceptance by head kind ("shared" / "trained" by exit layer, "spd" by number of stages), averaged over the
+     * held-out files of
      * {@code eval.json}; empty when the file is missing or unreadable (the plan then falls back to the default).
      */
     static Map<String, Map<Integer, Double>> readAlpha(Path modelDir) {
@@ -142,6 +220,7 @@ public record DrafterPlan(ExitHead head, PipelineSplit split, String reason) {
                 JsonObject r = file.getValue().getAsJsonObject();
                 add(sums, "shared", r.get("alpha_shared_head"));
                 add(sums, "trained", r.get("alpha_trained_head"));
+                add(sums, "spd", r.get("alpha_spd_head"));
             }
         } catch (IOException | RuntimeException e) {
             return Map.of();

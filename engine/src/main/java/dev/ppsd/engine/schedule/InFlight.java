@@ -15,6 +15,11 @@ final class InFlight {
     int stage;
     /** Hand-off state {@code [1, T, D]} on the device of the stage that produced it; null before stage 0. */
     NDArray hidden;
+    /**
+     * The drafter's states of these positions ({@link PipelineDrafter#stateDepths}: {@code states[i]} is the state
+     * {@code [1, T, D]} at the i-th depth once a stage has computed it, else null); empty for drafters that keep none.
+     */
+    final NDArray[] states;
     /** Whether this entry ran in the current cycle (an entry waiting at stage 0 does not move on). */
     boolean ran;
     /** Whether a draft is made from this entry's stage-0 output (set when it enters stage 0). */
@@ -23,7 +28,9 @@ final class InFlight {
     boolean draft;
     /** Warped draft distribution (sampling only). */
     float[] q;
-    /** Draft logits of the position after this entry (stage 0 output), or final logits (last stage output). */
+    /** The drafter's logits for the position after this entry (set in the cycle it runs stage 0), or null. */
+    float[] draftLogits;
+    /** The target's logits for the position after this entry (set when it leaves the last stage). */
     float[] logits;
 
     InFlight(Lane lane, int start, int[] tokens, boolean draft, float[] q) {
@@ -32,6 +39,7 @@ final class InFlight {
         this.tokens = tokens;
         this.draft = draft;
         this.q = q;
+        this.states = new NDArray[lane.stateDepths];
     }
 
     /** First position after this entry. */
@@ -39,10 +47,22 @@ final class InFlight {
         return start + tokens.length;
     }
 
+    /** Frees the hand-off state (the next stage has consumed it). */
     void release() {
         if (hidden != null) {
             hidden.close();
             hidden = null;
+        }
+    }
+
+    /** Frees everything this entry holds (it is flushed, finished, or no longer needed by the drafter). */
+    void discard() {
+        release();
+        for (int i = 0; i < states.length; i++) {
+            if (states[i] != null) {
+                states[i].close();
+                states[i] = null;
+            }
         }
     }
 }

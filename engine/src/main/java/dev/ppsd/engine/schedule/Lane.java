@@ -13,6 +13,15 @@ final class Lane {
     final Sequence seq;
     final int slot;
     final Deque<InFlight> inFlight = new ArrayDeque<>();
+    /** States each entry keeps for the drafter ({@link InFlight#states}). */
+    final int stateDepths;
+    /**
+     * SPD: entries that have left the last stage (oldest first) whose rows are not yet final in the SPD head's cache;
+     * their states make those rows at the sequence's next draft. Empty for other drafters.
+     */
+    final Deque<InFlight> completed = new ArrayDeque<>();
+    /** SPD: positions {@code [0, finalRows)} have their final rows in the SPD head's cache. */
+    int finalRows;
     long proposed;
     long accepted;
     long cycles;
@@ -20,9 +29,10 @@ final class Lane {
     final double[] busyMs;
     final double[] idleMs;
 
-    Lane(Sequence seq, int slot, int stages) {
+    Lane(Sequence seq, int slot, int stages, int stateDepths) {
         this.seq = seq;
         this.slot = slot;
+        this.stateDepths = stateDepths;
         this.busyMs = new double[stages];
         this.idleMs = new double[stages];
     }
@@ -40,12 +50,14 @@ final class Lane {
     /** Drops every in-flight entry at or after {@code position} (a flush). */
     void discardFrom(int position) {
         while (!inFlight.isEmpty() && inFlight.peekLast().start >= position) {
-            inFlight.pollLast().release();
+            inFlight.pollLast().discard();
         }
     }
 
     void discardAll() {
-        inFlight.forEach(InFlight::release);
+        inFlight.forEach(InFlight::discard);
         inFlight.clear();
+        completed.forEach(InFlight::discard);
+        completed.clear();
     }
 }

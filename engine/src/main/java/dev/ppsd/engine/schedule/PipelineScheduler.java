@@ -8,7 +8,6 @@ import dev.ppsd.engine.decode.SequenceSource;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.decode.Verifier;
-import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Settings;
@@ -20,8 +19,9 @@ import java.util.List;
 /**
  * PPSD: the layers split into k stages, one worker thread (and device) per stage, verifying the oldest in-flight
  * token in the last stage while the first stage drafts the next one through the exit head (verify-while-draft).
- * With {@code speculative == false} the same pipeline runs plain AR with the sequences as micro-batches
- * ({@code ar-pipe}), the non-speculative comparison point.
+ * SPD is the same pipeline with another {@link PipelineDrafter}: the SPD head drafts from the state the pipeline
+ * held before the cycle, beside the stages. With {@code speculative == false} the same pipeline runs plain AR with
+ * the sequences as micro-batches ({@code ar-pipe}), the non-speculative comparison point.
  *
  * <p>Many sequences share the pipeline: in each cycle a stage runs, as one batch, the entry that every active
  * sequence has at that stage, so one sequence's flush bubble is filled by the others' work. {@link #run} is the
@@ -34,6 +34,10 @@ public final class PipelineScheduler implements Scheduler {
     private final LlamaModel model;
     private final PipelineSplit split;
     private final List<PipelineStage> stages = new ArrayList<>();
+    /** The drafter on its host stage; null for ar-pipe. */
+    private final PipelineDrafter drafter;
+    /** How many states each entry keeps for the drafter. */
+    private final int stateDepths;
     private final boolean speculative;
     private final int maxBatch;
     private final PipelineStats stats;
@@ -43,56 +47,61 @@ public final class PipelineScheduler implements Scheduler {
     private long cycleNo;
 
     /**
-     * @param speculative draft (ppsd) or not (ar-pipe)
-     * @param adaptive    with speculation: let {@link SpeculationController} switch drafting off when a schedule
-     *                    without drafts measures cheaper for the current number of sequences
+     * @param speculative draft (ppsd, spd: whichever drafter the plan holds) or not (ar-pipe)
      */
     public PipelineScheduler(LlamaModel model, DrafterPlan plan, List<Device> devices, boolean speculative,
             EngineOptions o) {
-        this(model, plan.head(), plan.split(), devices, speculative, o, plan.reason());
-    }
-
-    private PipelineScheduler(LlamaModel model, ExitHead head, PipelineSplit split, List<Device> devices,
-            boolean speculative, EngineOptions o, String plan) {
+        PipelineSplit split = plan.split();
         if (devices.size() != split.stages()) {
             throw new IllegalArgumentException(split.stages() + " stages need " + split.stages()
                     + " devices but got " + devices.size());
         }
-        if (speculative && head == null) {
-            throw new IllegalArgumentException("ppsd needs an exit head");
-        }
         if (speculative && split.stages() < 2) {
-            throw new IllegalArgumentException("ppsd needs at least 2 stages but got " + split.stages());
+            throw new IllegalArgumentException(plan.mode() + " needs at least 2 stages but got " + split.stages());
         }
-        if (speculative && head.exitLayer() != split.to(0)) {
-            throw new IllegalArgumentException("the exit head sits after layer " + head.exitLayer()
+        if (speculative && plan.exitHead() != null && plan.exitHead().exitLayer() != split.to(0)) {
+            throw new IllegalArgumentException("the exit head sits after layer " + plan.exitHead().exitLayer()
                     + " but stage 0 ends at layer " + split.to(0));
         }
         this.model = model;
         this.split = split;
         this.speculative = speculative;
         this.maxBatch = o.get(Settings.BATCH_SIZE);
-        this.plan = plan;
+        this.plan = plan.reason();
         this.controller = new SpeculationController(o.get(Settings.SPECULATION).equals("auto"), split.stages());
         int k = split.stages();
-        boolean trainedHead = speculative && head.trained();
+        int drafterLayers = speculative ? plan.cacheLayers() : 0;
         long perPosition = KvBudget.bytesPerPosition(model.config(), model.config().numHiddenLayers()
-                + (trainedHead ? 1 : 0), model.dataType());
+                + drafterLayers, model.dataType());
         this.budget = KvBudget.of(o, perPosition, maxBatch, model.config().maxPositionEmbeddings() + k + 1);
+        // each prefix cache takes its share of the budget: its layers' share of a position's K/V
+        java.util.function.IntToLongFunction prefixBytes = layers -> o.get(Settings.PREFIX_CACHE)
+                ? budget.prefixBytes() * KvBudget.bytesPerPosition(model.config(), layers, model.dataType())
+                        / perPosition : -1;
         for (int s = 0; s < k; s++) {
-            // each stage's prefix cache takes its share of the budget: its layers' share of a position's K/V
-            int layers = split.to(s) - split.from(s) + (s == 0 && trainedHead ? 1 : 0);
-            long prefixBytes = o.get(Settings.PREFIX_CACHE)
-                    ? budget.prefixBytes() * KvBudget.bytesPerPosition(model.config(), layers, model.dataType()) / perPosition : -1;
             stages.add(new PipelineStage(model, s, k, split.from(s), split.to(s), devices.get(s),
-                    speculative ? head : null, prefixBytes));
+                    prefixBytes.applyAsLong(split.to(s) - split.from(s))));
         }
+        if (speculative) {
+            PipelineStage host = stages.get(plan.host());
+            this.drafter = plan.exitHead() != null
+                    ? ExitHeadDrafter.on(plan.exitHead(), host.device(), host.manager(), host.rope(),
+                            prefixBytes.applyAsLong(drafterLayers), model.dataType())
+                    : SpdHeadDrafter.on(plan.spdHead(), plan.host(), split, host.device(), host.manager(), host.rope(),
+                            prefixBytes.applyAsLong(drafterLayers), model.dataType());
+            for (PipelineStage st : stages) {
+                st.drafter(st == host ? drafter : null, drafter.stateDepths());
+            }
+        } else {
+            this.drafter = null;
+        }
+        this.stateDepths = drafter == null ? 0 : drafter.stateDepths().length;
         this.stats = new PipelineStats(stages);
     }
 
     @Override
     public String mode() {
-        return speculative ? "ppsd" : "ar-pipe";
+        return speculative ? drafter.mode() : "ar-pipe";
     }
 
     @Override
@@ -117,6 +126,11 @@ public final class PipelineScheduler implements Scheduler {
     /** What {@code --speculation auto} has learned per number of sequences in flight; null when it does not run. */
     public String speculationSummary() {
         return speculative ? controller.summary() : null;
+    }
+
+    /** The drafter on its host stage, null for ar-pipe (tests). */
+    PipelineDrafter drafter() {
+        return drafter;
     }
 
     /** Replaces what decides each cycle's schedule; tests use it to run every mix of schedules. */
@@ -161,10 +175,17 @@ public final class PipelineScheduler implements Scheduler {
                 stats.runEnds();
                 return;
             }
-            // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently
+            if (drafter != null) {
+                drafter.beforeStages(lanes, context); // SPD: what it drafts from is fixed before the stages run
+            }
+            // cycle: block b on stage b for every entry that sits at stage b, all stages concurrently (and the
+            // drafter on its host)
             stats.stagesStart();
             runStages(work);
             stats.stagesEnd();
+            if (drafter != null) {
+                drafter.afterStages();
+            }
             PipelineStats.Counts counts = new PipelineStats.Counts();
             for (Lane lane : lanes) {
                 if (lane != null) {
@@ -190,8 +211,14 @@ public final class PipelineScheduler implements Scheduler {
         if (oldest.stage == stages.size()) {
             // verify: the oldest entry (position p) has left the last block; its logits are the target for p + 1
             lane.inFlight.pollFirst();
-            seq.markPrefilled(); // (once the prompt has left the last block, every stage holds it)
-            oldest.release();
+            if (drafter == null || drafter.holdsPrompt(lane)) {
+                seq.markPrefilled(); // (once the prompt has left the last block, every stage holds it)
+            }
+            if (drafter != null) {
+                drafter.left(lane, oldest); // (SPD: its states make its final row at the next draft)
+            } else {
+                oldest.discard();
+            }
             InFlight next = lane.inFlight.peekFirst(); // the draft for position p + 1, if any
             int token;
             boolean restart;
@@ -233,10 +260,12 @@ public final class PipelineScheduler implements Scheduler {
                 return false;
             }
         }
-        // draft: the newest entry has just left block 1; its exit-head logits give the draft for the next position
+        // draft: the newest entry has just left block 1; the drafter's logits give the draft for the next position
         InFlight newest = lane.inFlight.peekLast();
-        if (newest != null && newest.wantDraft && newest.stage == 1 && newest.end() < context) {
-            DraftProposer.Draft d = seq.propose(newest.logits, lane.draftsInFlight());
+        if (newest != null && newest.wantDraft && newest.stage == 1 && newest.draftLogits != null
+                && newest.end() < context) {
+            DraftProposer.Draft d = seq.propose(newest.draftLogits, lane.draftsInFlight());
+            newest.draftLogits = null;
             lane.inFlight.add(new InFlight(lane, newest.end(), new int[] {d.token()}, true, d.q()));
             counts.drafted++;
         }
@@ -272,7 +301,8 @@ public final class PipelineScheduler implements Scheduler {
                 for (PipelineStage st : stages) {
                     st.restorePrefix(slot, prompt, reused);
                 }
-                Lane lane = new Lane(s, slot, k);
+                Lane lane = new Lane(s, slot, k, stateDepths);
+                lane.finalRows = reused;
                 lane.inFlight.add(new InFlight(lane, reused, Arrays.copyOfRange(prompt, reused, prompt.length), false,
                         null));
                 lanes[slot] = lane;
@@ -359,6 +389,9 @@ public final class PipelineScheduler implements Scheduler {
     }
 
     private void finish(Lane lane) {
+        if (drafter != null) {
+            drafter.finished(lane);
+        }
         lane.discardAll();
         lane.seq.setSpec(new SpecMetrics(lane.proposed, lane.accepted, lane.cycles, lane.flushes, lane.busyMs,
                 lane.idleMs));
@@ -371,9 +404,11 @@ public final class PipelineScheduler implements Scheduler {
      */
     private void runStages(List<List<InFlight>> work) {
         int here = -1;
+        boolean[] busy = new boolean[work.size()];
         for (int b = 0; b < work.size(); b++) {
             PipelineStage st = stages.get(b);
-            if (work.get(b).isEmpty()) {
+            busy[b] = !work.get(b).isEmpty() || st.drafts();
+            if (!busy[b]) {
                 st.lastBusyMs = 0;
                 st.lastPrefillMs = 0;
             } else if (here < 0) {
@@ -389,7 +424,7 @@ public final class PipelineScheduler implements Scheduler {
             failed = e;
         }
         for (int b = here + 1; b < work.size(); b++) {
-            if (!work.get(b).isEmpty()) {
+            if (busy[b]) {
                 try {
                     stages.get(b).await();
                 } catch (RuntimeException e) {
@@ -404,6 +439,6 @@ public final class PipelineScheduler implements Scheduler {
 
     @Override
     public void close() {
-        stages.forEach(PipelineStage::close);
+        stages.forEach(PipelineStage::close); // (the host closes the drafter)
     }
 }

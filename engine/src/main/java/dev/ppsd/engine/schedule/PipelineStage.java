@@ -6,12 +6,11 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.model.AttentionBatch;
-import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.KvCache;
-import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.PrefixStore;
+import dev.ppsd.engine.model.Rope;
 import dev.ppsd.engine.runtime.Bfloat16;
 
 import java.util.ArrayList;
@@ -20,9 +19,11 @@ import java.util.List;
 /**
  * One pipeline stage: a block of layers with its KV cache on its own device, run by its own worker thread
  * ({@link #start} / {@link #await}) or, when the coordinator has nothing better to do, on the calling thread
- * ({@link #runHere}). Stage 0 also embeds tokens and runs the exit head (the drafter) with its own cache; the
- * last stage also applies the final norm and LM head. Every NDArray created in a cycle lives in the cycle's
- * {@link NDScope} except the hand-off states, which the next stage closes.
+ * ({@link #runHere}). Stage 0 also embeds tokens; the last stage also applies the final norm and LM head; the
+ * drafter's host stage also runs the drafter ({@link PipelineDrafter}: the exit head on stage 0, or the SPD head) with
+ * its own cache. Every NDArray created in a cycle lives in the cycle's {@link NDScope} except the hand-off states,
+ * which the next stage closes, and the states kept for the drafter ({@link InFlight#states}), which their entry
+ * closes.
  */
 final class PipelineStage implements AutoCloseable {
     final int index;
@@ -30,13 +31,13 @@ final class PipelineStage implements AutoCloseable {
     final boolean last;
     private final NDManager manager;
     private final ModelRunner runner;
-    private final ExitHead head; // stage 0 only, null when not speculating
-    private final LayerStack headStack; // trained head's layer
+    /** The drafter when this stage is its host, else null. */
+    private PipelineDrafter drafter;
+    /** Depths whose states every entry keeps for the drafter ({@link PipelineDrafter#stateDepths}). */
+    private int[] stateDepths = new int[0];
     private final StageWorker worker;
     private final PrefixStore prefix; // null without prefix caching
-    private final PrefixStore headPrefix; // the trained head's cache; null without one
     private KvCache cache;
-    private KvCache headCache;
     /** Busy time of the last cycle, ms, and its start / end (System.nanoTime). */
     double lastBusyMs;
     /** The part of {@link #lastBusyMs} spent prefilling prompts, ms. */
@@ -49,28 +50,40 @@ final class PipelineStage implements AutoCloseable {
     long decodeCycles;
 
     /** @param prefixBytes what this stage's prefix cache may take; negative: no prefix cache */
-    PipelineStage(LlamaModel model, int index, int stages, int from, int to, Device device, ExitHead exitHead,
-            long prefixBytes) {
+    PipelineStage(LlamaModel model, int index, int stages, int from, int to, Device device, long prefixBytes) {
         this.index = index;
         this.first = index == 0;
         this.last = index == stages - 1;
         this.manager = model.manager().newSubManager(device);
         this.runner = ModelRunner.on(model, from, to, device, manager);
-        this.head = first && exitHead != null ? exitHead.onDevice(device, manager) : null;
-        this.headStack = head != null && head.trained() ? head.stack(runner.layers().rope()) : null;
         this.worker = new StageWorker("ppsd-stage-" + index, stages);
-        if (prefixBytes >= 0) {
-            long layers = KvBudget.bytesPerPosition(model.config(), to - from, model.dataType());
-            long head = headStack != null ? KvBudget.bytesPerPosition(model.config(), 1, model.dataType()) : 0;
-            // the head's cache gets its share of the stage's bytes
-            this.prefix = new PrefixStore(manager, device, prefixBytes * layers / (layers + head),
-                    layers * PrefixStore.BLOCK);
-            this.headPrefix = headStack != null ? new PrefixStore(manager, device, prefixBytes * head / (layers + head),
-                    head * PrefixStore.BLOCK) : null;
-        } else {
-            this.prefix = null;
-            this.headPrefix = null;
-        }
+        long layers = KvBudget.bytesPerPosition(model.config(), to - from, model.dataType());
+        this.prefix = prefixBytes >= 0 ? new PrefixStore(manager, device, prefixBytes, layers * PrefixStore.BLOCK)
+                : null;
+    }
+
+    /** The stage's device, manager and rotary tables, for the drafter it hosts. */
+    Device device() {
+        return runner.layers().device();
+    }
+
+    NDManager manager() {
+        return manager;
+    }
+
+    Rope rope() {
+        return runner.layers().rope();
+    }
+
+    /** Makes this stage the drafter's host (null: none); every stage keeps the drafter's {@code stateDepths}. */
+    void drafter(PipelineDrafter d, int[] stateDepths) {
+        this.drafter = d;
+        this.stateDepths = stateDepths.clone();
+    }
+
+    /** Whether this cycle's task has work even without entries: the drafter it hosts drafts. */
+    boolean drafts() {
+        return drafter != null && drafter.drafts();
     }
 
     /** The longest prefix of {@code prompt} this stage's prefix caches hold (0 without prefix caching). */
@@ -79,7 +92,7 @@ final class PipelineStage implements AutoCloseable {
             return 0;
         }
         int n = prefix.match(prompt);
-        return headPrefix == null ? n : Math.min(n, headPrefix.match(prompt));
+        return drafter == null ? n : Math.min(n, drafter.prefixMatch(prompt));
     }
 
     /** This stage's prefix cache counts ({@link PrefixStore#counts}); zeros without one. */
@@ -91,8 +104,8 @@ final class PipelineStage implements AutoCloseable {
     void restorePrefix(int slot, int[] prompt, int length) {
         if (prefix != null && length > 0) {
             prefix.restore(cache, slot, prompt, length);
-            if (headPrefix != null) {
-                headPrefix.restore(headCache, slot, prompt, length);
+            if (drafter != null) {
+                drafter.restorePrefix(slot, prompt, length);
             }
         }
     }
@@ -105,11 +118,10 @@ final class PipelineStage implements AutoCloseable {
         worker.checkIdle(); // a task of an interrupted cycle may still run on the caches replaced here
         if (cache == null) {
             cache = runner.newCache(slots, length);
-            headCache = headStack != null ? headStack.newCache(manager, slots, length) : null;
         }
         cache.ensureLength(length, cap);
-        if (headCache != null) {
-            headCache.ensureLength(length, cap);
+        if (drafter != null) {
+            drafter.ensureCache(slots, length, cap);
         }
     }
 
@@ -127,13 +139,16 @@ final class PipelineStage implements AutoCloseable {
 
     /** Forgets positions {@code >= length} of {@code slot} in every cache of this stage. */
     void truncate(int slot, int length) {
-        KvCache.truncate(slot, length, cache, headCache);
+        KvCache.truncate(slot, length, cache);
+        if (drafter != null) {
+            drafter.truncate(slot, length);
+        }
     }
 
     void reset(int slot) {
         cache.reset(slot);
-        if (headCache != null) {
-            headCache.reset(slot);
+        if (drafter != null) {
+            drafter.reset(slot);
         }
     }
 
@@ -149,13 +164,19 @@ final class PipelineStage implements AutoCloseable {
     /** Runs this cycle's entries on the calling thread, timed. */
     void runHere(List<InFlight> entries) {
         long t0 = System.nanoTime();
+        double drafterPrefillMs = 0;
         try (NDScope ignored = new NDScope()) {
+            if (drafter != null) {
+                drafterPrefillMs = drafter.draft(); // from what the pipeline held before this cycle
+            }
             run(entries);
         }
+        lastPrefillMs += drafterPrefillMs;
         lastEndNanos = System.nanoTime();
         lastStartNanos = t0;
         lastBusyMs = (lastEndNanos - t0) / 1e6;
-        if (entries.stream().allMatch(e -> e.tokens.length == 1)) {
+        // a cycle in which the host ran only the drafter (its stage idle after a flush) is not a stage cycle
+        if (!entries.isEmpty() && entries.stream().allMatch(e -> e.tokens.length == 1)) {
             decodeBusyMs += lastBusyMs;
             decodeTokens += entries.size();
             decodeCycles++;
@@ -183,14 +204,11 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
-    /** After a prompt's prefill: its full blocks go to this stage's prefix caches. */
+    /** After a prompt's prefill: its full blocks go to this stage's prefix cache. */
     private void savePrefix(InFlight e) {
         int[] prompt = e.lane.seq.promptIds();
         if (prefix != null && e.end() == prompt.length) {
             prefix.save(cache, e.lane.slot, prompt);
-            if (headPrefix != null) {
-                headPrefix.save(headCache, e.lane.slot, prompt);
-            }
         }
     }
 
@@ -220,23 +238,29 @@ final class PipelineStage implements AutoCloseable {
             x = b == 1 ? in.get(0) : ai.djl.ndarray.NDArrays.concat(in, 0); // [B, T, D]
         }
         AttentionBatch a = runner.batch(start, slots, t);
-        NDArray h = runner.forward(x, a, cache);
+        NDArray[] kept = new NDArray[stateDepths.length];
+        NDArray h = runner.forward(x, a, cache, stateDepths, kept);
         group.forEach(InFlight::release); // the previous stage's hand-offs are consumed
-        // only the last position of each entry matters for drafting / verifying: [B, T, D] -> [B, 1, D]
-        NDArray lastPos = h.get(":, -1:, :");
-        if (first && head != null) {
-            // a trained head's layer always runs (its cache must hold every position); the LM-head
-            // projection only when an entry of the group drafts
-            NDArray state = head.trained() ? head.advance(h, a, headCache).get(":, -1:, :") : lastPos;
-            if (group.stream().anyMatch(e -> e.wantDraft)) {
-                split(group, LlamaModel.rows(head.project(state)));
+        for (int i = 0; i < kept.length; i++) {
+            for (int r = 0; kept[i] != null && r < b; r++) {
+                // [B, T, D] -> [1, T, D] kept by the entry for the drafter, past the cycle's scope
+                NDArray state = kept[i].get(new ai.djl.ndarray.index.NDIndex().addSliceDim(r, r + 1L));
+                NDScope.unregister(state);
+                group.get(r).states[i] = state;
             }
+        }
+        if (first && drafter != null) {
+            drafter.afterBlock(group, h, a);
         }
         if (last) {
             if (group.size() == 1 && t > 1 && PromptLogprobs.wanted(group.get(0).lane.seq)) {
                 PromptLogprobs.compute(group.get(0).lane.seq, runner, h); // a whole prompt (no prefix reused)
             }
-            split(group, runner.nextTokenLogits(lastPos));
+            // only the last position of each entry is verified: [B, T, D] -> [B, 1, D]
+            float[][] rows = runner.nextTokenLogits(h.get(":, -1:, :"));
+            for (int r = 0; r < b; r++) {
+                group.get(r).logits = rows[r];
+            }
         } else {
             for (int r = 0; r < b; r++) {
                 // [1, T, D] hand-off, survives the cycle scope
@@ -247,21 +271,14 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
-    private static void split(List<InFlight> group, float[][] rows) {
-        for (int r = 0; r < group.size(); r++) {
-            group.get(r).logits = rows[r];
-        }
-    }
-
     private void closeCaches() {
         if (cache != null) {
             cache.close();
         }
-        if (headCache != null) {
-            headCache.close();
-        }
         cache = null;
-        headCache = null;
+        if (drafter != null) {
+            drafter.releaseCache();
+        }
     }
 
     @Override
@@ -271,8 +288,8 @@ final class PipelineStage implements AutoCloseable {
         if (prefix != null) {
             prefix.close();
         }
-        if (headPrefix != null) {
-            headPrefix.close();
+        if (drafter != null) {
+            drafter.close();
         }
         manager.close();
     }

@@ -9,10 +9,10 @@ import dev.ppsd.engine.model.LlamaModel;
 import java.util.List;
 
 /**
- * Builds the scheduler an {@link EngineOptions} asks for. Pipelines (ppsd, ar-pipe) take their drafter and
- * stage split from {@link DrafterPlan}; eesd resolves the exit head by the default rule ({@code auto}: the
- * model folder's {@code exit_head/} when present, else the shared LM head; exit layer: the trained head's,
- * else N/2). Every bad option fails here, before any work starts.
+ * Builds the scheduler an {@link EngineOptions} asks for. Pipelines (ppsd, spd, ar-pipe) take their drafter and
+ * stage split from {@link DrafterPlan} (spd: the model folder's SPD head); eesd resolves the exit head by the
+ * default rule ({@code auto}: the model folder's {@code exit_head/} when present, else the shared LM head; exit
+ * layer: the trained head's, else N/2). Every bad option fails here, before any work starts.
  */
 public final class SchedulerFactory {
     private SchedulerFactory() {
@@ -26,6 +26,9 @@ public final class SchedulerFactory {
         List<Device> devices = StageDevices.parse(o.stageDevices(StageDevices.visibleGpus()));
         if (mode.equals("eesd")) {
             return new EesdScheduler(model, DrafterPlan.defaultHead(model, o), o);
+        }
+        if (mode.equals("spd")) {
+            return new PipelineScheduler(model, DrafterPlan.chooseSpd(model, devices.size()), devices, true, o);
         }
         DrafterPlan plan = DrafterPlan.choose(model, o, devices.size());
         return new PipelineScheduler(model, plan, devices, mode.equals("ppsd"), o);

@@ -24,6 +24,11 @@ public record StageCostModel(double layer, double lmHead) {
         return lmHead + (trained ? layer : 0);
     }
 
+    /** Cost of the SPD head per draft: its own weights (projections, layers; {@code own}) and the LM head. */
+    public double spdHead(long own) {
+        return own + lmHead;
+    }
+
     /** Cost of one token through all N layers and the LM head (plain AR). */
     public double ar(int layers) {
         return layers * layer + lmHead;
@@ -75,11 +80,16 @@ public record StageCostModel(double layer, double lmHead) {
 
     /** The most expensive stage of {@code split} with a drafter of cost {@code drafter} in stage 0. */
     public double maxStage(PipelineSplit split, double drafter) {
+        return maxStage(split, drafter, 0);
+    }
+
+    /** The most expensive stage of {@code split} with a drafter of cost {@code drafter} on stage {@code host}. */
+    public double maxStage(PipelineSplit split, double drafter, int host) {
         double max = 0;
         int k = split.stages();
         for (int s = 0; s < k; s++) {
             double c = (split.to(s) - split.from(s)) * layer;
-            if (s == 0) {
+            if (s == host) {
                 c += drafter;
             }
             if (s == k - 1) {
@@ -88,6 +98,36 @@ public record StageCostModel(double layer, double lmHead) {
             max = Math.max(max, c);
         }
         return max;
+    }
+
+    /** Where a drafter that needs nothing of its cycle (the SPD head) runs: the split, its host stage, the max stage. */
+    public record Placement(PipelineSplit split, int host, double maxStage) {
+    }
+
+    /**
+     * The split of {@code layers} over {@code k} stages and the host stage of a drafter of cost {@code drafter} that
+     * may run on any stage, with the cheapest most expensive stage, among the splits {@code allowed}. The first
+     * stage's end is searched, the rest split by {@link #split}; at equal cost the later host wins (after a flush the
+     * later stages idle: the drafter costs nothing there).
+     */
+    public Placement placement(int layers, int k, double drafter, java.util.function.Predicate<PipelineSplit> allowed) {
+        Placement best = null;
+        for (int e = 1; e <= layers - k + 1; e++) {
+            PipelineSplit split = split(layers, k, e);
+            if (!allowed.test(split)) {
+                continue;
+            }
+            for (int host = k - 1; host >= 0; host--) {
+                double c = maxStage(split, drafter, host);
+                if (best == null || c < best.maxStage() - 1e-9) {
+                    best = new Placement(split, host, c);
+                }
+            }
+        }
+        if (best == null) {
+            throw new IllegalArgumentException("no split of " + layers + " layers into " + k + " stages fits");
+        }
+        return best;
     }
 
     /** Predicted cost per committed token of PPSD: max stage cost times (α + k(1-α)) cycles per token. */

@@ -23,7 +23,7 @@ public final class Settings {
     public static final String CONF_PREFIX = "spark.ppsd.";
 
     /** The decoding modes. */
-    public static final List<String> MODES = List.of("ar", "ar-pipe", "eesd", "ppsd");
+    public static final List<String> MODES = List.of("ar", "ar-pipe", "eesd", "ppsd", "spd");
 
     private static final Pattern DEVICE = Pattern.compile("(?i)cpu|gpu\\d+|cuda:\\d+");
     private static final Map<String, Setting<?>> BY_NAME = new LinkedHashMap<>();
@@ -37,7 +37,8 @@ public final class Settings {
                     + " with addFile / --archives"));
     public static final Setting<String> MODE = add(choice("mode", "ppsd", Scope.ENGINE, "M", MODES,
             "decoding mode: ar (plain autoregressive), ar-pipe (the same pipeline without drafts), eesd (early-exit"
-                    + " draft-then-verify), ppsd (pipelined verify-while-draft)"));
+                    + " draft-then-verify), ppsd (pipelined verify-while-draft), spd (the ppsd pipeline drafting"
+                    + " with the SPD head in MODEL/spd_head, beside the stages)"));
     public static final Setting<String> DTYPE = add(choice("dtype", "auto", Scope.ENGINE, "TYPE",
             List.of("auto", "float32", "bfloat16", "float16"), "type of the weights and KV cache on the stages' devices:"
                     + " auto = float32 on a CPU, the checkpoint's torch_dtype on a GPU"));
@@ -60,9 +61,9 @@ public final class Settings {
             ">= 1", k -> k >= 1, "pipeline stages when stages=auto"));
     public static final Setting<String> EXIT_HEAD = add(new Setting<>("exit_head", Kind.STRING, "auto", Scope.ENGINE,
             "H", "auto, shared or a folder", s -> !s.isBlank(),
-            "the drafter: auto (pipelines: the cheapest by the cost model and MODEL/eval.json; eesd: MODEL/exit_head"
-                    + " when present, else shared), shared (the model's own LM head after the exit layer) or a folder"
-                    + " holding a trained exit head"));
+            "the drafter of ppsd and eesd (spd drafts with MODEL/spd_head): auto (pipelines: the cheapest by the"
+                    + " cost model and MODEL/eval.json; eesd: MODEL/exit_head when present, else shared), shared (the"
+                    + " model's own LM head after the exit layer) or a folder holding a trained exit head"));
     public static final Setting<Integer> EXIT_LAYER = add(new Setting<>("exit_layer", Kind.INT, 0, Scope.ENGINE, "E",
             ">= 1 (or 0 for the default)", e -> e >= 0,
             "exit layer E of the drafter; 0 = the trained head's, else chosen by exit_head (N/2 without eval.json)"));
@@ -70,8 +71,8 @@ public final class Settings {
             "a positive integer or 'ts'", g -> g.equals("ts") || isPositiveInt(g),
             "eesd draft length: a number, or ts (Thompson sampling)"));
     public static final Setting<String> SPECULATION = add(choice("speculation", "auto", Scope.ENGINE, "S",
-            List.of("auto", "always"), "ppsd: auto (greedy sequences draft only while drafting measures cheaper per"
-                    + " token than the pipeline without drafts) or always"));
+            List.of("auto", "always"), "ppsd and spd: auto (greedy sequences draft only while drafting measures cheaper"
+                    + " per token than the pipeline without drafts) or always"));
 
     // ---- request: may differ per request (per row) ----
 
@@ -188,7 +189,7 @@ public final class Settings {
         return s.format(s.defaultValue());
     }
 
-    /** A string setting with a fixed set of values: "mode must be one of [ar, ar-pipe, eesd, ppsd] but was x". */
+    /** A string setting with a fixed set of values: "mode must be one of [ar, ar-pipe, eesd, ppsd, spd] but was x". */
     public static Setting<String> choice(String name, String dflt, Scope scope, String metavar, List<String> values,
             String doc) {
         List<String> legal = List.copyOf(values);

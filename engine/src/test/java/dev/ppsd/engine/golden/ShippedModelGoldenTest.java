@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Loads the shipped model ({@code models/ppsd-mini}) and checks fixed-seed generations (greedy and sampled,
- * in ar and ppsd mode) against the outputs stored in {@code golden/ppsd-mini.jsonl}, so an accidental change
+ * in ar, ppsd and spd mode) against the outputs stored in {@code golden/ppsd-mini.jsonl}, so an accidental change
  * to the weights, the tokenizer or the forward pass is caught. To regenerate after an intended change:
  * {@code mvn -pl engine test -Dtest=ShippedModelGoldenTest -Dppsd.golden.write=true}.
  */
@@ -81,16 +81,19 @@ class ShippedModelGoldenTest {
             assertArrayEquals(expected, ar.get(i).tokenIds(), "case " + i + " (" + CASES.get(i).prompt() + ")");
             assertEquals(g.get("text").getAsString(), ar.get(i).text(), "case " + i);
         }
-        // greedy ppsd, drafting every cycle, is token-identical to the stored AR output: with the default
-        // drafter plan (the shared head after layer 4) and with the shipped trained head
-        for (String head : List.of("auto", MODEL.resolve("exit_head").toString())) {
-            EngineOptions o = EngineOptions.of(MODEL).with(Settings.MODE, "ppsd").with(Settings.BATCH_SIZE, 1).with(Settings.SPECULATION, "always")
-                    .with(Settings.EXIT_HEAD, head);
+        // greedy ppsd and spd, drafting every cycle, are token-identical to the stored AR output: ppsd with the
+        // default drafter plan (the shared head after layer 4) and with the shipped trained head, spd with the
+        // shipped SPD head
+        EngineOptions always = EngineOptions.of(MODEL).with(Settings.BATCH_SIZE, 1).with(Settings.SPECULATION, "always");
+        for (EngineOptions o : List.of(always.with(Settings.MODE, "ppsd"),
+                always.with(Settings.MODE, "ppsd").with(Settings.EXIT_HEAD, MODEL.resolve("exit_head").toString()),
+                always.with(Settings.MODE, "spd"))) {
+            String mode = o.get(Settings.MODE) + " " + o.get(Settings.EXIT_HEAD);
             try (GenerationEngine e = GenerationEngine.open(o)) {
-                List<GenerationResult> ppsd = e.generate(requests.subList(0, 3));
+                List<GenerationResult> spec = e.generate(requests.subList(0, 3));
                 for (int i = 0; i < 3; i++) {
-                    assertArrayEquals(ar.get(i).tokenIds(), ppsd.get(i).tokenIds(), head + ": ppsd case " + i);
-                    assertTrue(ppsd.get(i).spec().draftsProposed() > 0, head + ": ppsd drafted for case " + i);
+                    assertArrayEquals(ar.get(i).tokenIds(), spec.get(i).tokenIds(), mode + ": case " + i);
+                    assertTrue(spec.get(i).spec().draftsProposed() > 0, mode + ": drafted for case " + i);
                 }
             }
         }

@@ -44,8 +44,8 @@ class DrafterPlanTest {
     void withoutEvalJsonTheFoldersExitHeadIsUsed() throws Exception {
         Files.deleteIfExists(modelDir.resolve("eval.json"));
         DrafterPlan p = plan("auto", 0, 2);
-        assertTrue(p.head().trained());
-        assertEquals(4, p.head().exitLayer());
+        assertTrue(p.exitHead().trained());
+        assertEquals(4, p.exitHead().exitLayer());
         assertEquals("[0, 4, 8]", p.split().toString());
         assertTrue(p.reason().contains("no eval.json"), p.reason());
     }
@@ -54,8 +54,8 @@ class DrafterPlanTest {
     void aCheapSharedHeadBeatsAMoreAccurateTrainedHeadWhoseLayerUnbalancesTheStages() throws Exception {
         evalJson(0.83, 0.73);
         DrafterPlan p = plan("auto", 0, 2);
-        assertFalse(p.head().trained(), p.reason());
-        assertEquals(4, p.head().exitLayer());
+        assertFalse(p.exitHead().trained(), p.reason());
+        assertEquals(4, p.exitHead().exitLayer());
         assertEquals("[0, 4, 8]", p.split().toString());
         assertTrue(p.reason().contains("best of 9 candidates"), p.reason()); // shared at 1..7, trained at 4 and 2
     }
@@ -64,16 +64,16 @@ class DrafterPlanTest {
     void aTrainedHeadThatIsAccurateEnoughWins() throws Exception {
         evalJson(0.99, 0.73);
         DrafterPlan p = plan("auto", 0, 2);
-        assertTrue(p.head().trained(), p.reason());
-        assertEquals(4, p.head().exitLayer());
+        assertTrue(p.exitHead().trained(), p.reason());
+        assertEquals(4, p.exitHead().exitLayer());
     }
 
     @Test
     void anExplicitExitLayerNarrowsTheCandidates() throws Exception {
         evalJson(0.83, 0.90);
         DrafterPlan p = plan("auto", 2, 2);
-        assertEquals(2, p.head().exitLayer());
-        assertTrue(p.head().trained(), p.reason()); // trained α 0.90 vs shared α 0.41 at layer 2
+        assertEquals(2, p.exitHead().exitLayer());
+        assertTrue(p.exitHead().trained(), p.reason()); // trained α 0.90 vs shared α 0.41 at layer 2
         assertTrue(p.reason().contains("best of 2 candidates"), p.reason());
     }
 
@@ -81,8 +81,8 @@ class DrafterPlanTest {
     void sharedPicksTheBestSharedExitLayer() throws Exception {
         evalJson(0.99, 0.99);
         DrafterPlan p = plan("shared", 0, 2);
-        assertFalse(p.head().trained());
-        assertEquals(4, p.head().exitLayer(), p.reason());
+        assertFalse(p.exitHead().trained());
+        assertEquals(4, p.exitHead().exitLayer(), p.reason());
     }
 
     @Test
@@ -91,8 +91,8 @@ class DrafterPlanTest {
                 {"heldout.txt": {"alpha_shared_head": {"4": 0.76}, "alpha_trained_head": {"4": 0.5}}}
                 """);
         DrafterPlan p = plan("auto", 0, 2);
-        assertTrue(p.head().trained()); // exit_head_e2 has no acceptance: nothing to compare it by
-        assertEquals(4, p.head().exitLayer());
+        assertTrue(p.exitHead().trained()); // exit_head_e2 has no acceptance: nothing to compare it by
+        assertEquals(4, p.exitHead().exitLayer());
         assertTrue(p.reason().contains("no eval.json"), p.reason());
     }
 

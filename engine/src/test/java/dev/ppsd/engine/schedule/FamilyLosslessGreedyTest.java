@@ -38,8 +38,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Lossless greedy decoding on every model family ({@link FamilyModels}: Llama 3.2, Qwen2.5, Qwen3, Mistral with a
  * sliding window, each in its HF layout and real vocabulary): {@code ppsd} k = 2 and k = 3, {@code eesd} with the
- * shared LM head, and {@code ppsd} with a trained-kind exit head initialised from layer E (the family's layer:
- * biases, q/k norms, saved and loaded) commit exactly the token ids, text and finish reason of {@code ar}. Llama 3
+ * shared LM head, {@code ppsd} with a trained-kind exit head initialised from layer E and {@code spd} with an
+ * untrained SPD head ({@link SpecHarness#writeSpdHead}; the family's layers: biases, q/k norms, the window, saved and
+ * loaded) commit exactly the token ids, text and finish reason of {@code ar}. Llama 3
  * also ends sequences on an EOS id listed only in generation_config.json.
  *
  * <p>Models: 6 layers, layers 1..5's residual projections x {@link #LATE_SCALE} so drafts at every exit layer are
@@ -109,12 +110,15 @@ class FamilyLosslessGreedyTest {
         try (LlamaModel m = LlamaModel.load(dir); NDManager sub = m.manager().newSubManager()) {
             ExitHead.initTrained(m, 3, sub).save(head);
         }
+        SpecHarness.writeSpdHead(dir, 2);
         List<EngineOptions> modes = List.of(
                 ppsd(dir, 2, 3, 8),
                 ppsd(dir, 3, 2, 3),
                 EngineOptions.of(dir).with(Settings.MODE, "eesd").with(Settings.GAMMA, "ts").with(Settings.EXIT_LAYER, 3),
-                ppsd(dir, 2, 3, 8).with(Settings.EXIT_HEAD, head.toString()));
-        List<String> names = List.of("ppsd k=2 E=3", "ppsd k=3 E=2", "eesd E=3", "ppsd k=2 trained-kind head E=3");
+                ppsd(dir, 2, 3, 8).with(Settings.EXIT_HEAD, head.toString()),
+                ppsd(dir, 2, 0, 8).with(Settings.MODE, "spd"));
+        List<String> names = List.of("ppsd k=2 E=3", "ppsd k=3 E=2", "eesd E=3", "ppsd k=2 trained-kind head E=3",
+                "spd k=2");
         for (int i = 0; i < modes.size(); i++) {
             String where = label + " " + names.get(i);
             SpecHarness.Run run = SpecHarness.run(modes.get(i), reqs);

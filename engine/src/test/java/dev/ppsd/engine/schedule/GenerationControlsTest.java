@@ -41,7 +41,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class GenerationControlsTest {
     static final int EOS = 1;
-    static final List<String> MODES = List.of("ar", "ppsd", "eesd");
+    static final List<String> MODES = List.of("ar", "ppsd", "spd", "eesd");
 
     @TempDir
     static Path tmp;
@@ -54,6 +54,7 @@ class GenerationControlsTest {
         LlamaConfig c = ControlledAcceptanceModel.config(ControlledAcceptanceModel.LAYERS, 64,
                 ControlledAcceptanceModel.VOCAB, List.of(EOS));
         dir = ControlledAcceptanceModel.write(tmp.resolve("model"), c, 2, 0.3, 41);
+        SpecHarness.writeSpdHead(dir, 2);
         model = LlamaModel.load(dir);
         for (String mode : MODES) {
             engines.put(mode, GenerationEngine.open(EngineOptions.of(dir).with(Settings.MODE, mode)
@@ -269,7 +270,7 @@ class GenerationControlsTest {
         String prompt = "In the beginning God created the heaven and the earth. And the earth was without form";
         SamplingParams p = SamplingParams.greedy(8).with(Settings.TEMPERATURE, 0.9).with(Settings.SEED, 100L)
                 .with(Settings.REPETITION_PENALTY, 1.2);
-        for (String mode : List.of("ar", "ppsd")) {
+        for (String mode : List.of("ar", "ppsd", "spd")) {
             GenerationEngine e = engines.get(mode);
             long hitsBefore = e.scheduler().prefixCacheCounts()[1];
             List<GenerationResult> all = e.generate(List.of(new GenerationRequest("x", prompt, p.with(Settings.N, 3)),

@@ -44,7 +44,7 @@ class InterruptedPipelineTest {
     @Test
     void aStageStillRunningATaskRefusesToReallocateItsCaches() throws Exception {
         try (LlamaModel m = LlamaModel.load(model);
-                PipelineStage stage = new PipelineStage(m, 1, 2, 2, 4, Device.cpu(), null, -1)) {
+                PipelineStage stage = new PipelineStage(m, 1, 2, 2, 4, Device.cpu(), -1)) {
             stage.ensureCaches(2, 32, 32);
             CountDownLatch release = new CountDownLatch(1);
             stage.worker().start(() -> {

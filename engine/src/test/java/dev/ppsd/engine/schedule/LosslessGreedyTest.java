@@ -36,10 +36,11 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Lossless greedy decoding: AR is the oracle, and {@code ppsd} (k = 2, 3, 4 stages, several exit layers, batch
- * 1 / 3 / 8) and {@code eesd} (gamma 1, 3, Thompson sampling) must commit exactly the same token ids, text and
- * finish reason for every request: 50 plain prompts (EOS is set to a token the model emits often, so it ends
- * about a quarter of them, mid-pipeline), token budgets 0, 1, 2, 3, 5 (ending while drafts are in flight) and stop
- * strings. Extremes: a random trained exit head (drafts all rejected), a model whose layers after E add nothing
+ * 1 / 3 / 8), {@code spd} (k = 2, 3, batch 1 / 3 / 8, an untrained SPD head with mixed verdicts:
+ * {@link SpecHarness#writeSpdHead}) and {@code eesd} (gamma 1, 3, Thompson sampling) must commit exactly the same
+ * token ids, text and finish reason for every request: 50 plain prompts (EOS is set to a token the model emits
+ * often, so it ends about a quarter of them, mid-pipeline), token budgets 0, 1, 2, 3, 5 (ending while drafts are in
+ * flight) and stop strings. Extremes: a random trained exit head (drafts all rejected), a model whose layers after E add nothing
  * (drafts all accepted), and a trained-kind head copied from layer E (its own KV cache under mixed verdicts).
  *
  * <p>Model: 6 layers, hidden 64, vocab 320, weights large enough that greedy argmaxes are well separated
@@ -64,6 +65,8 @@ class LosslessGreedyTest {
     static Path tmp;
 
     private Path modelDir;
+    /** The model with an SPD head for 2 stages ({@code modelDir} itself) and a copy with one for 3. */
+    private final Map<Integer, Path> spdModel = new HashMap<>();
     private List<String> prompts;
     private int eos;
     /** Requests: PROMPTS plain, then budgets, then stop strings; index -> prompt index. */
@@ -143,6 +146,10 @@ class LosslessGreedyTest {
         assertTrue(stopEnds >= 10, "want stop-string endings: " + stopEnds);
 
         findNearTies();
+        spdModel.put(2, modelDir);
+        SpecHarness.writeSpdHead(modelDir, 2);
+        spdModel.put(3, SpecHarness.writeSpdHead(SpecHarness.copyModel(modelDir, tmp.resolve("model-spd3")), 3)
+                .getParent());
     }
 
     /** A 2-character non-blank piece from the middle of {@code text}, or null when the text is too short. */
@@ -189,6 +196,13 @@ class LosslessGreedyTest {
                 .with(Settings.EXIT_LAYER, exitLayer).with(Settings.BATCH_SIZE, batch).with(Settings.SPECULATION, "always");
     }
 
+    /** spd on {@code stages} stages, drafting every cycle. */
+    private EngineOptions spd(int stages, int batch) {
+        return EngineOptions.of(spdModel.get(stages)).with(Settings.MODE, "spd")
+                .with(Settings.STAGES, String.join(",", Collections.nCopies(stages, "cpu")))
+                .with(Settings.BATCH_SIZE, batch).with(Settings.SPECULATION, "always");
+    }
+
     private EngineOptions eesd(String gamma, int exitLayer) {
         return EngineOptions.of(modelDir).with(Settings.MODE, "eesd").with(Settings.GAMMA, gamma).with(Settings.EXIT_LAYER, exitLayer);
     }
@@ -210,6 +224,10 @@ class LosslessGreedyTest {
                 Arguments.of("ppsd-mixed k=2 E=3 batch 8", "ppsd-mixed", 2, 3, 8, "ts"),
                 Arguments.of("ppsd-mixed k=3 E=2 batch 5", "ppsd-mixed", 3, 2, 5, "ts"),
                 Arguments.of("ar-pipe k=3 batch 3", "ar-pipe", 3, 2, 3, "ts"),
+                Arguments.of("spd k=2 batch 8", "spd", 2, 0, 8, "ts"),
+                Arguments.of("spd k=2 batch 1", "spd", 2, 0, 1, "ts"),
+                Arguments.of("spd k=3 batch 3", "spd", 3, 0, 3, "ts"),
+                Arguments.of("spd-mixed k=2 batch 8", "spd-mixed", 2, 0, 8, "ts"),
                 Arguments.of("eesd gamma=1 E=3", "eesd", 2, 3, 1, "1"),
                 Arguments.of("eesd gamma=3 E=2", "eesd", 2, 2, 1, "3"),
                 Arguments.of("eesd gamma=ts E=4", "eesd", 2, 4, 1, "ts"));
@@ -223,17 +241,19 @@ class LosslessGreedyTest {
             case "ppsd" -> ppsd(stages, exitLayer, batch);
             case "ppsd-auto", "ppsd-mixed" -> ppsd(stages, exitLayer, batch).with(Settings.SPECULATION, "auto");
             case "eesd" -> eesd(gamma, exitLayer);
+            case "spd" -> spd(stages, batch);
+            case "spd-mixed" -> spd(stages, batch).with(Settings.SPECULATION, "auto");
             default -> EngineOptions.of(modelDir).with(Settings.MODE, mode)
                     .with(Settings.STAGES, String.join(",", Collections.nCopies(stages, "cpu"))).with(Settings.BATCH_SIZE, batch);
         };
-        SpecHarness.Run run = SpecHarness.run(o, requests, mode.equals("ppsd-mixed"));
+        SpecHarness.Run run = SpecHarness.run(o, requests, mode.endsWith("-mixed"));
         int compared = SpecHarness.assertSameAsOracle(oracle, run.results(), skip, label);
         SpecMetrics t = run.total();
         String line = String.format("%-24s acceptance %.3f (%d / %d drafts), flushes %d, %d requests compared,"
                 + " %.0f ms", label, t.acceptance(), t.draftsAccepted(), t.draftsProposed(), t.flushes(), compared,
                 run.ms());
         System.out.println("[LosslessGreedyTest] " + line);
-        if (mode.equals("ppsd") || mode.equals("eesd")) {
+        if (mode.equals("ppsd") || mode.equals("spd") || mode.equals("eesd")) {
             // both verifier paths were exercised: some drafts accepted, some rejected
             assertTrue(t.draftsAccepted() > 0 && t.draftsAccepted() < t.draftsProposed(),
                     label + ": acceptance should be strictly between 0 and 1 but was " + t.acceptance());

@@ -20,6 +20,7 @@ import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LayerStack;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -53,8 +54,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * is), by the token before (a bias that depends on the context), all together (a bias in the same direction
  * everywhere), and as two categories, the tokens the drafter over-weights ({@code q > p}) and the rest: a verifier
  * that lets drafts through too often, or corrects them from the wrong residual, moves mass between the two, at any
- * position and in any context. Each of the {@link #STATISTICS} x {@link #CASES} statistics is tested at
- * alpha = 1e-4 / ({@link #STATISTICS} x {@link #CASES}) (Bonferroni), so a correct engine fails this class with
+ * position and in any context (for spd, q is the SPD head's with a full pipeline, as most of its drafts are
+ * made: the categories stay a function of the prefix, so the test stays exact). Each of the {@link #STATISTICS} x
+ * {@link #CASES} statistics is tested at alpha = 1e-4 / ({@link #STATISTICS} x {@link #CASES}) (Bonferroni), so a correct engine fails this class with
  * probability at most about 1e-4 for a random choice of seeds.
  *
  * <p>Power, measured with biased rules in a scratch copy of {@code Verifier} (statistic / critical value):
@@ -72,7 +74,7 @@ class LosslessSamplingTest {
     static final int VOCAB = 8;
     /** Tokens per sequence: every one is a draw under test. */
     static final int TOKENS = 16;
-    static final int CASES = 8;
+    static final int CASES = 10;
     static final int STATISTICS = 4;
     static final double ALPHA = 1e-4 / (STATISTICS * CASES);
     /** Expected count below which a token is pooled into a rest category. */
@@ -94,6 +96,7 @@ class LosslessSamplingTest {
     @BeforeAll
     void writeModel() throws IOException {
         dir = ControlledAcceptanceModel.writeSamplingModel(tmp.resolve("v8"));
+        SpecHarness.writeSpdHead(dir, 2);
         model = LlamaModel.load(dir);
     }
 
@@ -114,6 +117,8 @@ class LosslessSamplingTest {
                 Arguments.of("eesd gamma=ts E=2 T=1", "eesd", 2, "ts", T1, 450, 5_000_000L),
                 Arguments.of("ppsd k=2 E=2 warped", "ppsd", 2, "ts", WARPED, 1000, 6_000_000L),
                 Arguments.of("ppsd k=3 E=2 warped", "ppsd", 3, "ts", WARPED, 1000, 7_000_000L),
+                Arguments.of("spd k=2 T=1", "spd", 2, "ts", T1, 1000, 9_000_000L),
+                Arguments.of("spd k=2 warped", "spd", 2, "ts", WARPED, 1000, 10_000_000L),
                 Arguments.of("eesd gamma=3 E=2 warped", "eesd", 2, "3", WARPED, 450, 8_000_000L));
     }
 
@@ -149,7 +154,7 @@ class LosslessSamplingTest {
             proposed += s.spec().draftsProposed();
             accepted += s.spec().draftsAccepted();
         }
-        Distributions d = distributions(generated, params);
+        Distributions d = distributions(generated, params, mode.equals("spd"));
         for (int i = 0; i < generated.size(); i++) {
             int[] g = generated.get(i);
             for (int t = 0; t < TOKENS; t++) {
@@ -196,10 +201,11 @@ class LosslessSamplingTest {
     /**
      * The exact target and draft distributions at every generated position: {@code [sequence][t][token]}, the warped
      * distributions after {@code PROMPT + generated[0, t)} of the full model (target) and of the shared LM head after
-     * layer {@link #EXIT_LAYER} (draft), from full forwards of whole sequences (a batch of rows of equal length per
-     * forward; position {@code PROMPT.length - 1 + t} predicts token t).
+     * layer {@link #EXIT_LAYER} (draft; with {@code spd} the SPD head's with a full pipeline), from full forwards of
+     * whole sequences (a batch of rows of equal length per forward; position {@code PROMPT.length - 1 + t} predicts
+     * token t).
      */
-    private Distributions distributions(List<int[]> generated, SamplingParams params) {
+    private Distributions distributions(List<int[]> generated, SamplingParams params, boolean spd) {
         float[][][] target = new float[generated.size()][][];
         float[][][] draft = new float[generated.size()][][];
         int len = PROMPT.length + TOKENS - 1;
@@ -224,6 +230,9 @@ class LosslessSamplingTest {
                 NDArray hE = lower.forward(model.embed(m, rows), a, low);
                 q = LlamaModel.rows(model.logits(hE)); // shared head: final norm + LM head on h_E, [B * len][V]
                 p = LlamaModel.rows(model.logits(upper.forward(hE, a, high))); // [B, len, V] -> [B * len][V]
+                if (spd) {
+                    q = spdHeadLogits(rows);
+                }
             }
             for (int r = 0; r < b; r++) {
                 target[from + r] = new float[TOKENS][];
@@ -235,6 +244,22 @@ class LosslessSamplingTest {
             }
         }
         return new Distributions(target, draft);
+    }
+
+    /** The SPD head's draft logits at every position of {@code rows} with a full pipeline: {@code [B * len][V]}. */
+    private float[][] spdHeadLogits(int[][] rows) {
+        NDManager m = model.manager();
+        try (NDManager sub = m.newSubManager()) {
+            SpdHead head = SpdHead.load(dir.resolve(SpdHead.DIR), model, sub);
+            int[] anchors = head.anchors();
+            NDArray[] states = new NDArray[anchors.length];
+            AttentionBatch causal = AttentionBatch.causal(m, model.rope(), rows.length, rows[0].length);
+            model.stack(0, model.config().numHiddenLayers()).forward(model.embed(m, rows), causal, null, anchors,
+                    states);
+            int[] fill = new int[rows.length];
+            java.util.Arrays.fill(fill, head.stages());
+            return LlamaModel.rows(head.teacherForcedLogits(m, model.rope(), rows, states, fill));
+        }
     }
 
     private record Distributions(float[][][] target, float[][][] draft) {

@@ -36,6 +36,7 @@ class PrefixCacheTest {
     @BeforeAll
     static void write() throws IOException {
         model = ControlledAcceptanceModel.write(tmp.resolve("model"), 0.3, 23);
+        SpecHarness.writeSpdHead(model, 2);
     }
 
     private static List<GenerationRequest> requests() {
@@ -56,7 +57,7 @@ class PrefixCacheTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"ar", "ar-pipe", "ppsd"})
+    @ValueSource(strings = {"ar", "ar-pipe", "ppsd", "spd"})
     void sharedPrefixesAreReusedAndChangeNothing(String mode) {
         List<GenerationResult> off;
         try (GenerationEngine e = GenerationEngine.open(options(mode, false))) {

@@ -12,6 +12,7 @@ import dev.ppsd.engine.decode.Sampler;
 import dev.ppsd.engine.decode.SpecMetrics;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -158,6 +159,46 @@ final class SpecHarness {
             }
         }
         return a - b;
+    }
+
+    /**
+     * Writes an untrained SPD head for a {@code stages}-stage pipeline into {@code modelDir/spd_head}, with the split
+     * and anchors {@code distill-spd-head} would use: {@link SpdHead#init} (it drafts as the shared head after layer
+     * 1 would from embeddings) with seeded noise on its projections and anchor norms (std 0.25 / sqrt(fan-in), and
+     * 0.25 / 3), so every anchor and row type moves its drafts and its acceptance is mid-range; returns the folder.
+     */
+    static java.nio.file.Path writeSpdHead(java.nio.file.Path modelDir, int stages) throws java.io.IOException {
+        java.nio.file.Path dir = modelDir.resolve(SpdHead.DIR);
+        try (LlamaModel m = LlamaModel.load(modelDir); ai.djl.ndarray.NDManager sub = m.manager().newSubManager()) {
+            SpdHead head = DrafterPlan.initSpdHead(m, stages, 1, 0, null, sub);
+            SplittableRandom r = new SplittableRandom(31);
+            head.named().forEach((name, a) -> {
+                if (name.contains("spd_")) {
+                    long[] shape = a.getShape().getShape();
+                    double std = shape.length == 1 ? 0.25 / 3 : 0.25 / Math.sqrt(shape[1]);
+                    float[] v = a.toFloatArray();
+                    for (int i = 0; i < v.length; i++) {
+                        v[i] += (float) (std * Math.sqrt(-2 * Math.log(1 - r.nextDouble()))
+                                * Math.cos(2 * Math.PI * r.nextDouble()));
+                    }
+                    a.set(v);
+                }
+            });
+            head.save(dir);
+        }
+        return dir;
+    }
+
+    /** A copy of the model folder {@code from} (config, weights, tokenizer) at {@code to}, for another SPD head. */
+    static java.nio.file.Path copyModel(java.nio.file.Path from, java.nio.file.Path to) throws java.io.IOException {
+        java.nio.file.Files.createDirectories(to);
+        for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
+            if (java.nio.file.Files.exists(from.resolve(f))) {
+                java.nio.file.Files.copy(from.resolve(f), to.resolve(f),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        return to;
     }
 
     /** Sums of the counters over results (stage times left empty). */

@@ -14,9 +14,9 @@ import java.util.List;
 
 /**
  * Runs decoding modes on the same prompts in one process, one after another, each after a short warm-up,
- * and measures what {@link ModeRun} reports. A mode is {@code ar}, {@code ar-pipe}, {@code ppsd},
+ * and measures what {@link ModeRun} reports. A mode is {@code ar}, {@code ar-pipe}, {@code ppsd}, {@code spd},
  * {@code eesd} (γ from the options) or {@code eesd:G} / {@code eesd:ts} for a given draft length, and
- * {@code ppsd:always} / {@code ppsd:auto} for the speculation policy.
+ * {@code ppsd:always} / {@code ppsd:auto} ({@code spd:...} alike) for the speculation policy.
  */
 public final class Benchmark {
     private Benchmark() {
@@ -29,14 +29,19 @@ public final class Benchmark {
         if (p.length == 2) {
             if (p[0].equals("eesd")) {
                 o = o.with(Settings.GAMMA, p[1]);
-            } else if (p[0].equals("ppsd")) {
+            } else if (isPipelineDrafting(p[0])) {
                 o = o.with(Settings.SPECULATION, p[1]);
             } else {
-                throw new IllegalArgumentException("a suffix is only for eesd:G|ts and ppsd:auto|always but got "
-                        + spec);
+                throw new IllegalArgumentException("a suffix is only for eesd:G|ts, ppsd:auto|always and"
+                        + " spd:auto|always but got " + spec);
             }
         }
         return o;
+    }
+
+    /** Whether {@code mode} drafts in the pipeline (ppsd, spd): the pipeline bounds apply to it. */
+    public static boolean isPipelineDrafting(String mode) {
+        return mode.equals("ppsd") || mode.equals("spd");
     }
 
     /**

@@ -38,10 +38,10 @@ public record Comparison(int batchSize, List<Row> rows) {
         List<Row> rows = new ArrayList<>();
         for (ModeRun r : runs) {
             double speedup = r.tokensPerSecond() / ar.tokensPerSecond();
-            boolean ppsd = r.mode().equals("ppsd");
-            double sk = ppsd ? ModeRun.pipelineBound(r.stages(), r.acceptance()) : Double.NaN;
-            double sc = ppsd ? r.costBound(ar.msPerToken()) : Double.NaN;
-            double eff = ppsd ? speedup / sc : Double.NaN;
+            boolean pipelined = Benchmark.isPipelineDrafting(r.mode());
+            double sk = pipelined ? ModeRun.pipelineBound(r.stages(), r.acceptance()) : Double.NaN;
+            double sc = pipelined ? r.costBound(ar.msPerToken()) : Double.NaN;
+            double eff = pipelined ? speedup / sc : Double.NaN;
             rows.add(new Row(r.label(), r.mode(), r.stages(), r.tokensPerSecond(), r.acceptance(), speedup, sk, sc,
                     eff, Benchmark.sameOutputs(r, ar), r.newTokens(), r.wallMs(), r));
         }

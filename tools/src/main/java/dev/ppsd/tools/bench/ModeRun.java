@@ -6,8 +6,8 @@ import java.util.List;
 
 /**
  * The measured outcome of one decoding mode over a prompt set: throughput, acceptance, and, for the
- * pipeline modes, the per-stage cost per token (stage 0 includes the exit head; hand-offs excluded) and the
- * drafter / split plan (null for the other modes).
+ * pipeline modes, the per-stage cost per token (the drafter's host stage includes the drafter; hand-offs excluded)
+ * and the drafter / split plan (null for the other modes).
  */
 public record ModeRun(String mode, String label, int stages, double wallMs, long newTokens, long proposed,
         long accepted, double[] stageMsPerToken, double coordinatorMs, String plan, List<GenerationResult> results) {

@@ -40,7 +40,7 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code ppsd bench}: runs every mode on the same prompts in one process and prints tokens/s, α, speedup
- * vs {@code ar}, and for ppsd the bounds S_k and S_c and the efficiency; {@code --json} writes them as
+ * vs {@code ar}, and for ppsd and spd the bounds S_k and S_c and the efficiency; {@code --json} writes them as
  * {@code {"modes": {...}}}. {@code --alpha-sweep} repeats the comparison on controlled-acceptance copies of
  * the model (late layers scaled by each factor, shared exit head) and writes {@code {"alpha_sweep": {...}}};
  * {@code --batch-sizes} repeats it on the model at each batch size ({@code {"batch_sizes": {...}}} when there
@@ -62,7 +62,7 @@ final class BenchCommand implements Callable<Integer> {
     private Path promptsFile;
 
     @Option(names = "--modes", paramLabel = "M,M", description = "modes to compare; eesd:G fixes gamma, ppsd:always"
-            + " drafts every cycle (default ${DEFAULT-VALUE})", defaultValue = "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd")
+            + " (spd:always) drafts every cycle (default ${DEFAULT-VALUE})", defaultValue = "ar,ar-pipe,eesd:1,eesd:3,eesd:ts,ppsd")
     private String modesSpec;
 
     @Option(names = "--batch-sizes", paramLabel = "B,B", description = "repeat the comparison per batch size (eesd is"
@@ -283,7 +283,7 @@ final class BenchCommand implements Callable<Integer> {
             out.printf(Locale.ROOT, "%-10s %9.1f %7s %8.3f %7s %7s %6s %s%n", r.label(), r.tokensPerSecond(),
                     fmt(r.acceptance()), r.speedup(), fmt(r.bound()), fmt(r.boundCost()), fmt(r.efficiency()),
                     r.outputsMatchAr());
-            if (r.mode().equals("ppsd") && r.run().stageMsPerToken() != null) {
+            if (Benchmark.isPipelineDrafting(r.mode()) && r.run().stageMsPerToken() != null) {
                 out.printf(Locale.ROOT, "           stage ms/token %s, coordinator %.1f ms%n",
                         Arrays.toString(Arrays.stream(r.run().stageMsPerToken()).map(x -> Math.round(x * 1000) / 1000.0)
                                 .toArray()), r.run().coordinatorMs());

@@ -10,7 +10,6 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code ppsd distill-exit-head}: trains an early-exit head by self-distillation ({@link Distiller}). */
@@ -21,10 +20,8 @@ final class DistillCommand implements Callable<Integer> {
     private HelpOption help;
     @Spec
     private CommandSpec spec;
-    @Option(names = "--model", required = true, paramLabel = "DIR")
-    private Path model;
-    @Option(names = "--corpus", required = true, paramLabel = "FILE", description = "training text (repeatable)")
-    private List<Path> corpus;
+    @Mixin
+    private DistillInputs inputs;
     @Option(names = "--exit-layer", required = true, paramLabel = "E", description = "the head reads layer E's output")
     private int exitLayer;
     @Option(names = "--out", paramLabel = "DIR", description = "where the head goes (default MODEL/exit_head)")
@@ -34,7 +31,7 @@ final class DistillCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Distiller.run(model, corpus, exitLayer, out != null ? out : model.resolve("exit_head"),
+        Distiller.run(inputs.model, inputs.corpus, exitLayer, out != null ? out : inputs.model.resolve("exit_head"),
                 training.settings(600, 1e-3f, 1e-4f, 30, 0f), CliOutput.of(spec));
         return 0;
     }

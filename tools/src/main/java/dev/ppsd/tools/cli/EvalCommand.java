@@ -15,9 +15,9 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code ppsd eval}: held-out perplexity and exit-head agreement α per exit layer ({@link Evaluator}). */
+/** {@code ppsd eval}: held-out perplexity and each drafter's agreement α ({@link Evaluator}). */
 @Command(name = "eval", synopsisHeading = "usage: ", sortOptions = false,
-        description = "perplexity and exit-head agreement (alpha) on held-out text")
+        description = "perplexity and drafter agreement (alpha: exit heads, SPD head) on held-out text")
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     private HelpOption help;
@@ -31,6 +31,8 @@ final class EvalCommand implements Callable<Integer> {
     private List<Path> train = List.of();
     @Option(names = "--exit-head", paramLabel = "DIR", description = "a trained exit head to score (repeatable)")
     private List<Path> heads = List.of();
+    @Option(names = "--spd-head", paramLabel = "DIR", description = "an SPD head to score (e.g. MODEL/spd_head)")
+    private Path spdHead;
     @Option(names = "--seq-len", defaultValue = "128")
     private int seqLen;
     @Option(names = "--windows", defaultValue = "64")
@@ -40,7 +42,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        var report = Evaluator.run(model, heldout, train, heads, seqLen, windows,
+        var report = Evaluator.run(model, heldout, train, heads, spdHead, seqLen, windows,
                 CliOutput.of(spec));
         if (json != null) {
             Files.writeString(json, new GsonBuilder().setPrettyPrinting().create().toJson(report) + "\n");

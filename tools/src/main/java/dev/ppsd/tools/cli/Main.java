@@ -20,7 +20,7 @@ import java.util.List;
         commandListHeading = "%ncommands:%n",
         description = "Pipeline-parallel self-speculative decoding, and the tools of its models.",
         subcommands = {GenerateCommand.class, BenchCommand.class, TrainCommand.class, TrainTokenizerCommand.class,
-                DistillCommand.class, EvalCommand.class, RandomModelCommand.class})
+                DistillCommand.class, DistillSpdCommand.class, EvalCommand.class, RandomModelCommand.class})
 public final class Main {
     private Main() {
     }

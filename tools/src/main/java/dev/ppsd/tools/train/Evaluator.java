@@ -10,6 +10,7 @@ import dev.ppsd.engine.model.AttentionBatch;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaConfig;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
 import java.io.IOException;
@@ -22,16 +23,18 @@ import java.util.Locale;
 
 /**
  * {@code ppsd eval}: per held-out file, the model's perplexity against a unigram baseline (add-one counts
- * from the training files), and the greedy top-1 agreement between each exit head and the full model
- * (teacher-forced over held-out text) — the PPSD acceptance rate α: the shared head at every layer, and
- * every trained head given.
+ * from the training files), and the greedy top-1 agreement between each drafter and the full model
+ * (teacher-forced over held-out text) — the acceptance rate α: the shared head at every layer, every trained head
+ * given, and the SPD head given, as in a full pipeline ({@code alpha_spd_head}, by number of stages: what
+ * {@code --mode spd}'s cost model reads) and right after a flush, with one token in flight
+ * ({@code alpha_spd_head_after_flush}).
  */
 public final class Evaluator {
     private Evaluator() {
     }
 
     public static JsonObject run(Path modelDir, List<Path> heldOut, List<Path> train, List<Path> headDirs,
-            int seqLen, int maxWindows, PrintStream log) throws IOException {
+            Path spdHeadDir, int seqLen, int maxWindows, PrintStream log) throws IOException {
         DjlRuntime.init();
         JsonObject report = new JsonObject();
         try (LlamaModel model = LlamaModel.load(modelDir)) {
@@ -41,6 +44,7 @@ public final class Evaluator {
             for (Path d : headDirs) {
                 heads.add(ExitHead.load(d, model, model.manager()));
             }
+            SpdHead spd = spdHeadDir == null ? null : SpdHead.load(spdHeadDir, model, model.manager());
             double[] unigram = train.isEmpty() ? null : unigramLogProbs(TokenStream.load(train, modelDir, c), c);
             for (Path file : heldOut) {
                 TokenStream data = TokenStream.load(List.of(file), modelDir, c);
@@ -50,6 +54,7 @@ public final class Evaluator {
                 long count = 0;
                 long[] sharedAgree = new long[n];
                 long[] headAgree = new long[heads.size()];
+                long[] spdAgree = new long[2]; // full pipeline, one token in flight
                 for (int[] w : windows) {
                     try (NDScope ignored = new NDScope()) {
                         int[][][] io = Losses.split(new int[][] {w});
@@ -71,6 +76,17 @@ public final class Evaluator {
                         for (int i = 0; i < heads.size(); i++) {
                             ExitHead head = heads.get(i);
                             headAgree[i] += agree(top, head.logits(states[head.exitLayer()], a, null));
+                        }
+                        if (spd != null) {
+                            int[] anchors = spd.anchors();
+                            NDArray[] at = new NDArray[anchors.length];
+                            for (int i = 0; i < anchors.length; i++) {
+                                at[i] = states[anchors[i]];
+                            }
+                            for (int f = 0; f < 2; f++) {
+                                int[] fill = {f == 0 ? spd.stages() : 1};
+                                spdAgree[f] += agree(top, spd.teacherForcedLogits(m, model.rope(), io[0], at, fill));
+                            }
                         }
                         if (unigram != null) {
                             for (int t : io[1][0]) {
@@ -97,6 +113,14 @@ public final class Evaluator {
                     trained.addProperty(String.valueOf(heads.get(i).exitLayer()), (double) headAgree[i] / count);
                 }
                 r.add("alpha_trained_head", trained);
+                if (spd != null) {
+                    JsonObject full = new JsonObject();
+                    full.addProperty(String.valueOf(spd.stages()), (double) spdAgree[0] / count);
+                    r.add("alpha_spd_head", full);
+                    JsonObject flushed = new JsonObject();
+                    flushed.addProperty(String.valueOf(spd.stages()), (double) spdAgree[1] / count);
+                    r.add("alpha_spd_head_after_flush", flushed);
+                }
                 String name = file.getFileName().toString();
                 report.add(name, r);
                 log.printf(Locale.ROOT, "%s: %d tokens  loss %.4f  ppl %.2f%s%n", name, count, nll / count,
@@ -104,6 +128,10 @@ public final class Evaluator {
                                 "  (unigram ppl %.2f)", Math.exp(uniNll / count)));
                 log.printf(Locale.ROOT, "  alpha shared head by exit layer: %s%n", shared);
                 log.printf(Locale.ROOT, "  alpha trained heads by exit layer: %s%n", trained);
+                if (spd != null) {
+                    log.printf(Locale.ROOT, "  alpha SPD head, %d stages: %.4f with a full pipeline, %.4f right after"
+                            + " a flush%n", spd.stages(), (double) spdAgree[0] / count, (double) spdAgree[1] / count);
+                }
             }
         }
         log.println(new GsonBuilder().setPrettyPrinting().create().toJson(report));

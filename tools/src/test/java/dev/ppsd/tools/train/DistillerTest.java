@@ -14,6 +14,7 @@ import com.google.gson.JsonParser;
 import dev.ppsd.tools.cli.CliHarness;
 import dev.ppsd.engine.model.ExitHead;
 import dev.ppsd.engine.model.LlamaModel;
+import dev.ppsd.engine.model.SpdHead;
 import dev.ppsd.engine.checkpoint.Safetensors;
 
 import java.io.IOException;
@@ -26,9 +27,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code ppsd distill-exit-head} on a tiny model trained for a few steps: the head folder's layout, loading it
- * with {@link ExitHead#load}, the KL going down, {@code ppsd eval} reporting α for it, and {@code generate}
- * picking it up by default ({@code MODEL/exit_head}) with output identical to plain AR.
+ * {@code ppsd distill-exit-head} and {@code ppsd distill-spd-head} on a tiny model trained for a few steps: the head
+ * folder's layout, loading it ({@link ExitHead#load}, {@link SpdHead#load}), the KL going down (held-out too),
+ * {@code ppsd eval} reporting α for it, and {@code generate} picking it up by default ({@code MODEL/exit_head} for
+ * ppsd and eesd, {@code MODEL/spd_head} for spd) with output identical to plain AR.
  */
 class DistillerTest {
     @TempDir
@@ -131,12 +133,71 @@ class DistillerTest {
         assertEquals(List.of(10), csvSteps(head.resolve("train-log.csv")));
     }
 
+    @Test
+    void distilledSpdHeadLoadsEvaluatesAndDrafts() throws IOException {
+        Path head = model.resolve(SpdHead.DIR);
+        CliHarness.Run d = run("distill-spd-head", "--model", model.toString(), "--corpus", corpus.toString(),
+                "--steps", "30", "--batch", "4", "--seq-len", "16", "--lr", "3e-3", "--warmup", "2",
+                "--checkpoint-every", "10", "--temperature", "2").ok();
+        assertTrue(d.out().contains("distilling an SPD head for stages [0, "), d.out());
+        assertTrue(d.out().contains("temperature 2.00"), d.out());
+        assertTrue(d.out().contains("wrote " + head + " (step 30"), d.out());
+
+        // layout: config.json (the head's layer + anchors and split) and model.safetensors; the checkpoint is gone
+        JsonObject cfg = JsonParser.parseString(Files.readString(head.resolve("config.json"))).getAsJsonObject();
+        assertEquals(1, cfg.get("num_hidden_layers").getAsInt());
+        assertEquals(3, cfg.get("base_num_hidden_layers").getAsInt());
+        assertEquals(0, cfg.getAsJsonArray("spd_anchor_layers").get(0).getAsInt());
+        assertEquals(3, cfg.getAsJsonArray("spd_stage_bounds").size(), "2 stages: [0, E, 3]");
+        assertFalse(Files.exists(head.resolve("checkpoint")), "checkpoint is removed when distillation ends");
+        try (Safetensors.Reader r = Safetensors.open(head.resolve("model.safetensors"))) {
+            assertTrue(r.tensors().containsKey("model.spd_projections.0.weight"), r.tensors().keySet().toString());
+            assertTrue(r.tensors().containsKey("model.layers.0.mlp.down_proj.weight"));
+            assertFalse(r.tensors().containsKey("lm_head.weight"), "the LM head is shared, not stored");
+        }
+        List<String[]> rows = csvRows(head.resolve("train-log.csv"));
+        assertEquals(List.of(10, 20, 30), rows.stream().map(r -> Integer.parseInt(r[0])).toList());
+        assertTrue(Float.parseFloat(rows.get(2)[1]) < Float.parseFloat(rows.get(0)[1]), "KL should decrease");
+
+        // on held-out windows, with a full pipeline and right after a flush, the trained head is closer to the
+        // model than the one distillation started from
+        try (LlamaModel m = LlamaModel.load(model); NDScope ignored = new NDScope()) {
+            SpdHead h = SpdHead.load(head, m, m.manager());
+            SpdHead init = SpdHead.init(m, h.anchors(), h.stageBounds(), 1, m.config().intermediateSize(),
+                    m.manager());
+            int[][] in = Losses.split(TokenStream.load(List.of(heldOut), model, m.config()).windows(16, 8))[0];
+            for (int fill : new int[] {1, 2}) {
+                int[] f = new int[in.length];
+                java.util.Arrays.fill(f, fill);
+                float before = Distiller.spdLoss(m, init, m.manager(), in, f, 1f)[1].getFloat();
+                float after = Distiller.spdLoss(m, h, m.manager(), in, f, 1f)[1].getFloat();
+                assertTrue(after < 0.7f * before, fill + " in flight: held-out KL before " + before + ", after "
+                        + after);
+            }
+        }
+
+        // eval: the SPD head's alpha as in a full pipeline and right after a flush
+        Path json = dir.resolve("eval-spd.json");
+        CliHarness.Run e = run("eval", "--model", model.toString(), "--heldout", heldOut.toString(), "--spd-head",
+                head.toString(), "--seq-len", "16", "--windows", "8", "--json", json.toString()).ok();
+        assertTrue(e.out().contains("alpha SPD head, 2 stages: "), e.out());
+        JsonObject r = JsonParser.parseString(Files.readString(json)).getAsJsonObject().getAsJsonObject("heldout.txt");
+        for (String key : List.of("alpha_spd_head", "alpha_spd_head_after_flush")) {
+            double a = r.getAsJsonObject(key).get("2").getAsDouble();
+            assertTrue(a > 0 && a <= 1, key + " " + a);
+        }
+
+        // generate --mode spd drafts with MODEL/spd_head and is token-identical to ar
+        JsonArray ar = generate("ar");
+        assertEquals(ar, generate("spd"));
+    }
+
     private static JsonArray generate(String mode) {
         CliHarness.Run g = run("generate", "--model", model.toString(), "--prompt", "And the king said unto",
-                "--max-new-tokens", "12", "--mode", mode).ok();
+                "--max-new-tokens", "12", "--mode", mode, "--speculation", "always").ok();
         JsonObject o = JsonParser.parseString(g.out().trim()).getAsJsonObject();
         assertEquals(mode, o.get("mode").getAsString());
-        if (mode.equals("eesd")) { // (ppsd may decide not to draft: --speculation auto)
+        if (!mode.equals("ar")) {
             assertTrue(o.get("drafts_proposed").getAsInt() > 0, "the " + mode + " run drafted nothing: " + o);
         }
         return o.getAsJsonArray("token_ids");
