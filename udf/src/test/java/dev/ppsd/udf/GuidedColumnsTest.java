@@ -39,7 +39,8 @@ class GuidedColumnsTest {
                 RowFactory.create(5, "In the beginning", null, null, null, 4),
                 RowFactory.create(6, "In the beginning", null, "(ab", null, 4),
                 RowFactory.create(7, "In the beginning", null, null, "{\"type\":\"integer\",\"minimum\":1}", 4),
-                RowFactory.create(8, "In the beginning", List.of("a").toArray(), "a", null, 4));
+                RowFactory.create(8, "In the beginning", List.of("a").toArray(), "a", null, 4),
+                RowFactory.create(9, "In the beginning", new String[0], null, null, 4));
         List<Row> out = TestSpark.sorted(new PpsdGenerator().setParam("model", TestSpark.model().toString())
                 .transform(spark.createDataFrame(rows, schema)).collectAsList(), "id");
         Row choice = out.get(0);
@@ -66,6 +67,8 @@ class GuidedColumnsTest {
         assertEquals("guided_json: unsupported keyword 'minimum' at /", out.get(6).getAs("error"));
         assertEquals("at most one of guided_choice, guided_regex and guided_json may be set but this request has"
                 + " guided_choice and guided_regex", out.get(7).getAs("error"));
+        assertEquals("guided_choice must be at least one string, none empty but was []", out.get(8).getAs("error"),
+                "an empty list of choices is an error, not no constraint");
     }
 
     @Test

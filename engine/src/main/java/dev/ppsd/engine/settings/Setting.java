@@ -84,7 +84,10 @@ public final class Setting<T> {
         this.legal = legal;
         this.rule = rule;
         this.doc = doc;
-        this.defaultValue = defaultValue == null ? null : check(defaultValue);
+        // an empty list as the default means "none given"; a list that is given must satisfy the rule (guided_choice:
+        // an empty list of choices is an error, not "no constraint")
+        this.defaultValue = defaultValue == null ? null
+                : defaultValue instanceof List<?> l && l.isEmpty() ? defaultValue : check(defaultValue);
     }
 
     /** The name: {@code max_new_tokens}. Also the per-row column, SQL option, Spark param and conf key suffix. */

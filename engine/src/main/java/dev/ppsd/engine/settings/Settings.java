@@ -95,7 +95,8 @@ public final class Settings {
             List.of("error", "truncate"), "a prompt that does not fit the model's context: error (the request fails)"
                     + " or truncate (keep its first token and its end, so that the budget fits)"));
     public static final Setting<List<String>> GUIDED_CHOICE = add(new Setting<>("guided_choice", Kind.STRINGS,
-            List.of(), Scope.REQUEST, "STR", "non-empty strings", l -> l.stream().noneMatch(String::isEmpty),
+            List.of(), Scope.REQUEST, "STR", "at least one string, none empty",
+            l -> !l.isEmpty() && l.stream().noneMatch(String::isEmpty),
             "guided decoding: the text is exactly one of these strings (as a conf or option: a JSON array); at most one"
                     + " guided_* setting per row"));
     public static final Setting<String> GUIDED_REGEX = add(new Setting<>("guided_regex", Kind.STRING, "",

@@ -27,7 +27,10 @@ class SettingsTableTest {
             assertEquals("--" + s.name().replace('_', '-'), s.flag());
             assertEquals("spark.ppsd." + s.name(), s.confKey());
             assertTrue(s.doc().length() > 10 && !s.doc().endsWith("."), s.name() + ": a one-line doc: " + s.doc());
-            if (s.defaultValue() != null) {
+            if (s.defaultValue() instanceof List<?> l && l.isEmpty()) {
+                // an empty list default means "none given"; a list that is given is held to the rule
+                assertTrue(s.legal().contains("at least one") || readBack(s).equals(l), s.name() + ": " + s.legal());
+            } else if (s.defaultValue() != null) {
                 assertEquals(s.defaultValue(), readBack(s), s.name() + ": the default reads back");
             }
         }
@@ -46,6 +49,8 @@ class SettingsTableTest {
         assertEquals(want, assertThrows(IllegalArgumentException.class, () -> n.coerce(-3L)).getMessage());
         assertEquals(want, assertThrows(IllegalArgumentException.class,
                 () -> SamplingParams.defaults().with(n, -3)).getMessage());
+        assertEquals("guided_choice must be at least one string, none empty but was []", assertThrows(
+                IllegalArgumentException.class, () -> Settings.GUIDED_CHOICE.parse("[]")).getMessage());
         // beyond the int range a value keeps its sign
         assertEquals(Integer.MAX_VALUE, n.coerce(1L << 40));
         assertEquals("max_new_tokens must be >= 0 but was -2147483648",
