@@ -3,10 +3,11 @@
 # tables and keeps every run's JSON in OUT (default target/bench-throughput). Needs `mvn -q -DskipTests package`.
 #   1. the job (bin/ppsd-job, embedded Spark) vs the engine (bin/ppsd bench) on the 220 bible prompts, EOS on,
 #      batch 8 and 32, modes ar / ar-pipe / ppsd (the default), with the job's peak RSS
+#   1b. the same at 880 prompts (the 220 four times): what a job pays once weighs less
 #   2. the same job on a random GPT-2-small sized model (bin/ppsd random-model, ~97M parameters, 64 prompts)
 #   3. one sequence on that model: ar / ar-pipe / ppsd, whose drafter (the shared head after layer 6) is poor
 #   4. shared prefix: 256 prompts sharing a ~200-token prefix, prefix_cache on vs off
-# Rounds are interleaved (the machine's noise hits every mode alike); ROUNDS=2 by default. About 30 minutes.
+# Rounds are interleaved (the machine's noise hits every mode alike); ROUNDS=2 by default. About 45 minutes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:-target/bench-throughput}
@@ -32,6 +33,27 @@ for r in $(seq "$rounds"); do
     for m in ar ar-pipe ppsd; do
       log "round $r batch $b: job $m"
       job "job-mini-$m-b$b-r$r" models/ppsd-mini data/prompts/bible.jsonl "$m" "$b" 64
+    done
+  done
+done
+
+# --- 1b. the same at 4x the rows (880 prompts: the 220 four times, distinct ids): what a job pays once ---
+python3 - "$out/bible-880.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open("data/prompts/bible.jsonl")]
+with open(sys.argv[1], "w") as f:
+    for k in range(4):
+        for r in rows:
+            f.write(json.dumps({**r, "id": f"{r['id']}-{k}"}) + "\n")
+EOF
+for r in $(seq "$rounds"); do
+  for b in 8 32; do
+    log "round $r batch $b: bench, 880 prompts"
+    bin/ppsd bench --model models/ppsd-mini --prompts "$out/bible-880.jsonl" --limit 880 --max-new-tokens 64 \
+      --modes ar,ar-pipe,ppsd --batch-size "$b" --json "$out/bench-mini880-b$b-r$r.json" > "$out/bench-mini880-b$b-r$r.txt" 2>&1
+    for m in ar ar-pipe ppsd; do
+      log "round $r batch $b: job $m, 880 prompts"
+      job "job-mini880-$m-b$b-r$r" models/ppsd-mini "$out/bible-880.jsonl" "$m" "$b" 64
     done
   done
 done
@@ -86,6 +108,16 @@ for b in (8, 32):
         e = med([bench(f"{out}/bench-mini-b{b}-r{r}.json", m) for r in range(1, rounds + 1)])
         j = med([job(f"job-mini-{m}-b{b}-r{r}") for r in range(1, rounds + 1)])
         mem = max(rss(f"job-mini-{m}-b{b}-r{r}") for r in range(1, rounds + 1))
+        print(f"| {b} | {m} | {e:.1f} | {j:.1f} | {j / e:.2f} | {j / jar:.2f} | {mem:.0f} |")
+print("\n### The same with 880 prompts (the 220 four times, so prompts repeat in both), job vs engine\n")
+print("| batch | mode | engine (bench) tok/s | job tok/s | job / engine | job vs job ar | job peak RSS MB |")
+print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+for b in (8, 32):
+    jar = med([job(f"job-mini880-ar-b{b}-r{r}") for r in range(1, rounds + 1)])
+    for m in ("ar", "ar-pipe", "ppsd"):
+        e = med([bench(f"{out}/bench-mini880-b{b}-r{r}.json", m) for r in range(1, rounds + 1)])
+        j = med([job(f"job-mini880-{m}-b{b}-r{r}") for r in range(1, rounds + 1)])
+        mem = max(rss(f"job-mini880-{m}-b{b}-r{r}") for r in range(1, rounds + 1))
         print(f"| {b} | {m} | {e:.1f} | {j:.1f} | {j / e:.2f} | {j / jar:.2f} | {mem:.0f} |")
 print("\n### Job on the random ~97M-parameter model, 64 prompts, 32 new tokens\n")
 print("| batch | job ar tok/s | job ar-pipe tok/s | job ppsd (default) tok/s | ppsd / best plain |")

@@ -389,6 +389,8 @@ final class JobRun {
     /** Writes {@code _SUMMARY.json} from this run's committed part files and the accumulators; returns it. */
     private Map<String, Object> writeSummary(OutputDir output, JobSettings s, String status, String error,
             long inputRows, long pendingRows, long doneRows, long[] counts, long g0, int partSets) {
+        // generation ends with the last commit; counting the committed rows for this summary is not part of it
+        double gen = (System.nanoTime() - g0) / 1e9;
         List<String> files = new ArrayList<>(committed);
         long ok = 0;
         long failed = 0;
@@ -417,7 +419,6 @@ final class JobRun {
             }
         }
         double wall = (System.nanoTime() - t0) / 1e9;
-        double gen = (System.nanoTime() - g0) / 1e9;
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("status", status);
         if (error != null) {
