@@ -99,26 +99,20 @@ def med(xs): return statistics.median(xs)
 def bench(path, mode): return json.load(open(path))["modes"][mode]["tokens_per_s"]
 def job(name): return json.load(open(f"{out}/{name}.summary.json"))["tokens_per_s"]
 def rss(name): return int(open(f"{out}/{name}.rss").read().split()[-1]) / 1024
-print("### Job vs engine, bundled model, 220 bible prompts, 64 new tokens, EOS on (median of %d rounds)\n" % rounds)
-print("| batch | mode | engine (bench) tok/s | job tok/s | job / engine | job vs job ar | job peak RSS MB |")
-print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-for b in (8, 32):
-    jar = med([job(f"job-mini-ar-b{b}-r{r}") for r in range(1, rounds + 1)])
-    for m in ("ar", "ar-pipe", "ppsd"):
-        e = med([bench(f"{out}/bench-mini-b{b}-r{r}.json", m) for r in range(1, rounds + 1)])
-        j = med([job(f"job-mini-{m}-b{b}-r{r}") for r in range(1, rounds + 1)])
-        mem = max(rss(f"job-mini-{m}-b{b}-r{r}") for r in range(1, rounds + 1))
-        print(f"| {b} | {m} | {e:.1f} | {j:.1f} | {j / e:.2f} | {j / jar:.2f} | {mem:.0f} |")
-print("\n### The same with 880 prompts (the 220 four times, so prompts repeat in both), job vs engine\n")
-print("| batch | mode | engine (bench) tok/s | job tok/s | job / engine | job vs job ar | job peak RSS MB |")
-print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
-for b in (8, 32):
-    jar = med([job(f"job-mini880-ar-b{b}-r{r}") for r in range(1, rounds + 1)])
-    for m in ("ar", "ar-pipe", "ppsd"):
-        e = med([bench(f"{out}/bench-mini880-b{b}-r{r}.json", m) for r in range(1, rounds + 1)])
-        j = med([job(f"job-mini880-{m}-b{b}-r{r}") for r in range(1, rounds + 1)])
-        mem = max(rss(f"job-mini880-{m}-b{b}-r{r}") for r in range(1, rounds + 1))
-        print(f"| {b} | {m} | {e:.1f} | {j:.1f} | {j / e:.2f} | {j / jar:.2f} | {mem:.0f} |")
+def job_vs_engine(title, tag):
+    print(title + "\n")
+    print("| batch | mode | engine (bench) tok/s | job tok/s | job / engine | job vs job ar | job peak RSS MB |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for b in (8, 32):
+        jar = med([job(f"job-{tag}-ar-b{b}-r{r}") for r in range(1, rounds + 1)])
+        for m in ("ar", "ar-pipe", "ppsd"):
+            e = med([bench(f"{out}/bench-{tag}-b{b}-r{r}.json", m) for r in range(1, rounds + 1)])
+            j = med([job(f"job-{tag}-{m}-b{b}-r{r}") for r in range(1, rounds + 1)])
+            mem = max(rss(f"job-{tag}-{m}-b{b}-r{r}") for r in range(1, rounds + 1))
+            print(f"| {b} | {m} | {e:.1f} | {j:.1f} | {j / e:.2f} | {j / jar:.2f} | {mem:.0f} |")
+job_vs_engine("### Job vs engine, bundled model, 220 bible prompts, 64 new tokens, EOS on (median of %d rounds)" % rounds,
+              "mini")
+job_vs_engine("\n### The same with 880 prompts (the 220 four times, so prompts repeat in both), job vs engine", "mini880")
 print("\n### Job on the random ~97M-parameter model, 64 prompts, 32 new tokens\n")
 print("| batch | job ar tok/s | job ar-pipe tok/s | job ppsd (default) tok/s | ppsd / best plain |")
 print("| ---: | ---: | ---: | ---: | ---: |")
