@@ -71,6 +71,14 @@ class ModelLoadingTest {
         return msg;
     }
 
+    private static JsonArray ints(int... values) {
+        JsonArray a = new JsonArray();
+        for (int v : values) {
+            a.add(v);
+        }
+        return a;
+    }
+
     private static void setArchitecture(JsonObject o, String architecture, String modelType) {
         JsonArray a = new JsonArray();
         a.add(architecture);
@@ -215,32 +223,19 @@ class ModelLoadingTest {
     void headerShapeNotAListOfIntegers() throws IOException {
         editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).addProperty("shape", "32"));
         headerRefused(LlamaWeights.NORM, "shape must be a list of non-negative integers but was \"32\"");
-        editHeader(st(), h -> {
-            JsonArray shape = new JsonArray();
-            shape.add(-32);
-            h.getAsJsonObject(LlamaWeights.NORM).add("shape", shape);
-        });
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).add("shape", ints(-32)));
         headerRefused(LlamaWeights.NORM, "shape must be a list of non-negative integers but was [-32]");
     }
 
     @Test
     void headerDataOffsetsWrongArity() throws IOException {
-        editHeader(st(), h -> {
-            JsonArray offs = new JsonArray();
-            offs.add(0);
-            h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", offs);
-        });
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", ints(0)));
         headerRefused(LlamaWeights.NORM, "data_offsets must be a list of 2 of non-negative integers but was [0]");
     }
 
     @Test
     void headerDataOffsetsBackwards() throws IOException {
-        editHeader(st(), h -> {
-            JsonArray offs = new JsonArray();
-            offs.add(128);
-            offs.add(0);
-            h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", offs);
-        });
+        editHeader(st(), h -> h.getAsJsonObject(LlamaWeights.NORM).add("data_offsets", ints(128, 0)));
         headerRefused(LlamaWeights.NORM, "data_offsets [128, 0] begin after they end");
     }
 

@@ -10,7 +10,6 @@ import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.concurrent.Callable;
 
 /** {@code ppsd distill-spd-head}: trains the SPD head of {@code --mode spd} by self-distillation ({@link Distiller}). */
@@ -32,9 +31,9 @@ final class DistillSpdCommand implements Callable<Integer> {
     @Option(names = "--intermediate", paramLabel = "I", defaultValue = "0",
             description = "MLP width of the head's layers (default 0: the model's)")
     private int intermediate;
-    @Option(names = "--anchors", paramLabel = "A,B,...", description = "model depths whose states make the rows"
-            + " (0 = the embedding; default: 0, the end of every stage but the last, N-1)")
-    private String anchors;
+    @Option(names = "--anchors", split = ",", paramLabel = "A", description = "model depths whose states make"
+            + " the rows (0 = the embedding; default: 0, the end of every stage but the last, N-1)")
+    private int[] anchors;
     @Option(names = "--temperature", paramLabel = "TAU", defaultValue = "1.0",
             description = "distillation temperature: tau^2 KL(p/tau || q/tau) (default ${DEFAULT-VALUE})")
     private float temperature;
@@ -45,16 +44,7 @@ final class DistillSpdCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        int[] a = null;
-        if (anchors != null) {
-            try {
-                a = Arrays.stream(anchors.split(",")).map(String::trim).mapToInt(Integer::parseInt).toArray();
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--anchors must be integers separated by commas, e.g. 0,4,7, but"
-                        + " was '" + anchors + "'");
-            }
-        }
-        Distiller.runSpd(inputs.model, inputs.corpus, new Distiller.SpdSettings(stages, layers, intermediate, a,
+        Distiller.runSpd(inputs.model, inputs.corpus, new Distiller.SpdSettings(stages, layers, intermediate, anchors,
                 temperature), out != null ? out : inputs.model.resolve(SpdHead.DIR),
                 training.settings(600, 1e-3f, 1e-4f, 30, 0f),
                 CliOutput.of(spec));

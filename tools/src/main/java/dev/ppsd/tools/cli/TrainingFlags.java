@@ -4,7 +4,7 @@ import dev.ppsd.tools.train.TrainingSettings;
 import picocli.CommandLine.Option;
 
 /**
- * The optimisation flags {@code train} and {@code distill-exit-head} share (a picocli mixin); each command gives its
+ * The optimisation flags {@code train}, {@code distill-exit-head} and {@code distill-spd-head} share (a picocli mixin); each command gives its
  * own defaults to {@link #settings}.
  */
 final class TrainingFlags {
