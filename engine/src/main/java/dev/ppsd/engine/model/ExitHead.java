@@ -183,10 +183,11 @@ public final class ExitHead {
         int e = check(dir, base);
         long d = base.hiddenSize();
         try (LlamaWeights.TensorSource src = LlamaWeights.TensorSource.open(dir)) {
+            Map<String, long[]> shapes = expectedShapes(base);
             java.util.List<NDArray> t = new java.util.ArrayList<>();
             for (String n : LayerWeights.names(base)) {
                 String name = LlamaWeights.layerName("model.", 0, n);
-                t.add(src.load(manager, name, model.dataType(), expectedShapes(base).get(name)));
+                t.add(src.load(manager, name, model.dataType(), shapes.get(name)));
             }
             return new ExitHead(e, base, src.load(manager, EXIT_NORM, model.dataType(), d), LayerWeights.of(base, t),
                     src.load(manager, LlamaWeights.NORM, model.dataType(), d), model.weights().lmHead());

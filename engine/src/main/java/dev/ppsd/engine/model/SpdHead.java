@@ -396,10 +396,11 @@ public final class SpdHead {
         for (int l = 0; l < ls.length; l++) {
             ls[l] = layers[l].copyTo(owner, device);
         }
+        NDArray e = copy.apply(embed);
         return new SpdHead(base, layerConfig, anchors, stageBounds,
                 Arrays.stream(anchorNorms).map(copy).toArray(NDArray[]::new),
-                Arrays.stream(projections).map(copy).toArray(NDArray[]::new), ls, copy.apply(norm),
-                copy.apply(embed), copy.apply(lmHead));
+                Arrays.stream(projections).map(copy).toArray(NDArray[]::new), ls, copy.apply(norm), e,
+                lmHead == embed ? e : copy.apply(lmHead)); // tied embeddings: one copy
     }
 
     /** Writes the head to {@code dir} (config.json + model.safetensors, float32). */

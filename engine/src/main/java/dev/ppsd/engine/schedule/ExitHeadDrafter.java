@@ -21,7 +21,7 @@ final class ExitHeadDrafter extends PipelineDrafter {
 
     private ExitHeadDrafter(ExitHead head, Device device, NDManager manager, Rope rope, long prefixBytes,
             DataType type) {
-        super(0, device, manager, head.trained() ? head.stack(rope) : null, prefixBytes, type);
+        super(device, manager, head.trained() ? head.stack(rope) : null, prefixBytes, type);
         this.head = head;
     }
 

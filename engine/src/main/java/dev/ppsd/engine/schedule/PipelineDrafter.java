@@ -26,8 +26,6 @@ import java.util.List;
  * ({@link #left}) and every sequence that finishes ({@link #finished}).
  */
 abstract class PipelineDrafter implements AutoCloseable {
-    /** The stage whose thread and device run the drafter. */
-    final int host;
     final Device device;
     final NDManager manager;
     private final LayerStack stack; // null: no layers of its own (the shared exit head)
@@ -40,8 +38,7 @@ abstract class PipelineDrafter implements AutoCloseable {
      * @param prefixBytes what its prefix store may take; negative: none
      * @param type        the type its KV cache holds (the model's)
      */
-    PipelineDrafter(int host, Device device, NDManager manager, LayerStack stack, long prefixBytes, DataType type) {
-        this.host = host;
+    PipelineDrafter(Device device, NDManager manager, LayerStack stack, long prefixBytes, DataType type) {
         this.device = device;
         this.manager = manager;
         this.stack = stack;
@@ -91,11 +88,6 @@ abstract class PipelineDrafter implements AutoCloseable {
     /** Whether the drafter's cache holds {@code lane}'s prompt once every stage does (so siblings may reuse it). */
     boolean holdsPrompt(Lane lane) {
         return true;
-    }
-
-    /** Layers of the drafter's own KV cache (0: none). */
-    int cacheLayers() {
-        return stack == null ? 0 : stack.size();
     }
 
     LayerStack stack() {

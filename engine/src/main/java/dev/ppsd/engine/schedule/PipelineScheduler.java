@@ -87,7 +87,7 @@ public final class PipelineScheduler implements Scheduler {
             this.drafter = plan.exitHead() != null
                     ? ExitHeadDrafter.on(plan.exitHead(), host.device(), host.manager(), host.rope(),
                             prefixBytes.applyAsLong(drafterLayers), model.dataType())
-                    : SpdHeadDrafter.on(plan.spdHead(), plan.host(), split, host.device(), host.manager(), host.rope(),
+                    : SpdHeadDrafter.on(plan.spdHead(), split, host.device(), host.manager(), host.rope(),
                             prefixBytes.applyAsLong(drafterLayers), model.dataType());
             for (PipelineStage st : stages) {
                 st.drafter(st == host ? drafter : null, drafter.stateDepths());

@@ -66,18 +66,17 @@ final class SpdHeadDrafter extends PipelineDrafter {
         }
     }
 
-    private SpdHeadDrafter(SpdHead head, int host, PipelineSplit split, Device device, NDManager manager, Rope rope,
+    private SpdHeadDrafter(SpdHead head, PipelineSplit split, Device device, NDManager manager, Rope rope,
             long prefixBytes, DataType type) {
-        super(host, device, manager, head.stack(rope), prefixBytes, type);
+        super(device, manager, head.stack(rope), prefixBytes, type);
         this.head = head;
         this.bounds = split.bounds().clone();
     }
 
-    /** The SPD head on stage {@code host}'s {@code device} (weights copied there, owned by {@code manager}). */
-    static SpdHeadDrafter on(SpdHead head, int host, PipelineSplit split, Device device, NDManager manager,
-            Rope rope, long prefixBytes, DataType type) {
-        return new SpdHeadDrafter(head.onDevice(device, manager), host, split, device, manager, rope, prefixBytes,
-                type);
+    /** The SPD head on its host stage's {@code device} (weights copied there, owned by {@code manager}). */
+    static SpdHeadDrafter on(SpdHead head, PipelineSplit split, Device device, NDManager manager, Rope rope,
+            long prefixBytes, DataType type) {
+        return new SpdHeadDrafter(head.onDevice(device, manager), split, device, manager, rope, prefixBytes, type);
     }
 
     @Override
