@@ -28,8 +28,6 @@ public record OutputColumns(String generatedText, String finishReason, String st
     /** One token's log-probability: an alternative plus {@code top_logprobs: array<alternative>}. */
     static final StructType LOGPROB = ALTERNATIVE.add("top_logprobs", new ArrayType(ALTERNATIVE, false));
 
-    /** The default names, without the optional columns. */
-    public static final OutputColumns DEFAULT = JobOptions.defaults().output(false, false, false, false);
     /**
      * The SQL function's struct: the default names with incomplete and both log-probability fields (null when not
      * asked for).
