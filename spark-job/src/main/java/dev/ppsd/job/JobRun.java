@@ -8,6 +8,7 @@ import dev.ppsd.udf.JobOptions;
 import dev.ppsd.udf.JobSettings;
 import dev.ppsd.udf.OutputColumns;
 import dev.ppsd.udf.PpsdGenerator;
+import dev.ppsd.udf.TaskGpus;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.JavaRDD;
@@ -126,6 +127,34 @@ final class JobRun {
             throw JobException.usage("cannot prepare output " + a.output + ": " + e.getMessage());
         }
 
+        // every check passed: with a local master this JVM runs the tasks, so the engine opens while Spark plans
+        Thread opening = openAhead(s);
+        try {
+            generatePending(gen, s, output, input, idCol, inputRows);
+        } finally {
+            if (opening != null) {
+                try {
+                    opening.join(); // (a JVM that exits while the engine loads may crash in native code)
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /**
+     * Opens the engine ahead of the first task when the tasks run in this JVM (a local master) and ask for no GPUs
+     * (a task's GPUs choose its engine's devices); null when it does not.
+     */
+    private Thread openAhead(JobSettings s) {
+        boolean local = spark.sparkContext().isLocal();
+        boolean gpus = spark.sparkContext().getConf().contains("spark.task.resource." + TaskGpus.GPU + ".amount");
+        return local && !gpus ? s.handle().openAhead() : null;
+    }
+
+    /** Generates and commits the input rows that are not in the output yet, then writes the summary. */
+    private void generatePending(PpsdGenerator gen, JobSettings s, OutputDir output, JobInput input, String idCol,
+            long inputRows) {
         // the rows still missing: the input minus the ids in the published part files
         Dataset<Row> done = output.doneIds(idCol);
         long doneRows = done == null ? 0 : done.count();

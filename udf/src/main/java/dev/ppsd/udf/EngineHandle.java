@@ -83,6 +83,25 @@ public final class EngineHandle implements Serializable {
     }
 
     /**
+     * Starts opening this JVM's engine in the background and returns at once: with a local master the tasks run in
+     * this JVM, so the model loads while Spark plans the job and starts its tasks, instead of in the first task. The
+     * first task waits for the open to finish (the engine's lock); an open that fails is left for that task to meet,
+     * and report, again. Returns the opening thread (to wait for it before the JVM may exit).
+     */
+    public Thread openAhead() {
+        Thread t = new Thread(() -> {
+            try {
+                acquire(localOptions(null)).release();
+            } catch (RuntimeException | Error e) {
+                // the first task opens it again and fails with this in its own words
+            }
+        }, "ppsd-engine-open");
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    /**
      * Rows queued on the engine: {@link #get()} waits for their results; {@link #release()} gives the engine up
      * without them (a task that failed): an evicted engine closes once no queued rows hold it.
      */

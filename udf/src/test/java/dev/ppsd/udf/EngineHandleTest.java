@@ -62,6 +62,27 @@ class EngineHandleTest {
         assertEquals(withoutTiming(clean), withoutTiming(retried), "and wrote the same rows");
     }
 
+    @Test
+    void anEngineOpenedAheadIsTheOneTheTasksUse() throws InterruptedException {
+        PpsdGenerator gen = PpsdGeneratorTest.generator().setParam("batch_size", 7);
+        EngineHandle handle = gen.settings(true).handle();
+        EngineOptions key = handle.localOptions(null);
+        assertEquals(0, EngineHandle.opened(key));
+        handle.openAhead().join();
+        assertEquals(1, EngineHandle.opened(key));
+        assertEquals(PpsdGeneratorTest.PROMPTS.length, gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList().size());
+        assertEquals(1, EngineHandle.opened(key), "the task used the engine opened ahead");
+    }
+
+    @Test
+    void anEngineThatCannotOpenAheadFailsInTheTaskInItsOwnWords() throws InterruptedException {
+        EngineHandle handle = new EngineHandle(ownKey().with(Settings.MODEL, "/nonexistent/ppsd-model"));
+        handle.openAhead().join(); // returns quietly
+        RuntimeException e = assertThrows(RuntimeException.class, () -> handle.generate(List.of(
+                new GenerationRequest("1", "In the beginning", SamplingParams.greedy(2)))));
+        assertTrue(e.getMessage().contains("/nonexistent/ppsd-model"), e.getMessage());
+    }
+
     /** The rows without tokens_per_s (wall-clock timing differs between runs). */
     private static List<List<Object>> withoutTiming(List<Row> rows) {
         return rows.stream().map(r -> Arrays.asList(r.getAs("id"), r.getAs("generated_text"), r.getAs("finish_reason"),

@@ -82,6 +82,7 @@ final class PipelineStats {
             busy[b] = stages.get(b).lastBusyMs;
             prefill[b] = stages.get(b).lastPrefillMs;
         }
+        controller.observeDrafts(counts.accepted, counts.flushed);
         controller.observeCycle(schedule, withoutPrefills((end - cycleStart) / 1e6, busy, prefill), counts.committed);
     }
 

@@ -25,16 +25,25 @@ import java.util.TreeMap;
  * plain schedule of the nearest class with fewer sequences that measured plain to be cheaper, unless a nearer
  * class with more sequences measured drafting to be; with no such neighbour it drafts (on the 2-core EPYC VM
  * drafting measured cheapest at every occupancy up to 32, on an earlier Intel VM ar-pipe won from about 16
- * sequences: the probes find out within some 60 cycles). With one sequence the lockstep schedule is the
- * ar-pipe one and is not tried.
+ * sequences: the probes find out within some 60 cycles), unless the drafts verified so far (at least
+ * {@value #ACCEPTANCE_SAMPLE}) were accepted less than {@value #MIN_ACCEPTANCE} of the time: then it starts with
+ * ar-pipe (at α ≤ 0.16 drafting measured dearer than ar-pipe at every occupancy, on the bundled model and on a
+ * 97M-parameter one; a short job with many rows would otherwise spend most of its cycles learning that); a class
+ * that started drafting before the acceptance was known, and has not finished a probe, starts over then. With one
+ * sequence the lockstep schedule is the ar-pipe one and is not tried.
  *
  * <p>Within a class the preferred schedule runs and its cost is tracked over recent cycles (exponentially
  * decayed). Now and then one of the others runs for a short probe (in turn), and the probe's cost is compared
  * with the preferred schedule's cost just before it: both are measured at the same point of the run, so the
- * cost that grows with the context length (attention) cancels out. The probe wins when it is cheaper by
- * {@value #MARGIN}; the schedule changes when the next probe, of the same schedule {@value #CONFIRM_AFTER}
- * cycles later, wins too (single probes of schedules within noise of each other would make the pipeline flip
- * back and forth, paying each transition). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
+ * cost that grows with the context length (attention) cancels out. A probe wins when it is cheaper by
+ * {@value #MARGIN}, except that a full-length probe of a plain schedule wins against drafting when it is cheaper at
+ * all: speculation must never lose to a plain schedule, and with few sequences a drafter that pays nothing (a poor
+ * drafter on a model whose weights stream from memory: drafting 4–8% dearer) would otherwise stay inside the margin
+ * for good. A short probe (many sequences, see below) is noisier than that (its 4 cycles measured ±15% around the
+ * truth with 32 sequences) and keeps the margin. The schedule changes when the next probe, of the same schedule
+ * {@value #CONFIRM_AFTER} cycles later, wins too (single probes of schedules within noise of each other would make
+ * the pipeline flip back and forth, paying each transition; the uneven margin leaves a band in which neither
+ * drafting nor plain decoding wins the other back). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
  * {@value #SHORT_PROBE_CYCLES} when those already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences:
  * each cycle averages over many rows), always a multiple of k (a lockstep round of k cycles commits once). The
  * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
@@ -54,9 +63,14 @@ class SpeculationController {
     static final int SHORT_PROBE_TOKENS = 64;
     /** A probe whose cycles cannot be measured (prefills) gives up after this many cycles. */
     static final int MAX_PROBE_LENGTH = 3 * PROBE_CYCLES;
+    /** How much cheaper a probe must be to win (but a full-length plain probe against drafting: any amount). */
     static final double MARGIN = 0.05;
     /** Measured cycles of the preferred schedule between a winning probe and the probe that confirms it. */
     static final int CONFIRM_AFTER = 8;
+    /** Below this acceptance of the drafts verified so far, a class seen for the first time starts plain. */
+    static final double MIN_ACCEPTANCE = 0.25;
+    /** Verified drafts before the acceptance informs where a new class starts. */
+    static final int ACCEPTANCE_SAMPLE = 16;
     /** Per-cycle decay of the preferred schedule's past cycles: an effective window of ~30 cycles. */
     private static final double DECAY = 0.967;
     private final boolean adaptive;
@@ -65,6 +79,8 @@ class SpeculationController {
     private Choice current;
     private Schedule last;
     private int sinceSwitch;
+    private long draftsVerified;
+    private long draftsAccepted;
 
     /**
      * @param adaptive false: always draft
@@ -86,6 +102,9 @@ class SpeculationController {
             c = new Choice(cls, initial(cls));
             choices.put(cls, c);
         }
+        if (c.preferred == Schedule.DRAFT && !c.learned() && !c.probing && poorDrafter()) {
+            c.startOver(Schedule.AR_PIPE); // it drafted only because the acceptance was not known yet
+        }
         if (current != null && current != c && current.probing) {
             current.abandonProbe(); // its cycles would be compared across occupancies
         }
@@ -106,6 +125,12 @@ class SpeculationController {
         if (current != null && !transition) {
             current.observe(ran, wallMs, committed);
         }
+    }
+
+    /** Records the verdicts of one cycle's verified drafts (the acceptance so far informs where new classes start). */
+    void observeDrafts(int accepted, int rejected) {
+        draftsAccepted += accepted;
+        draftsVerified += accepted + rejected;
     }
 
     /** The schedule currently preferred with {@code active} sequences. */
@@ -165,7 +190,12 @@ class SpeculationController {
                 return below.preferred;
             }
         }
-        return Schedule.DRAFT;
+        return poorDrafter() ? Schedule.AR_PIPE : Schedule.DRAFT;
+    }
+
+    /** Whether the drafts verified so far say that this drafter is too poor to start a class drafting. */
+    private boolean poorDrafter() {
+        return draftsVerified >= ACCEPTANCE_SAMPLE && draftsAccepted < MIN_ACCEPTANCE * draftsVerified;
     }
 
     /** What one occupancy class has learned: its preferred schedule, that schedule's cost, the probe state. */
@@ -266,6 +296,15 @@ class SpeculationController {
             }
         }
 
+        /** Forgets what was measured and starts again from {@code start} (before any probe finished). */
+        void startOver(Schedule start) {
+            preferred = start;
+            ms = 0;
+            tokens = 0;
+            measured = 0;
+            nextProbe = WARMUP;
+        }
+
         void abandonProbe() {
             probing = false;
             nextProbe = measured + SHORT_PROBE_CYCLES; // retried soon after the occupancy comes back
@@ -276,7 +315,8 @@ class SpeculationController {
             finishedProbes++;
             double probeCost = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
             double cost = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
-            boolean won = probeCost * (1 + MARGIN) < cost;
+            boolean anyAmount = preferred == Schedule.DRAFT && probeMeasured >= PROBE_CYCLES;
+            boolean won = probeCost * (1 + (anyAmount ? 0 : MARGIN)) < cost;
             if (won && confirming != probe) {
                 confirming = probe; // one win may be noise: probe again after a few cycles of the preferred one
                 nextProbe = measured + CONFIRM_AFTER;
