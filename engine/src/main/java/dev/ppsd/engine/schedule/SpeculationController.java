@@ -29,8 +29,10 @@ import java.util.TreeMap;
  * {@value #ACCEPTANCE_SAMPLE}) were accepted less than {@value #MIN_ACCEPTANCE} of the time: then it starts with
  * ar-pipe (at α ≤ 0.16 drafting measured dearer than ar-pipe at every occupancy, on the bundled model and on a
  * 97M-parameter one; a short job with many rows would otherwise spend most of its cycles learning that); a class
- * that started drafting before the acceptance was known, and has not finished a probe, starts over then. With one
- * sequence the lockstep schedule is the ar-pipe one and is not tried.
+ * that started drafting before the acceptance was known, and has not finished a probe, starts over then; either
+ * probes first after {@value #PROBE_EVERY} cycles, as after a switch (a drafting probe at that acceptance costs
+ * 10–40% more per token for its cycles). With one sequence the lockstep schedule is the ar-pipe one and is not
+ * tried.
  *
  * <p>Within a class the preferred schedule runs and its cost is tracked over recent cycles (exponentially
  * decayed). Now and then one of the others runs for a short probe (in turn), and the probe's cost is compared
@@ -101,6 +103,9 @@ class SpeculationController {
         if (c == null) {
             c = new Choice(cls, initial(cls));
             choices.put(cls, c);
+            if (c.preferred != Schedule.DRAFT && poorDrafter()) {
+                c.probeLater();
+            }
         }
         if (c.preferred == Schedule.DRAFT && !c.learned() && !c.probing && poorDrafter()) {
             c.startOver(Schedule.AR_PIPE); // it drafted only because the acceptance was not known yet
@@ -302,7 +307,12 @@ class SpeculationController {
             ms = 0;
             tokens = 0;
             measured = 0;
-            nextProbe = WARMUP;
+            probeLater();
+        }
+
+        /** The first probe comes {@value #PROBE_EVERY} measured cycles from now, as after a switch. */
+        void probeLater() {
+            nextProbe = measured + PROBE_EVERY;
         }
 
         void abandonProbe() {

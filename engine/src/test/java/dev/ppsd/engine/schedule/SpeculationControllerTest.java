@@ -195,14 +195,14 @@ class SpeculationControllerTest {
         assertEquals(DRAFT, c.preferred(32));
         c.observeDrafts(1, 27); // 3 of 40 accepted
         assertEquals(AR_PIPE, c.preferred(32));
-        Run r = drive(c, 32, 10, costs(1.3, 1.0, 1.2));
-        assertEquals(10, r.cycles(AR_PIPE));
+        Run r = drive(c, 32, 60, costs(1.3, 1.0, 1.2)); // and probes first after 64 cycles, not 16
+        assertEquals(60, r.cycles(AR_PIPE), r.toString());
         // a class that started drafting before any draft was verified starts over once the acceptance is known
         SpeculationController early = new SpeculationController(true, 2);
         assertEquals(5, drive(early, 32, 5, costs(1.3, 1.0, 1.2)).cycles(DRAFT));
         early.observeDrafts(2, 30);
-        Run after = drive(early, 32, 15, costs(1.3, 1.0, 1.2));
-        assertEquals(15, after.cycles(AR_PIPE), after.toString());
+        Run after = drive(early, 32, 60, costs(1.3, 1.0, 1.2));
+        assertEquals(60, after.cycles(AR_PIPE), after.toString());
         SpeculationController good = new SpeculationController(true, 2);
         good.observeDrafts(30, 10);
         assertEquals(DRAFT, good.preferred(32));
