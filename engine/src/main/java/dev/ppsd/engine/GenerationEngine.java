@@ -127,11 +127,8 @@ public final class GenerationEngine implements AutoCloseable {
                 ExitHead.check(h, c);
             }
         } else if (!head.equals("shared")) {
-            int trained = ExitHead.check(java.nio.file.Path.of(head), c);
-            if (exitLayer != 0 && exitLayer != trained) {
-                throw new IllegalArgumentException("exit_layer " + exitLayer + " does not match the exit head in "
-                        + head + " (trained for layer " + trained + ")");
-            }
+            java.nio.file.Path headDir = java.nio.file.Path.of(head);
+            ExitHead.checkTrainedFor(exitLayer, headDir, ExitHead.check(headDir, c));
         }
         if (exitLayer != 0) {
             ExitHead.checkExitLayer(c, exitLayer);

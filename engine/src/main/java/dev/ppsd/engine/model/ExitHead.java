@@ -90,6 +90,14 @@ public final class ExitHead {
         }
     }
 
+    /** Refuses an explicit {@code exitLayer} (0: none given) other than {@code trained}, the head's in {@code dir}. */
+    public static void checkTrainedFor(int exitLayer, Path dir, int trained) {
+        if (exitLayer != 0 && exitLayer != trained) {
+            throw new IllegalArgumentException("exit_layer " + exitLayer + " does not match the exit head in " + dir
+                    + " (trained for layer " + trained + ")");
+        }
+    }
+
     /** The trainable tensors of a trained head by HF name (empty for shared). */
     public Map<String, NDArray> named() {
         Map<String, NDArray> out = new LinkedHashMap<>();

@@ -270,10 +270,7 @@ public record DrafterPlan(ExitHead exitHead, SpdHead spdHead, int host, Pipeline
         } else if (!h.equals("shared")) {
             dir = Path.of(h);
             ExitHead trained = ExitHead.load(dir, model, model.manager());
-            if (exitLayer != 0 && exitLayer != trained.exitLayer()) {
-                throw new IllegalArgumentException("exit_layer " + exitLayer + " does not match the exit head in "
-                        + dir + " (trained for layer " + trained.exitLayer() + ")");
-            }
+            ExitHead.checkTrainedFor(exitLayer, dir, trained.exitLayer());
             return trained;
         }
         int e = exitLayer == 0 ? n / 2 : exitLayer;
