@@ -2,7 +2,6 @@ package dev.ppsd.engine.model;
 
 import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.runtime.DjlRuntime;
-import dev.ppsd.engine.tokenizer.ByteLevelBpe;
 
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -102,12 +101,7 @@ public final class FamilyModels {
     public static Path write(Path dir, LlamaConfig c, int exitLayer, double lateScale, long seed) throws IOException {
         DjlRuntime.init();
         Files.createDirectories(dir);
-        ByteLevelBpe tok = ByteLevelBpe.bytesOnly(List.of("<s>", "</s>", "<pad>"));
-        if (tok.vocabSize() > c.vocabSize()) {
-            throw new IllegalArgumentException("vocab_size " + c.vocabSize() + " is smaller than the tokenizer's "
-                    + tok.vocabSize());
-        }
-        tok.writeTokenizerJson(dir.resolve("tokenizer.json"));
+        TinyModels.writeTokenizer(dir, c);
         writeJson(dir.resolve("config.json"), hfConfig(c));
         if (c.family() == Family.LLAMA) {
             JsonObject g = new JsonObject();
@@ -139,7 +133,7 @@ public final class FamilyModels {
         SplittableRandom rnd = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + name.hashCode());
         int n = (int) java.util.Arrays.stream(shape).reduce(1, (a, b) -> a * b);
         if (name.endsWith("norm.weight")) {
-            return gaussian(rnd, n, 1.0, 0.3);
+            return LlamaWeights.gaussian(rnd, n, 1.0, 0.3);
         }
         double std;
         if (name.equals(LlamaWeights.EMBED) || name.endsWith(".bias")) {
@@ -154,7 +148,7 @@ public final class FamilyModels {
         if ((name.contains("o_proj") || name.contains("down_proj")) && layerOf(name) >= exitLayer) {
             std *= lateScale;
         }
-        return gaussian(rnd, n, 0.0, std);
+        return LlamaWeights.gaussian(rnd, n, 0.0, std);
     }
 
     /** The layer index of {@code model.layers.i.*}, or -1. */
@@ -164,15 +158,6 @@ public final class FamilyModels {
         }
         String rest = name.substring("model.layers.".length());
         return Integer.parseInt(rest.substring(0, rest.indexOf('.')));
-    }
-
-    private static float[] gaussian(SplittableRandom r, int n, double mean, double std) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (mean + std * Math.sqrt(-2 * Math.log(1.0 - r.nextDouble()))
-                    * Math.cos(2 * Math.PI * r.nextDouble()));
-        }
-        return v;
     }
 
     private static void writeJson(Path file, JsonObject o) throws IOException {

@@ -175,14 +175,18 @@ public final class LlamaWeights {
 
     private static NDArray normal(NDManager m, SplittableRandom rnd, float std, long... shape) {
         int n = (int) Arrays.stream(shape).reduce(1, (a, b) -> a * b);
+        return m.create(gaussian(rnd, n, 0, std), new Shape(shape));
+    }
+
+    /** {@code n} normal values: Box-Muller from the seeded generator, so the same seed gives the same model everywhere. */
+    static float[] gaussian(SplittableRandom rnd, int n, double mean, double std) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) {
-            // Box-Muller from the seeded generator, so the same seed gives the same model everywhere
             double u1 = 1.0 - rnd.nextDouble();
             double u2 = rnd.nextDouble();
-            v[i] = (float) (std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+            v[i] = (float) (mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
         }
-        return m.create(v, new Shape(shape));
+        return v;
     }
 
     /** Every tensor by HF name (the LM head only when untied), for saving; names as {@link #expectedShapes}. */

@@ -41,16 +41,21 @@ public final class TinyModels {
         return new LlamaConfig(64, 128, layers, 4, 2, 16, 1e-5f, 10000f, vocab, 512, false, 0, List.of(1));
     }
 
-    /** Writes a random model with {@code c} and the byte-level tokenizer (vocab >= 259) into {@code dir}. */
-    public static Path write(Path dir, LlamaConfig c, long seed) throws IOException {
-        DjlRuntime.init();
+    /** Writes the byte-level tokenizer (bytes plus {@code <s> </s> <pad>}) as dir/tokenizer.json; {@code c}'s vocab must hold it. */
+    static void writeTokenizer(Path dir, LlamaConfig c) throws IOException {
         ByteLevelBpe tok = ByteLevelBpe.bytesOnly(List.of("<s>", "</s>", "<pad>"));
         if (tok.vocabSize() > c.vocabSize()) {
             throw new IllegalArgumentException("vocab_size " + c.vocabSize() + " is smaller than the tokenizer's "
                     + tok.vocabSize());
         }
-        c.save(dir);
         tok.writeTokenizerJson(dir.resolve("tokenizer.json"));
+    }
+
+    /** Writes a random model with {@code c} and the byte-level tokenizer (vocab >= 259) into {@code dir}. */
+    public static Path write(Path dir, LlamaConfig c, long seed) throws IOException {
+        DjlRuntime.init();
+        c.save(dir);
+        writeTokenizer(dir, c);
         try (NDManager m = NDManager.newBaseManager()) {
             LlamaWeights.random(c, m, seed).save(dir, c.tieWordEmbeddings(), "F32");
         }
