@@ -8,6 +8,7 @@ import org.apache.spark.sql.types.StructType;
 
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -40,14 +41,7 @@ public record OutputColumns(String generatedText, String finishReason, String st
 
     /** The names in output order (absent optional columns left out). */
     public List<String> names() {
-        List<String> n = new ArrayList<>(List.of(generatedText, finishReason, stopReason, promptTokens, newTokens,
-                acceptance, tokensPerSecond, error));
-        for (String o : new String[] {incomplete, sampleIndex, tokenLogprobs, promptTokenLogprobs}) {
-            if (o != null) {
-                n.add(o);
-            }
-        }
-        return n;
+        return Arrays.stream(fields()).map(StructField::name).toList();
     }
 
     /** The (nullable) fields in output order. */
