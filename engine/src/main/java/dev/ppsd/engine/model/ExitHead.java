@@ -147,14 +147,7 @@ public final class ExitHead {
         if (lmHead.getDevice().equals(device)) {
             return this;
         }
-        java.util.function.UnaryOperator<NDArray> copy = a -> {
-            if (a == null) {
-                return null;
-            }
-            NDArray c = Bfloat16.toDevice(a, device);
-            c.attach(owner);
-            return c;
-        };
+        java.util.function.UnaryOperator<NDArray> copy = a -> Bfloat16.toDevice(a, device, owner);
         return new ExitHead(exitLayer, config, copy.apply(exitNorm), layer == null ? null : layer.copyTo(owner, device),
                 copy.apply(norm), copy.apply(lmHead));
     }

@@ -139,11 +139,7 @@ public record LayerWeights(
 
     /** A copy of every tensor on {@code device}, owned by {@code manager}. */
     public LayerWeights copyTo(NDManager manager, Device device) {
-        return map(a -> {
-            NDArray c = dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device);
-            c.attach(manager);
-            return c;
-        });
+        return map(a -> dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device, manager));
     }
 
     /** This layer with {@code f} applied to each tensor it has (nulls stay null). */

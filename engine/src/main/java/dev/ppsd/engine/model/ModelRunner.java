@@ -47,9 +47,7 @@ public final class ModelRunner {
         if (a.getDevice().equals(device)) {
             return a;
         }
-        NDArray c = Bfloat16.toDevice(a, device); // DJL cannot move bfloat16 itself
-        c.attach(manager);
-        return c;
+        return Bfloat16.toDevice(a, device, manager); // (DJL cannot move bfloat16 itself)
     }
 
     /** The range's layers (and its rotary tables and device). */

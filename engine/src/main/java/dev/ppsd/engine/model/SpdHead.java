@@ -387,11 +387,7 @@ public final class SpdHead {
         if (lmHead.getDevice().equals(device)) {
             return this;
         }
-        java.util.function.UnaryOperator<NDArray> copy = a -> {
-            NDArray c = Bfloat16.toDevice(a, device);
-            c.attach(owner);
-            return c;
-        };
+        java.util.function.UnaryOperator<NDArray> copy = a -> Bfloat16.toDevice(a, device, owner);
         LayerWeights[] ls = new LayerWeights[layers.length];
         for (int l = 0; l < ls.length; l++) {
             ls[l] = layers[l].copyTo(owner, device);

@@ -91,6 +91,16 @@ public final class Bfloat16 {
         }
     }
 
+    /** As {@link #toDevice(NDArray, Device)}, the copy owned by {@code owner}; null stays null. */
+    public static NDArray toDevice(NDArray x, Device device, ai.djl.ndarray.NDManager owner) {
+        if (x == null) {
+            return null;
+        }
+        NDArray c = toDevice(x, device);
+        c.attach(owner);
+        return c;
+    }
+
     /**
      * Runs {@code block} on {@code x} in training mode: outside PyTorch's inference mode, so the result is an
      * ordinary tensor that may be updated in place (a KV cache), and no graph is recorded (no input needs one).
