@@ -38,14 +38,10 @@ import java.util.TreeMap;
  * decayed). Now and then one of the others runs for a short probe (in turn), and the probe's cost is compared
  * with the preferred schedule's cost just before it: both are measured at the same point of the run, so the
  * cost that grows with the context length (attention) cancels out. A probe wins when it is cheaper by
- * {@value #MARGIN}, except that a full-length probe of a plain schedule wins against drafting when it is cheaper at
- * all: speculation must never lose to a plain schedule, and with few sequences a drafter that pays nothing (a poor
- * drafter on a model whose weights stream from memory: drafting 4–8% dearer) would otherwise stay inside the margin
- * for good. A short probe (many sequences, see below) is noisier than that (its 4 cycles measured ±15% around the
- * truth with 32 sequences) and keeps the margin. The schedule changes when the next probe, of the same schedule
- * {@value #CONFIRM_AFTER} cycles later, wins too (single probes of schedules within noise of each other would make
- * the pipeline flip back and forth, paying each transition; the uneven margin leaves a band in which neither
- * drafting nor plain decoding wins the other back). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
+ * {@value #MARGIN} (a probe measures within ±15% of the truth, ±10% with one sequence: a poor drafter that costs
+ * 4–8% more than plain decoding is found by the acceptance rule above, not by probes). The schedule changes when
+ * the next probe, of the same schedule {@value #CONFIRM_AFTER} cycles later, wins too (single probes of schedules
+ * within noise of each other would make the pipeline flip back and forth, paying each transition). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
  * {@value #SHORT_PROBE_CYCLES} when those already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences:
  * each cycle averages over many rows), always a multiple of k (a lockstep round of k cycles commits once). The
  * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
@@ -65,14 +61,14 @@ class SpeculationController {
     static final int SHORT_PROBE_TOKENS = 64;
     /** A probe whose cycles cannot be measured (prefills) gives up after this many cycles. */
     static final int MAX_PROBE_LENGTH = 3 * PROBE_CYCLES;
-    /** How much cheaper a probe must be to win (but a full-length plain probe against drafting: any amount). */
+    /** How much cheaper a probe must be to win. */
     static final double MARGIN = 0.05;
     /** Measured cycles of the preferred schedule between a winning probe and the probe that confirms it. */
     static final int CONFIRM_AFTER = 8;
     /** Below this acceptance of the drafts verified so far, a class seen for the first time starts plain. */
     static final double MIN_ACCEPTANCE = 0.25;
     /** Verified drafts before the acceptance informs where a new class starts. */
-    static final int ACCEPTANCE_SAMPLE = 16;
+    static final int ACCEPTANCE_SAMPLE = 12;
     /** Per-cycle decay of the preferred schedule's past cycles: an effective window of ~30 cycles. */
     private static final double DECAY = 0.967;
     private final boolean adaptive;
@@ -107,7 +103,7 @@ class SpeculationController {
                 c.probeLater();
             }
         }
-        if (c.preferred == Schedule.DRAFT && !c.learned() && !c.probing && poorDrafter()) {
+        if (c.preferred == Schedule.DRAFT && !c.learned() && poorDrafter()) {
             c.startOver(Schedule.AR_PIPE); // it drafted only because the acceptance was not known yet
         }
         if (current != null && current != c && current.probing) {
@@ -303,6 +299,8 @@ class SpeculationController {
 
         /** Forgets what was measured and starts again from {@code start} (before any probe finished). */
         void startOver(Schedule start) {
+            probing = false; // (a first probe under way measured against what is forgotten)
+            confirming = null;
             preferred = start;
             ms = 0;
             tokens = 0;
@@ -325,8 +323,7 @@ class SpeculationController {
             finishedProbes++;
             double probeCost = probeTokens <= 0 ? Double.POSITIVE_INFINITY : probeMs / probeTokens;
             double cost = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
-            boolean anyAmount = preferred == Schedule.DRAFT && probeMeasured >= PROBE_CYCLES;
-            boolean won = probeCost * (1 + (anyAmount ? 0 : MARGIN)) < cost;
+            boolean won = probeCost * (1 + MARGIN) < cost;
             if (won && confirming != probe) {
                 confirming = probe; // one win may be noise: probe again after a few cycles of the preferred one
                 nextProbe = measured + CONFIRM_AFTER;
