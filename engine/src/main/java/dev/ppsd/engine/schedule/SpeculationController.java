@@ -29,7 +29,8 @@ import java.util.TreeMap;
  * {@value #ACCEPTANCE_SAMPLE}) were accepted less than {@value #MIN_ACCEPTANCE} of the time: then it starts with
  * ar-pipe (at α ≤ 0.16 drafting measured dearer than ar-pipe at every occupancy, on the bundled model and on a
  * 97M-parameter one; a short job with many rows would otherwise spend most of its cycles learning that); a class
- * that started drafting before the acceptance was known, and has not finished a probe, starts over then; either
+ * that drafts only because it started there before the acceptance was known (no switch to drafting on a measurement:
+ * a probe of one sequence measures ±10%, and the first one comes after some 10 verified drafts) starts over; either
  * probes first after {@value #PROBE_EVERY} cycles, as after a switch (a drafting probe at that acceptance costs
  * 10–40% more per token for its cycles). With one sequence the lockstep schedule is the ar-pipe one and is not
  * tried.
@@ -103,7 +104,7 @@ class SpeculationController {
                 c.probeLater();
             }
         }
-        if (c.preferred == Schedule.DRAFT && !c.learned() && poorDrafter()) {
+        if (c.preferred == Schedule.DRAFT && c.switches == 0 && poorDrafter()) {
             c.startOver(Schedule.AR_PIPE); // it drafted only because the acceptance was not known yet
         }
         if (current != null && current != c && current.probing) {
@@ -297,7 +298,7 @@ class SpeculationController {
             }
         }
 
-        /** Forgets what was measured and starts again from {@code start} (before any probe finished). */
+        /** Forgets what was measured and starts again from {@code start}. */
         void startOver(Schedule start) {
             probing = false; // (a first probe under way measured against what is forgotten)
             confirming = null;

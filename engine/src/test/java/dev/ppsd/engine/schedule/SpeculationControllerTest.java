@@ -198,6 +198,17 @@ class SpeculationControllerTest {
         probing.observeDrafts(1, 15);
         Run plain = drive(probing, 1, 60, costs(1.3, 1.0, 1.0));
         assertEquals(60, plain.cycles(AR_PIPE), plain.toString());
+        // and after probes that did not move it; but not a class that switched to drafting on its measurements
+        SpeculationController even = new SpeculationController(true, 2);
+        drive(even, 1, 300, costs(1.0, 1.0, 1.0));
+        even.observeDrafts(1, 20);
+        assertEquals(60, drive(even, 1, 60, costs(1.0, 1.0, 1.0)).cycles(AR_PIPE));
+        SpeculationController switched = new SpeculationController(true, 2);
+        drive(switched, 1, 1000, costs(1.3, 1.0, 1.0));
+        drive(switched, 1, 2000, costs(0.7, 1.0, 1.0));
+        assertEquals(DRAFT, switched.preferred(1));
+        switched.observeDrafts(1, 20);
+        assertEquals(DRAFT, drive(switched, 1, 10, costs(0.7, 1.0, 1.0)).last);
         SpeculationController good = new SpeculationController(true, 2);
         good.observeDrafts(30, 10);
         assertEquals(DRAFT, good.preferred(32));
