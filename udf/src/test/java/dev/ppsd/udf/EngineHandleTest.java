@@ -70,7 +70,8 @@ class EngineHandleTest {
         assertEquals(0, EngineHandle.opened(key));
         handle.openAhead().join();
         assertEquals(1, EngineHandle.opened(key));
-        assertEquals(PpsdGeneratorTest.PROMPTS.length, gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList().size());
+        List<Row> rows = gen.transform(PpsdGeneratorTest.prompts(1)).collectAsList();
+        assertEquals(PpsdGeneratorTest.PROMPTS.length, rows.size());
         assertEquals(1, EngineHandle.opened(key), "the task used the engine opened ahead");
     }
 

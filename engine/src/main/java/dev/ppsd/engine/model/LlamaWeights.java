@@ -178,7 +178,10 @@ public final class LlamaWeights {
         return m.create(gaussian(rnd, n, 0, std), new Shape(shape));
     }
 
-    /** {@code n} normal values: Box-Muller from the seeded generator, so the same seed gives the same model everywhere. */
+    /**
+     * {@code n} normal values: Box-Muller from the seeded generator, so the same seed gives the same model
+     * everywhere.
+     */
     static float[] gaussian(SplittableRandom rnd, int n, double mean, double std) {
         float[] v = new float[n];
         for (int i = 0; i < n; i++) {

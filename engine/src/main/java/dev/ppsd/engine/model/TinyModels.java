@@ -41,7 +41,10 @@ public final class TinyModels {
         return new LlamaConfig(64, 128, layers, 4, 2, 16, 1e-5f, 10000f, vocab, 512, false, 0, List.of(1));
     }
 
-    /** Writes the byte-level tokenizer (bytes plus {@code <s> </s> <pad>}) as dir/tokenizer.json; {@code c}'s vocab must hold it. */
+    /**
+     * Writes the byte-level tokenizer (bytes plus {@code <s> </s> <pad>}) as dir/tokenizer.json; {@code c}'s vocab
+     * must hold it.
+     */
     static void writeTokenizer(Path dir, LlamaConfig c) throws IOException {
         ByteLevelBpe tok = ByteLevelBpe.bytesOnly(List.of("<s>", "</s>", "<pad>"));
         if (tok.vocabSize() > c.vocabSize()) {

@@ -5,6 +5,7 @@ import ai.djl.Model;
 import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValueUtils;
@@ -92,7 +93,7 @@ public final class Bfloat16 {
     }
 
     /** As {@link #toDevice(NDArray, Device)}, the copy owned by {@code owner}; null stays null. */
-    public static NDArray toDevice(NDArray x, Device device, ai.djl.ndarray.NDManager owner) {
+    public static NDArray toDevice(NDArray x, Device device, NDManager owner) {
         if (x == null) {
             return null;
         }

@@ -42,9 +42,10 @@ import java.util.TreeMap;
  * {@value #MARGIN} (a probe measures within ±15% of the truth, ±10% with one sequence: a poor drafter that costs
  * 4–8% more than plain decoding is found by the acceptance rule above, not by probes). The schedule changes when
  * the next probe, of the same schedule {@value #CONFIRM_AFTER} cycles later, wins too (single probes of schedules
- * within noise of each other would make the pipeline flip back and forth, paying each transition). A probe lasts until it has {@value #PROBE_CYCLES} measured cycles, or
- * {@value #SHORT_PROBE_CYCLES} when those already committed {@value #SHORT_PROBE_TOKENS} tokens (many sequences:
- * each cycle averages over many rows), always a multiple of k (a lockstep round of k cycles commits once). The
+ * within noise of each other would make the pipeline flip back and forth, paying each transition). A probe lasts
+ * until it has {@value #PROBE_CYCLES} measured cycles, or {@value #SHORT_PROBE_CYCLES} when those already committed
+ * {@value #SHORT_PROBE_TOKENS} tokens (many sequences: each cycle averages over many rows), always a multiple of k
+ * (a lockstep round of k cycles commits once). The
  * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
  * switch and twice as far apart after each probe that lost, up to {@value #MAX_PROBE_EVERY}. Not measured: the
  * first k cycles after a change of schedule (they still carry the other schedule's entries). Prompt prefills
@@ -66,9 +67,9 @@ class SpeculationController {
     static final double MARGIN = 0.05;
     /** Measured cycles of the preferred schedule between a winning probe and the probe that confirms it. */
     static final int CONFIRM_AFTER = 8;
-    /** Below this acceptance of the drafts verified so far, a class seen for the first time starts plain. */
+    /** Below this acceptance of the drafts verified so far, classes that drafted only by default run ar-pipe. */
     static final double MIN_ACCEPTANCE = 0.25;
-    /** Verified drafts before the acceptance informs where a new class starts. */
+    /** Verified drafts before the acceptance counts. */
     static final int ACCEPTANCE_SAMPLE = 12;
     /** Per-cycle decay of the preferred schedule's past cycles: an effective window of ~30 cycles. */
     private static final double DECAY = 0.967;

@@ -4,8 +4,8 @@ import dev.ppsd.tools.train.TrainingSettings;
 import picocli.CommandLine.Option;
 
 /**
- * The optimisation flags {@code train}, {@code distill-exit-head} and {@code distill-spd-head} share (a picocli mixin); each command gives its
- * own defaults to {@link #settings}.
+ * The optimisation flags {@code train}, {@code distill-exit-head} and {@code distill-spd-head} share (a picocli
+ * mixin); each command gives its own defaults to {@link #settings}.
  */
 final class TrainingFlags {
     @Option(names = "--steps", paramLabel = "N", description = "optimiser steps")
