@@ -22,7 +22,8 @@ public final class SettingOptions {
     /** Adds an option for each of {@code settings} to {@code spec}, in their order. */
     public static void addTo(CommandSpec spec, List<Setting<?>> settings) {
         for (Setting<?> s : settings) {
-            OptionSpec.Builder o = OptionSpec.builder(s.flag()).paramLabel(s.metavar()).description(s.help());
+            OptionSpec.Builder o = OptionSpec.builder(s.flag()).paramLabel(s.metavar()).description(
+                    s.help().replace("%", "%%")); // picocli formats descriptions: a literal % is %%
             if (s.kind() == Kind.STRINGS || s.kind() == Kind.INTS) {
                 o.type(String[].class).arity("1");
             } else if (s.kind() == Kind.BOOLEAN) {

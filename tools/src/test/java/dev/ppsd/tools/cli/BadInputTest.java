@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.ppsd.engine.model.TinyModels;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -211,5 +214,21 @@ class BadInputTest {
         assertTrue(run("train", "--help").ok().out().startsWith("usage: ppsd train "));
         assertTrue(run("eval", "--model", "m", "--help").ok().out().contains("usage: ppsd eval"));
         assertEquals(2, run("distill-exit-head").code());
+    }
+
+    @Test
+    void settingsHelpWithAPercentSignIsPrintedAsWritten() {
+        // picocli formats option descriptions and warns on System.err (not the command's stream) when it cannot
+        PrintStream systemErr = System.err;
+        ByteArrayOutputStream warnings = new ByteArrayOutputStream();
+        String usage;
+        try {
+            System.setErr(new PrintStream(warnings, true, StandardCharsets.UTF_8));
+            usage = run("bench", "--help").ok().out();
+        } finally {
+            System.setErr(systemErr);
+        }
+        assertEquals("", warnings.toString(StandardCharsets.UTF_8));
+        assertTrue(usage.replaceAll("\\s+", " ").contains("batch's caches (80%) and the prefix cache (20%)"), usage);
     }
 }
