@@ -467,6 +467,12 @@ final class JobRun {
         m.put("acceptance", counts[3] == 0 ? null : round((double) counts[4] / counts[3]));
         m.put("drafts_proposed", counts[3]);
         m.put("drafts_accepted", counts[4]);
+        if (spark.sparkContext().isLocal()) { // the tasks ran in this JVM: its engine says what auto learned
+            String learned = s.handle().speculationSummary();
+            if (learned != null) {
+                m.put("speculation", learned);
+            }
+        }
         m.put("counted_from", countedFrom);
         m.put("part_sets", partSets);
         m.put("wall_s", round(wall));
@@ -506,6 +512,9 @@ final class JobRun {
         out.printf(Locale.ROOT, "  tokens    %d prompt, %d generated, %.1f tokens/s, acceptance %s%n",
                 (Long) m.get("prompt_tokens"), (Long) m.get("new_tokens"), (Double) m.get("tokens_per_s"),
                 acc == null ? "n/a (no drafts)" : String.format(Locale.ROOT, "%.2f", (Double) acc));
+        if (m.get("speculation") != null) {
+            out.printf(Locale.ROOT, "  auto      %s%n", m.get("speculation"));
+        }
         int sets = (Integer) m.get("part_sets");
         out.printf(Locale.ROOT, "  time      %.1f s wall, %.1f s generating, %d part set%s%n", (Double) m.get("wall_s"),
                 (Double) m.get("generation_s"), sets, sets == 1 ? "" : "s");

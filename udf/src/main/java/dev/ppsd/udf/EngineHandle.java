@@ -3,6 +3,7 @@ package dev.ppsd.udf;
 import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.decode.GenerationRequest;
 import dev.ppsd.engine.decode.GenerationResult;
+import dev.ppsd.engine.schedule.PipelineScheduler;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Setting;
 import dev.ppsd.engine.settings.Settings;
@@ -102,6 +103,18 @@ public final class EngineHandle implements Serializable {
     }
 
     /**
+     * What {@code speculation auto} has learned so far in this JVM's engine for these options: per number of rows in
+     * flight, the schedule it settled on and the share of cycles its probes took ({@link
+     * PipelineScheduler#speculationSummary}); null when no such engine is open in this JVM or it does not speculate.
+     * With a local master the tasks ran in this JVM; on a cluster each executor learns for itself.
+     */
+    public String speculationSummary() {
+        Running r = RUNNING.get(localOptions(null));
+        GenerationEngine e = r == null ? null : r.engine();
+        return e != null && e.scheduler() instanceof PipelineScheduler p ? p.speculationSummary() : null;
+    }
+
+    /**
      * Rows queued on the engine: {@link #get()} waits for their results; {@link #release()} gives the engine up
      * without them (a task that failed): an evicted engine closes once no queued rows hold it.
      */
@@ -196,6 +209,10 @@ public final class EngineHandle implements Serializable {
 
         Running(EngineOptions options) {
             this.options = options;
+        }
+
+        synchronized GenerationEngine engine() {
+            return engine;
         }
 
         /** Opens the engine on first use (under this object's lock: other options are not blocked). */
