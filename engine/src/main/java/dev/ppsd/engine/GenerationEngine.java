@@ -97,7 +97,7 @@ public final class GenerationEngine implements AutoCloseable {
     public static GenerationEngine open(EngineOptions options) {
         DjlRuntime.init();
         List<String> stages = options.stageDevices(StageDevices.visibleGpus());
-        boolean gpu = stages.stream().anyMatch(d -> d.startsWith("gpu"));
+        boolean gpu = StageDevices.anyGpu(stages);
         // ar and eesd run where the model is: on the first stage's device; a pipeline copies each stage's layers to
         // its own device
         String mode = options.get(Settings.MODE);
@@ -137,7 +137,7 @@ public final class GenerationEngine implements AutoCloseable {
         if (options.get(Settings.MODE).equals("spd")) {
             SpdHead.checkIn(dir, c, stages.size());
         }
-        boolean gpu = stages.stream().anyMatch(d -> d.startsWith("gpu"));
+        boolean gpu = StageDevices.anyGpu(stages);
         LlamaModel.dataType(options.get(Settings.DTYPE), c, gpu);
         if (devices) {
             StageDevices.parse(stages);

@@ -20,6 +20,12 @@ public final class StageDevices {
         return java.util.stream.IntStream.range(0, Engine.getInstance().getGpuCount()).boxed().toList();
     }
 
+    /** Whether any of the stage device names is a GPU ({@code gpuN} or {@code cuda:N}), without checking it. */
+    public static boolean anyGpu(List<String> names) {
+        return names.stream().map(n -> n.trim().toLowerCase(Locale.ROOT))
+                .anyMatch(n -> n.startsWith("gpu") || n.startsWith("cuda:"));
+    }
+
     public static List<Device> parse(List<String> names) {
         List<Device> out = new ArrayList<>();
         for (int i = 0; i < names.size(); i++) {
