@@ -186,11 +186,11 @@ final class JobRun {
                     generate(gen, output, base, pending.schema(), sets, perPartition, progress);
                 } catch (JobException e) {
                     writeSummary(output, s, "failed", e.getMessage(), inputRows, pendingRows, doneRows,
-                            progress.counts(), g0, sets.size());
+                            progress.counts(), progress.speculation(), g0, sets.size());
                     throw e;
                 }
                 Map<String, Object> summary = writeSummary(output, s, "ok", null, inputRows, pendingRows, doneRows,
-                        progress.counts(), g0, sets.size());
+                        progress.counts(), progress.speculation(), g0, sets.size());
                 progress.close();
                 print(summary, output);
             }
@@ -417,7 +417,8 @@ final class JobRun {
 
     /** Writes {@code _SUMMARY.json} from this run's committed part files and the accumulators; returns it. */
     private Map<String, Object> writeSummary(OutputDir output, JobSettings s, String status, String error,
-            long inputRows, long pendingRows, long doneRows, long[] counts, long g0, int partSets) {
+            long inputRows, long pendingRows, long doneRows, long[] counts, Map<String, String> learned, long g0,
+            int partSets) {
         // generation ends with the last commit; counting the committed rows for this summary is not part of it
         double gen = (System.nanoTime() - g0) / 1e9;
         List<String> files = new ArrayList<>(committed);
@@ -467,11 +468,8 @@ final class JobRun {
         m.put("acceptance", counts[3] == 0 ? null : round((double) counts[4] / counts[3]));
         m.put("drafts_proposed", counts[3]);
         m.put("drafts_accepted", counts[4]);
-        if (spark.sparkContext().isLocal()) { // the tasks ran in this JVM: its engine says what auto learned
-            String learned = s.handle().speculationSummary();
-            if (learned != null) {
-                m.put("speculation", learned);
-            }
+        if (!learned.isEmpty()) {
+            m.put("speculation", learned);
         }
         m.put("counted_from", countedFrom);
         m.put("part_sets", partSets);
@@ -512,8 +510,11 @@ final class JobRun {
         out.printf(Locale.ROOT, "  tokens    %d prompt, %d generated, %.1f tokens/s, acceptance %s%n",
                 (Long) m.get("prompt_tokens"), (Long) m.get("new_tokens"), (Double) m.get("tokens_per_s"),
                 acc == null ? "n/a (no drafts)" : String.format(Locale.ROOT, "%.2f", (Double) acc));
-        if (m.get("speculation") != null) {
-            out.printf(Locale.ROOT, "  auto      %s%n", m.get("speculation"));
+        @SuppressWarnings("unchecked")
+        Map<String, String> learned = (Map<String, String>) m.get("speculation");
+        if (learned != null) {
+            learned.forEach((executor, summary) -> out.printf(Locale.ROOT, "  auto      %s%s%n",
+                    learned.size() == 1 ? "" : "executor " + executor + ": ", summary));
         }
         int sets = (Integer) m.get("part_sets");
         out.printf(Locale.ROOT, "  time      %.1f s wall, %.1f s generating, %d part set%s%n", (Double) m.get("wall_s"),

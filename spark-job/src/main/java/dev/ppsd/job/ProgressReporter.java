@@ -3,8 +3,10 @@ package dev.ppsd.job;
 import dev.ppsd.udf.PpsdMetrics;
 
 import java.io.PrintStream;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -69,6 +71,13 @@ final class ProgressReporter implements AutoCloseable {
             c[4] += m.draftsAccepted().value();
         }
         return c;
+    }
+
+    /** What {@code speculation auto} learned per executor, the latest part set's word last. */
+    Map<String, String> speculation() {
+        Map<String, String> out = new LinkedHashMap<>();
+        metrics.forEach(m -> out.putAll(m.speculation()));
+        return out;
     }
 
     private String status() {

@@ -172,6 +172,10 @@ class StandaloneClusterIT {
         JsonObject summary = JsonParser.parseString(Files.readString(out.resolve("_SUMMARY.json"))).getAsJsonObject();
         assertEquals(8, summary.get("rows_ok").getAsLong());
         assertTrue(summary.getAsJsonObject("settings").get("master").getAsString().startsWith(cluster.masterUrl));
+        // what speculation auto learned, reported by the executors' tasks (the driver opened no engine)
+        JsonObject learned = summary.getAsJsonObject("speculation");
+        assertTrue(learned != null && !learned.keySet().isEmpty() && !learned.has("driver"), summary.toString());
+        learned.entrySet().forEach(e -> assertTrue(e.getValue().getAsString().contains("cycles drafted"), e.toString()));
     }
 
     @Test

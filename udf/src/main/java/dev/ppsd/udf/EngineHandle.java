@@ -103,13 +103,12 @@ public final class EngineHandle implements Serializable {
     }
 
     /**
-     * What {@code speculation auto} has learned so far in this JVM's engine for these options: per number of rows in
-     * flight, the schedule it settled on and the share of cycles its probes took ({@link
-     * PipelineScheduler#speculationSummary}); null when no such engine is open in this JVM or it does not speculate.
-     * With a local master the tasks ran in this JVM; on a cluster each executor learns for itself.
+     * What {@code speculation auto} has learned so far in this JVM's engine for these options, as the task {@code ctx}
+     * uses it: per number of rows in flight, the schedule it settled on and the share of cycles its probes took
+     * ({@link PipelineScheduler#speculationSummary}); null when no such engine is open or it does not speculate.
      */
-    public String speculationSummary() {
-        Running r = RUNNING.get(localOptions(null));
+    String speculationSummary(TaskContext ctx) {
+        Running r = RUNNING.get(localOptions(ctx));
         GenerationEngine e = r == null ? null : r.engine();
         return e != null && e.scheduler() instanceof PipelineScheduler p ? p.speculationSummary() : null;
     }

@@ -63,6 +63,7 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
         return new Iterator<>() {
             private Iterator<Row> ready = List.<Row>of().iterator();
             private long index;
+            private boolean reported;
 
             @Override
             public boolean hasNext() {
@@ -78,7 +79,12 @@ final class PartitionGenerator implements MapPartitionsFunction<Row, Row> {
                 if (!ready.hasNext() && !queued.isEmpty()) {
                     ready = collect(queued.poll()).iterator();
                 }
-                return ready.hasNext();
+                boolean more = ready.hasNext();
+                if (!more && !reported) {
+                    reported = true; // the partition is done: what auto has learned on this executor so far
+                    metrics.learned(engine.speculationSummary(TaskContext.get()));
+                }
+                return more;
             }
 
             @Override

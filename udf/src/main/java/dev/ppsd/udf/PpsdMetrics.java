@@ -1,16 +1,21 @@
 package dev.ppsd.udf;
 
 import org.apache.spark.SparkContext;
+import org.apache.spark.SparkEnv;
+import org.apache.spark.util.CollectionAccumulator;
 import org.apache.spark.util.LongAccumulator;
 
 import java.io.Serializable;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
  * Progress counters of a generator or of the SQL function: named Spark {@link LongAccumulator}s, so they show in
  * the Spark UI's stage page and can be read on the driver after an action. Rows and errors count every row
  * handed back (failed rows included); new tokens and drafts count generated rows. As with any accumulator
  * updated inside a transformation, a re-computed partition (a second action on an uncached result, a retried
- * task) counts again.
+ * task) counts again. A generator's tasks also report what {@code speculation auto} has learned on their executor
+ * ({@link #speculation()}).
  */
 public final class PpsdMetrics implements Serializable {
     private final LongAccumulator rows;
@@ -18,6 +23,7 @@ public final class PpsdMetrics implements Serializable {
     private final LongAccumulator newTokens;
     private final LongAccumulator draftsProposed;
     private final LongAccumulator draftsAccepted;
+    private final CollectionAccumulator<String> speculation;
 
     private PpsdMetrics(SparkContext sc, String prefix) {
         rows = sc.longAccumulator(prefix + ".rows");
@@ -25,9 +31,10 @@ public final class PpsdMetrics implements Serializable {
         newTokens = sc.longAccumulator(prefix + ".new_tokens");
         draftsProposed = sc.longAccumulator(prefix + ".drafts_proposed");
         draftsAccepted = sc.longAccumulator(prefix + ".drafts_accepted");
+        speculation = sc.collectionAccumulator(prefix + ".speculation");
     }
 
-    /** Registers the five accumulators, named {@code <prefix>.rows}, {@code .errors}, {@code .new_tokens}, ... */
+    /** Registers the accumulators, named {@code <prefix>.rows}, {@code .errors}, {@code .new_tokens}, ... */
     public static PpsdMetrics register(SparkContext sc, String prefix) {
         return new PpsdMetrics(sc, prefix);
     }
@@ -41,6 +48,28 @@ public final class PpsdMetrics implements Serializable {
         newTokens.add(r.newTokens());
         draftsProposed.add(r.draftsProposed());
         draftsAccepted.add(r.draftsAccepted());
+    }
+
+    /** A task's report, at its end, of what its executor's engine has learned so far (null: nothing to say). */
+    void learned(String summary) {
+        if (summary != null) {
+            SparkEnv env = SparkEnv.get();
+            speculation.add((env == null ? "driver" : env.executorId()) + "\t" + summary);
+        }
+    }
+
+    /**
+     * What {@code speculation auto} has learned on each executor that ran these tasks ({@code "driver"} with a local
+     * master), as its last task saw it ({@code PipelineScheduler.speculationSummary}: per number of rows in flight,
+     * the schedule it settled on and the share of cycles its probes took).
+     */
+    public Map<String, String> speculation() {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (String s : speculation.value()) {
+            int tab = s.indexOf('\t');
+            out.put(s.substring(0, tab), s.substring(tab + 1));
+        }
+        return out;
     }
 
     /** Rows handed back (generated or failed). */
