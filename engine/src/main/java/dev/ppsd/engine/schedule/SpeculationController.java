@@ -51,6 +51,9 @@ import java.util.TreeMap;
  * first k cycles after a change of schedule (they still carry the other schedule's entries). Prompt prefills
  * are the same work in every schedule and large: the scheduler reports each cycle's time without them.
  *
+ * <p>The pipeline's coordinator drives it; its methods are synchronized so that another thread may read the
+ * {@link #summary} meanwhile (a Spark task that ends while the executor's other tasks still generate).
+ *
  * <p>Only greedy sequences follow the decision: a sampled sequence always drafts, so that its text depends on
  * its seed only. (Not final: tests script the schedule of every cycle by overriding {@link #next}.)
  */
@@ -92,7 +95,7 @@ class SpeculationController {
     }
 
     /** The schedule of the next cycle, with {@code active} sequences in the pipeline. */
-    Schedule next(int active) {
+    synchronized Schedule next(int active) {
         if (!adaptive) {
             return Schedule.DRAFT;
         }
@@ -119,7 +122,7 @@ class SpeculationController {
      * Records one cycle: the schedule it ran, its wall time (coordinator included) without the time its stages
      * spent prefilling prompts (the same work in every schedule, and large), and the tokens it committed.
      */
-    void observeCycle(Schedule ran, double wallMs, int committed) {
+    synchronized void observeCycle(Schedule ran, double wallMs, int committed) {
         if (last != ran) {
             last = ran;
             sinceSwitch = 0;
@@ -131,13 +134,13 @@ class SpeculationController {
     }
 
     /** Records the verdicts of one cycle's verified drafts (the acceptance so far informs where new classes start). */
-    void observeDrafts(int accepted, int rejected) {
+    synchronized void observeDrafts(int accepted, int rejected) {
         draftsAccepted += accepted;
         draftsVerified += accepted + rejected;
     }
 
     /** The schedule currently preferred with {@code active} sequences. */
-    Schedule preferred(int active) {
+    synchronized Schedule preferred(int active) {
         int cls = occupancyClass(active);
         Choice c = choices.get(cls);
         return c == null ? initial(cls) : c.preferred;
@@ -149,7 +152,7 @@ class SpeculationController {
      * (15% of the cycles), 1 switch)"};
      * null when not adaptive or nothing ran.
      */
-    String summary() {
+    synchronized String summary() {
         if (!adaptive || choices.isEmpty()) {
             return null;
         }
