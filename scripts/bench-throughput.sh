@@ -119,6 +119,11 @@ print("| ---: | ---: | ---: | ---: | ---: |")
 for b in (8, 32):
     v = {m: med([job(f"job-big-{m}-b{b}-r{r}") for r in range(1, rounds + 1)]) for m in ("ar", "ar-pipe", "ppsd")}
     print(f"| {b} | {v['ar']:.1f} | {v['ar-pipe']:.1f} | {v['ppsd']:.1f} | {v['ppsd'] / max(v['ar'], v['ar-pipe']):.2f} |")
+print("\nWhat `auto` learned in the ppsd jobs on that model (round 1, `speculation` of `_SUMMARY.json`):\n")
+for b in (8, 32):
+    learned = json.load(open(f"{out}/job-big-ppsd-b{b}-r1.summary.json")).get("speculation") or {}
+    for executor, summary in learned.items():
+        print(f"- batch {b}: {summary}")
 m = json.load(open(f"{out}/bench-big-b1.json"))["modes"]
 print("\n### One sequence on the random model (bench, median round)\n")
 print("| mode | tok/s | acceptance | vs ar |")
