@@ -50,30 +50,34 @@ public final class Sampler {
         int topK = p.get(Settings.TOP_K);
         double topP = p.get(Settings.TOP_P);
         if (topK > 0 || topP < 1) {
-            Integer[] order = new Integer[logits.length];
-            for (int i = 0; i < order.length; i++) {
-                order[i] = i;
-            }
-            Arrays.sort(order, (a, b) -> e[b] != e[a] ? Double.compare(e[b], e[a]) : Integer.compare(a, b));
-            int keep = topK > 0 ? Math.min(topK, order.length) : order.length;
+            // the tokens in order (more probable first, the lower id on ties): top-k's first k, selected without
+            // sorting the vocabulary
+            int[] order = topK > 0 ? first(e, Math.min(topK, e.length)) : null;
+            int keep = order != null ? order.length : e.length;
             if (topP < 1) {
                 // keep the smallest prefix whose mass reaches top_p (at least one token); the mass is measured
                 // on the distribution renormalised after top-k, as HF's TopPLogitsWarper takes the softmax of
                 // the top-k-masked logits
                 double topKMass = 0;
                 for (int i = 0; i < keep; i++) {
-                    topKMass += e[order[i]];
+                    topKMass += e[order != null ? order[i] : i];
                 }
-                double cum = 0;
-                int n = 0;
-                while (n < keep) {
-                    cum += e[order[n]];
-                    n++;
-                    if (cum >= (float) topP * topKMass) {
-                        break;
+                double target = (float) topP * topKMass;
+                if (order == null) {
+                    order = prefixReaching(e, target); // without top-k: taken in order until the mass is reached
+                    keep = order.length;
+                } else {
+                    double cum = 0;
+                    int n = 0;
+                    while (n < keep) {
+                        cum += e[order[n]];
+                        n++;
+                        if (cum >= target) {
+                            break;
+                        }
                     }
+                    keep = n;
                 }
-                keep = n;
             }
             double kept = 0;
             for (int i = 0; i < keep; i++) {
@@ -88,6 +92,91 @@ public final class Sampler {
             probs[i] = (float) e[i];
         }
         return probs;
+    }
+
+    /** Whether token {@code a} comes before {@code b} in top-k / top-p order: more probable, else the lower id. */
+    private static boolean before(double[] e, int a, int b) {
+        int c = Double.compare(e[a], e[b]);
+        return c > 0 || c == 0 && a < b;
+    }
+
+    /** The first {@code k} tokens in {@link #before} order, in that order: a k-heap over the vocabulary, then sorted. */
+    static int[] first(double[] e, int k) {
+        int[] heap = new int[k]; // the root is the one that comes last of those kept so far
+        int n = 0;
+        for (int i = 0; i < e.length; i++) {
+            if (n < k) {
+                heap[n] = i;
+                for (int c = n++; c > 0 && before(e, heap[(c - 1) / 2], heap[c]); c = (c - 1) / 2) {
+                    swap(heap, c, (c - 1) / 2);
+                }
+            } else if (before(e, i, heap[0])) {
+                heap[0] = i;
+                siftDown(e, heap, k, true);
+            }
+        }
+        int[] order = new int[n];
+        for (int end = n - 1; end >= 0; end--) { // the last one out of the heap goes last
+            order[end] = heap[0];
+            heap[0] = heap[end];
+            siftDown(e, heap, end, true);
+        }
+        return order;
+    }
+
+    /**
+     * The tokens in {@link #before} order up to the first whose cumulative mass reaches {@code target} (all of them
+     * if none does): a heap of the vocabulary, emptied only as far as needed.
+     */
+    static int[] prefixReaching(double[] e, double target) {
+        int n = e.length;
+        int[] heap = new int[n]; // the root is the one that comes first
+        for (int i = 0; i < n; i++) {
+            heap[i] = i;
+        }
+        for (int i = n / 2 - 1; i >= 0; i--) {
+            siftDownFrom(e, heap, i, n, false);
+        }
+        int[] order = new int[n];
+        double cum = 0;
+        int taken = 0;
+        while (taken < n) {
+            order[taken++] = heap[0];
+            cum += e[heap[0]];
+            if (cum >= target) {
+                break;
+            }
+            heap[0] = heap[n - taken];
+            siftDown(e, heap, n - taken, false);
+        }
+        return Arrays.copyOf(order, taken);
+    }
+
+    /** Restores the heap {@code heap[0, size)} from its root: the last-in-order on top, else the first. */
+    private static void siftDown(double[] e, int[] heap, int size, boolean lastOnTop) {
+        siftDownFrom(e, heap, 0, size, lastOnTop);
+    }
+
+    private static void siftDownFrom(double[] e, int[] heap, int i, int size, boolean lastOnTop) {
+        while (true) {
+            int top = i;
+            for (int c = 2 * i + 1; c <= 2 * i + 2 && c < size; c++) {
+                if (lastOnTop ? before(e, heap[top], heap[c]) : before(e, heap[c], heap[top])) {
+                    top = c;
+                }
+            }
+            if (top == i) {
+                return;
+            }
+            swap(heap, i, top);
+            i = top;
+        }
+    }
+
+    private static void swap(int[] a, int i, int j) {
+        int t = a[i];
+        a[i] = a[j];
+        a[j] = t;
     }
 
     /** The next token: argmax when greedy, else a draw from the warped distribution using {@code rng}. */
