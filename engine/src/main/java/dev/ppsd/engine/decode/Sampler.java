@@ -28,11 +28,68 @@ public final class Sampler {
 
     /** The distribution the sequence samples from, after temperature / top-k / top-p warping. */
     public static float[] distribution(float[] logits, SamplingParams p) {
-        float[] probs = new float[logits.length];
         if (p.isGreedy()) {
+            float[] probs = new float[logits.length];
             probs[argmax(logits)] = 1f;
             return probs;
         }
+        double[] e = tempered(logits, p);
+        int topK = p.get(Settings.TOP_K);
+        double topP = p.get(Settings.TOP_P);
+        if (topK > 0) {
+            // top-k's first k tokens, selected without sorting the vocabulary, then top-p among them
+            return keepPrefix(e, first(e, Math.min(topK, e.length)), topP);
+        }
+        if (topP < 1) {
+            double mass = 0;
+            for (double x : e) {
+                mass += x;
+            }
+            return keepPrefix(e, prefixReaching(e, (float) topP * mass), 1);
+        }
+        float[] probs = new float[logits.length];
+        for (int i = 0; i < logits.length; i++) {
+            probs[i] = (float) e[i];
+        }
+        return probs;
+    }
+
+    /**
+     * The distribution over the tokens of {@code order} (in {@link #before} order) that top-p keeps: the smallest
+     * prefix whose mass reaches {@code topP} of theirs (at least one token; the mass is measured on the distribution
+     * renormalised after top-k, as HF's TopPLogitsWarper takes the softmax of the top-k-masked logits), renormalised.
+     */
+    static float[] keepPrefix(double[] e, int[] order, double topP) {
+        int keep = order.length;
+        if (topP < 1) {
+            double topKMass = 0;
+            for (int i = 0; i < keep; i++) {
+                topKMass += e[order[i]];
+            }
+            double cum = 0;
+            int n = 0;
+            while (n < keep) {
+                cum += e[order[n]];
+                n++;
+                if (cum >= (float) topP * topKMass) {
+                    break;
+                }
+            }
+            keep = n;
+        }
+        double kept = 0;
+        for (int i = 0; i < keep; i++) {
+            kept += e[order[i]];
+        }
+        float[] probs = new float[e.length];
+        for (int i = 0; i < keep; i++) {
+            probs[order[i]] = (float) (e[order[i]] / kept);
+        }
+        return probs;
+    }
+
+    /** The softmax of {@code logits} at the sequence's temperature (before top-k / top-p). */
+    static double[] tempered(float[] logits, SamplingParams p) {
         double max = Double.NEGATIVE_INFINITY;
         for (float l : logits) {
             max = Math.max(max, l);
@@ -47,51 +104,7 @@ public final class Sampler {
         for (int i = 0; i < logits.length; i++) {
             e[i] /= sum;
         }
-        int topK = p.get(Settings.TOP_K);
-        double topP = p.get(Settings.TOP_P);
-        if (topK > 0 || topP < 1) {
-            // the tokens in order (more probable first, the lower id on ties): top-k's first k, selected without
-            // sorting the vocabulary
-            int[] order = topK > 0 ? first(e, Math.min(topK, e.length)) : null;
-            int keep = order != null ? order.length : e.length;
-            if (topP < 1) {
-                // keep the smallest prefix whose mass reaches top_p (at least one token); the mass is measured
-                // on the distribution renormalised after top-k, as HF's TopPLogitsWarper takes the softmax of
-                // the top-k-masked logits
-                double topKMass = 0;
-                for (int i = 0; i < keep; i++) {
-                    topKMass += e[order != null ? order[i] : i];
-                }
-                double target = (float) topP * topKMass;
-                if (order == null) {
-                    order = prefixReaching(e, target); // without top-k: taken in order until the mass is reached
-                    keep = order.length;
-                } else {
-                    double cum = 0;
-                    int n = 0;
-                    while (n < keep) {
-                        cum += e[order[n]];
-                        n++;
-                        if (cum >= target) {
-                            break;
-                        }
-                    }
-                    keep = n;
-                }
-            }
-            double kept = 0;
-            for (int i = 0; i < keep; i++) {
-                kept += e[order[i]];
-            }
-            for (int i = 0; i < keep; i++) {
-                probs[order[i]] = (float) (e[order[i]] / kept);
-            }
-            return probs;
-        }
-        for (int i = 0; i < logits.length; i++) {
-            probs[i] = (float) e[i];
-        }
-        return probs;
+        return e;
     }
 
     /** Whether token {@code a} comes before {@code b} in top-k / top-p order: more probable, else the lower id. */

@@ -132,55 +132,21 @@ class SamplerTest {
         assertTrue(cases > 1000, "cases " + cases);
     }
 
-    /** The warped distribution by sorting the whole vocabulary (the sampler's former code). */
+    /**
+     * The warped distribution with the whole vocabulary sorted (the sampler's former code) after the sampler's softmax,
+     * cut by its top-p.
+     */
     private static float[] sortedReference(float[] logits, SamplingParams p) {
-        float[] probs = new float[logits.length];
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
-        }
-        double sum = 0;
-        double[] e = new double[logits.length];
-        float temperature = (float) (double) p.get(Settings.TEMPERATURE);
-        for (int i = 0; i < logits.length; i++) {
-            e[i] = Math.exp((logits[i] - max) / temperature);
-            sum += e[i];
-        }
-        for (int i = 0; i < logits.length; i++) {
-            e[i] /= sum;
-        }
+        double[] e = Sampler.tempered(logits, p);
         Integer[] order = new Integer[logits.length];
         for (int i = 0; i < order.length; i++) {
             order[i] = i;
         }
         Arrays.sort(order, (a, b) -> e[b] != e[a] ? Double.compare(e[b], e[a]) : Integer.compare(a, b));
         int topK = p.get(Settings.TOP_K);
-        double topP = p.get(Settings.TOP_P);
         int keep = topK > 0 ? Math.min(topK, order.length) : order.length;
-        if (topP < 1) {
-            double topKMass = 0;
-            for (int i = 0; i < keep; i++) {
-                topKMass += e[order[i]];
-            }
-            double cum = 0;
-            int n = 0;
-            while (n < keep) {
-                cum += e[order[n]];
-                n++;
-                if (cum >= (float) topP * topKMass) {
-                    break;
-                }
-            }
-            keep = n;
-        }
-        double kept = 0;
-        for (int i = 0; i < keep; i++) {
-            kept += e[order[i]];
-        }
-        for (int i = 0; i < keep; i++) {
-            probs[order[i]] = (float) (e[order[i]] / kept);
-        }
-        return probs;
+        int[] first = Arrays.stream(order).limit(keep).mapToInt(Integer::intValue).toArray();
+        return Sampler.keepPrefix(e, first, p.get(Settings.TOP_P));
     }
 
     @Test
