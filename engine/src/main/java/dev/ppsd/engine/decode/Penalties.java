@@ -1,7 +1,7 @@
 package dev.ppsd.engine.decode;
 
-import java.util.HashMap;
-import java.util.Map;
+import java.util.Arrays;
+import java.util.BitSet;
 
 /**
  * The penalties on tokens already seen, as the reference implementations define them: Hugging Face's
@@ -12,22 +12,30 @@ import java.util.Map;
 public record Penalties(double repetition, double presence, double frequency) implements LogitsRule {
     @Override
     public void apply(float[] logits, TokenHistory h) {
-        Map<Integer, Integer> generated = new HashMap<>();
-        for (int i = h.promptLength(); i < h.length(); i++) {
-            generated.merge(h.tokenAt(i), 1, Integer::sum);
-        }
+        // primitive sets and counts: this runs twice per token when drafting, over prompts of thousands of tokens
         if (repetition != 1) {
-            java.util.Set<Integer> seen = new java.util.HashSet<>(generated.keySet());
-            for (int i = 0; i < h.promptLength(); i++) {
-                seen.add(h.tokenAt(i));
+            BitSet seen = new BitSet(logits.length);
+            for (int i = 0; i < h.length(); i++) {
+                seen.set(h.tokenAt(i));
             }
-            for (int t : seen) {
+            for (int t = seen.nextSetBit(0); t >= 0; t = seen.nextSetBit(t + 1)) {
                 logits[t] = (float) (logits[t] > 0 ? logits[t] / repetition : logits[t] * repetition);
             }
         }
         if (presence != 0 || frequency != 0) {
-            for (Map.Entry<Integer, Integer> e : generated.entrySet()) {
-                logits[e.getKey()] -= (float) (frequency * e.getValue() + presence);
+            int[] generated = new int[h.generatedLength()];
+            for (int i = 0; i < generated.length; i++) {
+                generated[i] = h.tokenAt(h.promptLength() + i);
+            }
+            Arrays.sort(generated); // each token's occurrences side by side: its count
+            int i = 0;
+            while (i < generated.length) {
+                int j = i + 1;
+                while (j < generated.length && generated[j] == generated[i]) {
+                    j++;
+                }
+                logits[generated[i]] -= (float) (frequency * (j - i) + presence);
+                i = j;
             }
         }
     }
