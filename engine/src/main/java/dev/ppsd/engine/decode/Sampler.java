@@ -125,14 +125,14 @@ public final class Sampler {
                 }
             } else if (before(e, i, heap[0])) {
                 heap[0] = i;
-                siftDown(e, heap, k, true);
+                siftDown(e, heap, 0, k, true);
             }
         }
         int[] order = new int[n];
         for (int end = n - 1; end >= 0; end--) { // the last one out of the heap goes last
             order[end] = heap[0];
             heap[0] = heap[end];
-            siftDown(e, heap, end, true);
+            siftDown(e, heap, 0, end, true);
         }
         return order;
     }
@@ -148,7 +148,7 @@ public final class Sampler {
             heap[i] = i;
         }
         for (int i = n / 2 - 1; i >= 0; i--) {
-            siftDownFrom(e, heap, i, n, false);
+            siftDown(e, heap, i, n, false);
         }
         int[] order = new int[n];
         double cum = 0;
@@ -160,17 +160,13 @@ public final class Sampler {
                 break;
             }
             heap[0] = heap[n - taken];
-            siftDown(e, heap, n - taken, false);
+            siftDown(e, heap, 0, n - taken, false);
         }
         return Arrays.copyOf(order, taken);
     }
 
-    /** Restores the heap {@code heap[0, size)} from its root: the last-in-order on top, else the first. */
-    private static void siftDown(double[] e, int[] heap, int size, boolean lastOnTop) {
-        siftDownFrom(e, heap, 0, size, lastOnTop);
-    }
-
-    private static void siftDownFrom(double[] e, int[] heap, int i, int size, boolean lastOnTop) {
+    /** Restores the heap {@code heap[0, size)} below {@code i}: the last-in-order on top, else the first. */
+    private static void siftDown(double[] e, int[] heap, int i, int size, boolean lastOnTop) {
         while (true) {
             int top = i;
             for (int c = 2 * i + 1; c <= 2 * i + 2 && c < size; c++) {
