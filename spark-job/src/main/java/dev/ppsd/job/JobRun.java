@@ -111,6 +111,21 @@ final class JobRun {
         } catch (IllegalArgumentException e) {
             throw JobException.usage(e.getMessage());
         }
+        // the checks of the columns passed: an embedded run warms its write path while it checks the rest
+        OutputWarmUp warmUp = OutputWarmUp.start(spark, gen, output.format(), schema, group() + "-warm-up");
+        boolean generated = false;
+        try {
+            checkAndGenerate(gen, s, output, input, idCol);
+            generated = true;
+        } finally {
+            if (warmUp != null) {
+                warmUp.finish(!generated);
+            }
+        }
+    }
+
+    /** The checks that read the input and the output, then the generation of the pending rows. */
+    private void checkAndGenerate(PpsdGenerator gen, JobSettings s, OutputDir output, JobInput input, String idCol) {
         JsonObject identity = identity(s);
         identity.addProperty("model_fingerprint", ModelFingerprint.of(s.engine().get(Settings.MODEL),
                 spark.sparkContext().hadoopConfiguration()));
