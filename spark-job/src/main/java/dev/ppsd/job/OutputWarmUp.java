@@ -26,7 +26,7 @@ import java.util.stream.Stream;
  * Only with a local master, where that task runs in this JVM; what fails here is ignored (the part set meets it
  * again and reports it).
  */
-final class OutputWarmUp implements AutoCloseable {
+final class OutputWarmUp {
     /** The scratch folder's name starts with this, in {@code java.io.tmpdir}. */
     static final String SCRATCH_PREFIX = "ppsd-warm-up-";
 
@@ -89,10 +89,5 @@ final class OutputWarmUp implements AutoCloseable {
         } catch (IOException e) {
             // a scratch folder in the temp dir is left behind
         }
-    }
-
-    @Override
-    public void close() {
-        finish(false);
     }
 }
