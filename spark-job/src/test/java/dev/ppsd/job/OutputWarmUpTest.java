@@ -8,6 +8,8 @@ import org.apache.spark.sql.SparkSession;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -33,22 +35,23 @@ class OutputWarmUpTest {
         JobTests.spark();
     }
 
-    @Test
-    void theWarmUpRunsAndLeavesNoTraceInTheOutputTheCountsOrTheTempFolder() throws IOException {
+    @ParameterizedTest
+    @ValueSource(strings = {"parquet", "jsonl", "csv", "arrow"})
+    void theWarmUpRunsAndLeavesNoTraceInTheOutputTheCountsOrTheTempFolder(String format) throws IOException {
         Set<Path> before = scratchFolders();
         // good rows only, and fail_on_error: the warm-up's own row (an error row) must not fail the run
         Path input = JobTests.jsonl(tmp.resolve("in.jsonl"), JobTests.rows(5));
-        Path out = tmp.resolve("out");
+        Path out = tmp.resolve("out-" + format);
 
         JobTests.Result r = JobTests.run("--input", input.toString(), "--output", out.toString(), "--output-format",
-                "jsonl", "--fail-on-error");
+                format, "--fail-on-error");
 
         assertEquals(0, r.exitCode(), r.err());
         JsonObject s = JsonParser.parseString(Files.readString(out.resolve("_SUMMARY.json"))).getAsJsonObject();
         assertEquals(5, s.get("rows_ok").getAsLong());
         assertEquals(0, s.get("rows_failed").getAsLong());
         assertEquals(5, s.get("rows_in_output").getAsLong());
-        assertEquals(5, JobTests.read(out, "jsonl").size(), "the output holds the input's rows, no others");
+        assertEquals(5, JobTests.read(out, format).size(), "the output holds the input's rows, no others");
         // it did run, in this run's job group, and succeeded
         SparkStatusTracker tracker = SparkSession.active().sparkContext().statusTracker();
         int[] jobs = tracker.getJobIdsForGroup("ppsd-" + s.get("run_id").getAsString() + "-warm-up");
