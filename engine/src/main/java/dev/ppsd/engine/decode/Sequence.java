@@ -26,7 +26,9 @@ public final class Sequence {
     private long endNanos;
     private SpecMetrics spec = SpecMetrics.NONE;
     private Object stopReason;
-    private float[] target; // the target's logits (rules applied) at the position of the next commit, if logprobs
+    // what the next commit's logprob is reported under, if logprobs: the target's warped distribution there when
+    // sampled, its logits (rules applied) when greedy (softmaxed at the commit)
+    private float[] target;
     private final List<TokenLogprob> logprobs;
     private List<TokenLogprob> promptLogprobs;
     private int sampleIndex;
@@ -133,7 +135,8 @@ public final class Sequence {
 
     /** The target's token for the position after the committed ones (its logits changed by the rules first). */
     public int sample(float[] targetLogits) {
-        return Sampler.sample(target(rules(targetLogits, NONE)), params(), rng);
+        float[] t = target(rules(targetLogits, NONE));
+        return params().isGreedy() ? Sampler.argmax(t) : Sampler.draw(t, rng.nextDouble());
     }
 
     /** The draft for the position after the committed tokens and {@code pending} drafts (rules applied first). */
@@ -146,20 +149,25 @@ public final class Sequence {
      * {@code pending} drafts, from the target's logits there (rules applied first, as they were to the draft's).
      */
     public Verifier.Verdict verify(int draft, float[] targetLogits, float[] q, int[] pending) {
-        return Verifier.verify(draft, target(rules(targetLogits, pending)), q, params(), rng);
+        float[] t = target(rules(targetLogits, pending));
+        return params().isGreedy() ? Verifier.verify(draft, t, q, params(), rng) : Verifier.verify(draft, t, q, rng);
     }
 
-    /** Keeps the target at the next commit's position when logprobs are asked for. */
+    /**
+     * The target at the next commit's position under the row's params: its logits when greedy, else its warped
+     * distribution, built once (the draw or the verdict and the logprob are taken under it); kept for the logprob.
+     */
     private float[] target(float[] logits) {
+        float[] t = params().isGreedy() ? logits : Sampler.distribution(logits, params());
         if (logprobs != null) {
-            target = logits;
+            target = t;
         }
-        return logits;
+        return t;
     }
 
     /** The distribution logprobs are reported under: the row's own, at temperature 1 when greedy. */
-    private float[] logprobDistribution(float[] logits) {
-        return params().isGreedy() ? TokenLogprob.softmax(logits) : Sampler.distribution(logits, params());
+    private float[] logprobDistribution(float[] kept) {
+        return params().isGreedy() ? TokenLogprob.softmax(kept) : kept;
     }
 
     private float[] rules(float[] logits, int[] pending) {

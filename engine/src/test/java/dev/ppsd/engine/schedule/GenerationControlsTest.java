@@ -252,16 +252,19 @@ class GenerationControlsTest {
         // a sampled row: under its warped distribution (temperature, top-k)
         SamplingParams sampled = allControls().with(Settings.TEMPERATURE, 0.7).with(Settings.TOP_K, 20)
                 .with(Settings.LOGPROBS, 1);
-        GenerationResult s = run("ar", PROMPT, sampled);
-        List<Integer> before = new ArrayList<>();
-        for (int i = 0; i < s.tokenIds().length; i++) {
-            int[] seq = Arrays.copyOf(prompt, prompt.length + i);
-            for (int j = 0; j < i; j++) {
-                seq[prompt.length + j] = s.tokenIds()[j];
+        for (String mode : List.of("ar", "ppsd")) { // ppsd: the verdicts' distribution is the logprobs' too
+            GenerationResult s = run(mode, PROMPT, sampled);
+            List<Integer> before = new ArrayList<>();
+            for (int i = 0; i < s.tokenIds().length; i++) {
+                int[] seq = Arrays.copyOf(prompt, prompt.length + i);
+                for (int j = 0; j < i; j++) {
+                    seq[prompt.length + j] = s.tokenIds()[j];
+                }
+                float[] dist = Sampler.distribution(controlled(logits(seq), prompt, before, sampled), sampled);
+                assertEquals(Math.log(dist[s.tokenIds()[i]]), s.logprobs().get(i).logprob(), 1e-4,
+                        mode + " sampled token " + i);
+                before.add(s.tokenIds()[i]);
             }
-            float[] dist = Sampler.distribution(controlled(logits(seq), prompt, before, sampled), sampled);
-            assertEquals(Math.log(dist[s.tokenIds()[i]]), s.logprobs().get(i).logprob(), 1e-4, "sampled token " + i);
-            before.add(s.tokenIds()[i]);
         }
     }
 
