@@ -22,14 +22,23 @@ public final class StageDevices {
 
     /** Whether any of the stage device names is a GPU ({@code gpuN} or {@code cuda:N}), without checking it. */
     public static boolean anyGpu(List<String> names) {
-        return names.stream().map(n -> n.trim().toLowerCase(Locale.ROOT))
-                .anyMatch(n -> n.startsWith("gpu") || n.startsWith("cuda:"));
+        return names.stream().anyMatch(n -> gpuNumber(normalized(n)) != null);
+    }
+
+    /** A stage device name as it is matched: trimmed, lower case. */
+    private static String normalized(String name) {
+        return name.trim().toLowerCase(Locale.ROOT);
+    }
+
+    /** The number of a GPU name ({@code gpuN} or {@code cuda:N}, normalized; possibly not a number), else null. */
+    private static String gpuNumber(String name) {
+        return name.startsWith("gpu") ? name.substring(3) : name.startsWith("cuda:") ? name.substring(5) : null;
     }
 
     public static List<Device> parse(List<String> names) {
         List<Device> out = new ArrayList<>();
         for (int i = 0; i < names.size(); i++) {
-            out.add(parse(names.get(i).trim().toLowerCase(Locale.ROOT), i));
+            out.add(parse(normalized(names.get(i)), i));
         }
         return out;
     }
@@ -38,7 +47,7 @@ public final class StageDevices {
         if (name.equals("cpu")) {
             return Device.cpu();
         }
-        String num = name.startsWith("gpu") ? name.substring(3) : name.startsWith("cuda:") ? name.substring(5) : null;
+        String num = gpuNumber(name);
         if (num == null || num.isEmpty() || !num.chars().allMatch(Character::isDigit)) {
             throw new IllegalArgumentException("unknown device '" + name + "' for stage " + stage
                     + " (use cpu, gpuN or cuda:N)");
