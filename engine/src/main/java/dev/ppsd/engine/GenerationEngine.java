@@ -95,15 +95,22 @@ public final class GenerationEngine implements AutoCloseable {
      * file or option at fault.
      */
     public static GenerationEngine open(EngineOptions options) {
+        return open(options, loadModel(options), true);
+    }
+
+    /**
+     * Loads the model of {@code options} as {@link #open(EngineOptions)} does: in the {@code dtype} setting's type,
+     * on the first stage's device for {@code ar} and {@code eesd} (they run where the model is) and on the CPU for
+     * a pipeline (which copies each stage's layers to its own device). The caller closes it.
+     */
+    public static LlamaModel loadModel(EngineOptions options) {
         DjlRuntime.init();
         List<String> stages = options.stageDevices(StageDevices.visibleGpus());
         boolean gpu = StageDevices.anyGpu(stages);
-        // ar and eesd run where the model is: on the first stage's device; a pipeline copies each stage's layers to
-        // its own device
         String mode = options.get(Settings.MODE);
         ai.djl.Device device = mode.equals("ar") || mode.equals("eesd") ? StageDevices.parse(stages).get(0)
                 : ai.djl.Device.cpu();
-        return open(options, LlamaModel.load(options.modelDir(), device, options.get(Settings.DTYPE), gpu), true);
+        return LlamaModel.load(options.modelDir(), device, options.get(Settings.DTYPE), gpu);
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.ppsd.tools.cli;
 import dev.ppsd.engine.settings.Settings;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonObject;
+import dev.ppsd.engine.GenerationEngine;
 import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.tools.bench.BenchReport;
 import dev.ppsd.tools.bench.Benchmark;
@@ -240,9 +241,12 @@ final class BenchCommand implements Callable<Integer> {
     private static Comparison compare(EngineOptions base, List<String> modes, List<GenerationRequest> requests,
             Rounds rounds, PrintStream out, Map<String, ModeRun> sequential) {
         int warmup = rounds.warmup();
-        // one load of the weights for every mode, so that every mode reads the very same memory
+        // one load of the weights for every mode (in the dtype asked for), so that every mode reads the very same
+        // memory
         List<ModeRun> runs = new ArrayList<>();
-        try (LlamaModel model = LlamaModel.load(base.modelDir())) {
+        try (LlamaModel model = GenerationEngine.loadModel(base)) {
+            out.printf(Locale.ROOT, "weights: %s on %s%n",
+                    model.dataType().name().toLowerCase(Locale.ROOT), model.device());
             // JIT warm-up of every code path first, so the mode measured first is not penalised
             List<GenerationRequest> warm = requests.subList(0, Math.min(Math.max(warmup, 1), requests.size()));
             for (String m : modes) {
