@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Linear;
 import dev.ppsd.engine.runtime.Bfloat16;
+import dev.ppsd.engine.runtime.PackedLinear;
 
 /**
  * The one decoder layer every scheduler, the exit head and the trainer run, for every {@link Family}: pre-norm
@@ -59,9 +60,9 @@ public final class DecoderLayer {
 
         // attention block: h = x + o(attn(norm(x)))
         NDArray n = rmsNorm(x, w.inputNorm(), c.rmsNormEps());
-        NDArray q = heads(Linear.linear(n, w.q(), w.qBias()).head(), b, t, h, hd);
-        NDArray k = heads(Linear.linear(n, w.k(), w.kBias()).head(), b, t, kvh, hd);
-        NDArray v = heads(Linear.linear(n, w.v(), w.vBias()).head(), b, t, kvh, hd);
+        NDArray q = heads(linear(n, w.q(), w.qBias()), b, t, h, hd);
+        NDArray k = heads(linear(n, w.k(), w.kBias()), b, t, kvh, hd);
+        NDArray v = heads(linear(n, w.v(), w.vBias()), b, t, kvh, hd);
         if (w.qNorm() != null) { // Qwen3: RMSNorm over each head's hd values, before RoPE
             q = rmsNorm(q, w.qNorm(), c.rmsNormEps());
             k = rmsNorm(k, w.kNorm(), c.rmsNormEps());
@@ -88,13 +89,21 @@ public final class DecoderLayer {
         // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd] (one reshape when T == 1: the same memory order)
         NDArray merged = t == 1 ? attn.reshape(b, 1, (long) h * hd)
                 : attn.transpose(0, 2, 1, 3).reshape(b, t, (long) h * hd);
-        NDArray hidden = x.add(Linear.linear(merged, w.o(), w.oBias()).head());
+        NDArray hidden = x.add(linear(merged, w.o(), w.oBias()));
 
         // MLP block: out = h + down(silu(gate(norm(h))) * up(norm(h)))
         NDArray m = rmsNorm(hidden, w.postAttentionNorm(), c.rmsNormEps());
-        NDArray gate = Linear.linear(m, w.gate()).head();
-        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(Linear.linear(m, w.up()).head());
-        return hidden.add(Linear.linear(act, w.down()).head());
+        NDArray gate = linear(m, w.gate(), null);
+        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(linear(m, w.up(), null));
+        return hidden.add(linear(act, w.down(), null));
+    }
+
+    /**
+     * A layer's projection {@code x W^T (+ bias)}: through oneDNN when {@code w} was packed at load
+     * ({@link PackedLinear}), else PyTorch's linear.
+     */
+    private static NDArray linear(NDArray x, NDArray w, NDArray bias) {
+        return PackedLinear.isPacked(w) ? PackedLinear.linear(x, w, bias) : Linear.linear(x, w, bias).head();
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.ppsd.engine.model;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.ppsd.engine.runtime.PackedLinear;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -61,14 +62,17 @@ public record LayerWeights(
         this(inputNorm, q, k, v, o, postAttentionNorm, gate, up, down, null, null, null, null, null, null);
     }
 
-    /** Every tensor this layer has by HF name: {@code prefix + "layers." + i + "." + suffix}. */
+    /**
+     * Every tensor this layer has by HF name: {@code prefix + "layers." + i + "." + suffix} (a packed projection as
+     * a plain copy).
+     */
     public Map<String, NDArray> named(String prefix, int i) {
         Map<String, NDArray> out = new LinkedHashMap<>();
         List<NDArray> t = slots();
         for (int j = 0; j < t.size(); j++) {
             if (t.get(j) != null) {
                 String suffix = j < NAMES.size() ? NAMES.get(j) : OPTIONAL_NAMES.get(j - NAMES.size());
-                out.put(LlamaWeights.layerName(prefix, i, suffix), t.get(j));
+                out.put(LlamaWeights.layerName(prefix, i, suffix), PackedLinear.dense(t.get(j)));
             }
         }
         return out;
@@ -137,9 +141,26 @@ public record LayerWeights(
                 r[13], r[14]);
     }
 
-    /** A copy of every tensor on {@code device}, owned by {@code manager}. */
+    /** A copy of every tensor on {@code device}, owned by {@code manager} (packed projections as plain ones). */
     public LayerWeights copyTo(NDManager manager, Device device) {
-        return map(a -> dev.ppsd.engine.runtime.Bfloat16.toDevice(a, device, manager));
+        return map(a -> {
+            NDArray plain = PackedLinear.dense(a);
+            NDArray copy = dev.ppsd.engine.runtime.Bfloat16.toDevice(plain, device, manager);
+            if (plain != a) {
+                plain.close();
+            }
+            return copy;
+        });
+    }
+
+    /**
+     * This layer with its seven projections packed for oneDNN ({@link PackedLinear}: on a CPU, float32 or bfloat16;
+     * the plain tensors are closed); the norms and biases stay as they are. Unchanged when they cannot be packed.
+     */
+    public LayerWeights packed() {
+        return new LayerWeights(inputNorm, PackedLinear.pack(q), PackedLinear.pack(k), PackedLinear.pack(v),
+                PackedLinear.pack(o), postAttentionNorm, PackedLinear.pack(gate), PackedLinear.pack(up),
+                PackedLinear.pack(down), qBias, kBias, vBias, oBias, qNorm, kNorm);
     }
 
     /** This layer with {@code f} applied to each tensor it has (nulls stay null). */

@@ -56,11 +56,16 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Loads {@code dir} with the type a {@code dtype} setting names ({@link #dataType(String, LlamaConfig, boolean)};
-     * {@code gpu}: whether the stages run on a GPU).
+     * Loads {@code dir} for inference with the type a {@code dtype} setting names ({@link #dataType(String,
+     * LlamaConfig, boolean)}; {@code gpu}: whether the stages run on a GPU). When they run on this CPU, the layers'
+     * projections are packed for oneDNN ({@link LlamaWeights#packLayers()}).
      */
     public static LlamaModel load(Path dir, Device device, String dtype, boolean gpu) {
-        return load(dir, device, c -> dataType(dtype, c, gpu));
+        LlamaModel model = load(dir, device, c -> dataType(dtype, c, gpu));
+        if (!gpu) { // the stages run on this CPU: pack the layers' projections for oneDNN once
+            model.weights.packLayers();
+        }
+        return model;
     }
 
     /** Loads {@code dir} with the type {@code typeFor} picks for its config. */
@@ -227,6 +232,7 @@ public final class LlamaModel implements AutoCloseable {
 
     @Override
     public void close() {
+        weights.forgetPacked();
         manager.close();
     }
 }

@@ -4,6 +4,7 @@ import dev.ppsd.engine.checkpoint.Safetensors;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
 
 import ai.djl.ndarray.NDArray;
+import dev.ppsd.engine.runtime.PackedLinear;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -45,6 +46,25 @@ public final class LlamaWeights {
 
     public NDArray embed() {
         return embed;
+    }
+
+    /**
+     * Packs every layer's projections for oneDNN in place ({@link LayerWeights#packed()}: on a CPU, float32 or
+     * bfloat16), for inference: a packed weight serves the decoder's linears only and is not differentiable.
+     */
+    public void packLayers() {
+        for (int i = 0; i < layers.length; i++) {
+            layers[i] = layers[i].packed();
+        }
+    }
+
+    /** Forgets the packed projections ({@link PackedLinear#forget}) before the owner closes them. */
+    void forgetPacked() {
+        for (LayerWeights l : layers) {
+            for (NDArray w : new NDArray[] {l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()}) {
+                PackedLinear.forget(w);
+            }
+        }
     }
 
     public LayerWeights layer(int i) {

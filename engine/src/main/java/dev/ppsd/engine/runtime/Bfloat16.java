@@ -1,29 +1,17 @@
 package dev.ppsd.engine.runtime;
 
 import ai.djl.Device;
-import ai.djl.Model;
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtSymbolBlock;
-import ai.djl.pytorch.jni.IValueUtils;
-
-import java.io.ByteArrayInputStream;
-import java.io.ByteArrayOutputStream;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.util.zip.ZipEntry;
-import java.util.zip.ZipOutputStream;
 
 /**
  * bfloat16 tensors on DJL 0.35.1's PyTorch engine. Its JNI maps DJL types to PyTorch's only up to COMPLEX64, so
  * every call that names {@code BFLOAT16} ({@code toType}, {@code zeros}, {@code create}) aborts the JVM, and a
  * bfloat16 tensor reports {@link DataType#UNKNOWN} (so {@code softmax}, {@code toDevice} and {@code toString},
  * which pass the tensor's own type back, abort too). PyTorch itself computes in bfloat16 fine: this class makes
- * such tensors with two one-line TorchScript modules, written in memory and loaded once:
+ * such tensors with two one-line {@link TorchScripts} modules:
  * <ul>
  *   <li>{@link #of}: {@code torch.to(x, 15)} (15 = torch.bfloat16), a converted copy;</li>
  *   <li>{@link #fromBits}: a bfloat16 view of the 2-byte storage of {@code x} ({@code set_} onto its storage;
@@ -38,8 +26,6 @@ public final class Bfloat16 {
 
     private static volatile PtSymbolBlock to;
     private static volatile PtSymbolBlock bits;
-    /** The loaded modules' models, held so that nothing frees their native handles while the JVM runs. */
-    private static final java.util.List<Model> MODELS = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     private Bfloat16() {
     }
@@ -102,14 +88,6 @@ public final class Bfloat16 {
         return c;
     }
 
-    /**
-     * Runs {@code block} on {@code x} in training mode: outside PyTorch's inference mode, so the result is an
-     * ordinary tensor that may be updated in place (a KV cache), and no graph is recorded (no input needs one).
-     */
-    private static NDArray run(PtSymbolBlock block, NDArray x) {
-        return IValueUtils.forward(block, new NDList(x), true).singletonOrThrow();
-    }
-
     private static PtSymbolBlock to() {
         if (to == null) {
             synchronized (Bfloat16.class) {
@@ -133,57 +111,11 @@ public final class Bfloat16 {
         return bits;
     }
 
-    /** Loads a TorchScript module whose {@code forward(x)} returns {@code expression}; kept for the JVM's life. */
+    private static NDArray run(PtSymbolBlock block, NDArray x) {
+        return TorchScripts.run(block, x);
+    }
+
     private static PtSymbolBlock load(String name, String expression) {
-        DjlRuntime.init();
-        Model model = Model.newInstance(name, Device.cpu(), "PyTorch");
-        try {
-            model.load(new ByteArrayInputStream(archive(expression)));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (MalformedModelException e) {
-            throw new IllegalStateException("cannot load the bfloat16 helper module: " + e.getMessage(), e);
-        }
-        MODELS.add(model);
-        return (PtSymbolBlock) model.getBlock();
-    }
-
-    /**
-     * A TorchScript archive (a zip) of a module {@code M} with no parameters whose {@code forward(x)} returns
-     * {@code expression}: its source ({@code code/__torch__.py}), the pickled module object ({@code data.pkl}:
-     * an {@code __torch__.M} with {@code training = True}), empty constants and the format version.
-     */
-    static byte[] archive(String expression) {
-        String code = "class M(Module):\n"
-                + "  __parameters__ = []\n"
-                + "  __buffers__ = []\n"
-                + "  training : bool\n"
-                + "  def forward(self: __torch__.M,\n"
-                + "    x: Tensor) -> Tensor:\n"
-                + "    return " + expression + "\n";
-        ByteArrayOutputStream pickle = new ByteArrayOutputStream();
-        // PROTO 2; GLOBAL __torch__ M; EMPTY_TUPLE; NEWOBJ; EMPTY_DICT; BINUNICODE "training"; NEWTRUE; SETITEM;
-        // BUILD; STOP
-        pickle.writeBytes(new byte[] {(byte) 0x80, 2});
-        pickle.writeBytes("c__torch__\nM\n".getBytes(StandardCharsets.US_ASCII));
-        pickle.writeBytes(new byte[] {')', (byte) 0x81, '}', 'X', 8, 0, 0, 0});
-        pickle.writeBytes("training".getBytes(StandardCharsets.US_ASCII));
-        pickle.writeBytes(new byte[] {(byte) 0x88, 's', 'b', '.'});
-        ByteArrayOutputStream zip = new ByteArrayOutputStream();
-        try (ZipOutputStream z = new ZipOutputStream(zip)) {
-            entry(z, "data.pkl", pickle.toByteArray());
-            entry(z, "code/__torch__.py", code.getBytes(StandardCharsets.UTF_8));
-            entry(z, "constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'}); // an empty tuple
-            entry(z, "version", "3\n".getBytes(StandardCharsets.US_ASCII));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
-        return zip.toByteArray();
-    }
-
-    private static void entry(ZipOutputStream z, String name, byte[] bytes) throws IOException {
-        z.putNextEntry(new ZipEntry("m/" + name));
-        z.write(bytes);
-        z.closeEntry();
+        return TorchScripts.load(name, "x: Tensor", expression);
     }
 }

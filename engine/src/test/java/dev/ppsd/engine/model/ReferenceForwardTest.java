@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.runtime.DjlRuntime;
+import dev.ppsd.engine.runtime.PackedLinear;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -159,11 +160,16 @@ class ReferenceForwardTest {
      * them diverge; the DJL argmax must agree unless the top two logits are within tolerance.
      */
     private Run promptAndDecode(Path dir, long seed, String label) throws IOException {
+        return promptAndDecode(LlamaModel.load(dir), dir, seed, label);
+    }
+
+    /** As {@link #promptAndDecode(Path, long, String)} on {@code loaded}, a model of {@code dir}, closed after. */
+    private Run promptAndDecode(LlamaModel loaded, Path dir, long seed, String label) throws IOException {
         ReferenceLlama ref = ReferenceLlama.load(dir);
         List<float[]> refLogits = new ArrayList<>();
         List<Integer> fed = new ArrayList<>();
         double worst = 0;
-        try (LlamaModel model = LlamaModel.load(dir); KvCache cache = model.newCache(1, 128)) {
+        try (LlamaModel model = loaded; KvCache cache = model.newCache(1, 128)) {
             int[] prompt = randomTokens(PROMPT, ref.vocab, seed);
             float[][] got = model.forwardLogits(cache, 0, prompt, 0);
             float[][] want = ref.prefill(prompt);
@@ -286,6 +292,24 @@ class ReferenceForwardTest {
         LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, true);
         writeModel(tmp, cfg, 16, "BF16");
         Run run = promptAndDecode(tmp, 106, "GQA tied BF16 file");
+        assertSensitive(tmp, run, COMMON);
+    }
+
+    /**
+     * Loaded for inference on a CPU ({@code LlamaModel.load(dir, cpu, "float32", false)}, as an engine loads it),
+     * the projections of at least {@link PackedLinear#MIN_FLOAT32_ELEMENTS} are packed for oneDNN (q, o, gate, up,
+     * down here; k and v stay plain): the packed linears compute what the reference does.
+     */
+    @Test
+    void packedProjections() throws IOException {
+        LlamaConfig cfg = config(512, 1024, 2, 8, 4, 64, 96, 128, false);
+        writeModel(tmp, cfg, 17, "F32");
+        LlamaModel model = LlamaModel.load(tmp, ai.djl.Device.cpu(), "float32", false);
+        LayerWeights l0 = model.weights().layer(0);
+        assertTrue(PackedLinear.isPacked(l0.q()) && PackedLinear.isPacked(l0.gate()) && PackedLinear.isPacked(
+                l0.down()), "q, gate and down packed");
+        assertTrue(!PackedLinear.isPacked(l0.k()) && !PackedLinear.isPacked(l0.v()), "k and v below the size");
+        Run run = promptAndDecode(model, tmp, 107, "packed projections F32");
         assertSensitive(tmp, run, COMMON);
     }
 

@@ -112,19 +112,22 @@ class PrecisionTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
-    void bfloat16EveryModeCommitsWhatArCommitsInBfloat16(String label, LlamaConfig c) throws IOException {
-        everyModeInType(label, c, "bfloat16", true);
+    void bfloat16EveryModeCommitsWhatArCommitsInBfloat16(String label, LlamaConfig c, double lateScale)
+            throws IOException {
+        everyModeInType(label, c, lateScale, "bfloat16", true);
     }
 
     @Test
     void float16PpsdAndEesdCommitWhatArCommitsInFloat16() throws IOException {
         // float16 matmuls are slow on CPUs: two modes, one family
-        everyModeInType("Qwen3", FamilyModels.qwen3(LAYERS, FamilyModels.QWEN_VOCAB), "float16", false);
+        everyModeInType("Qwen3", FamilyModels.qwen3(LAYERS, FamilyModels.QWEN_VOCAB), LATE_SCALE, "float16",
+                false);
     }
 
     /** Every mode ({@code all}) or ppsd k=2 and eesd against ar in {@code dtype}. */
-    private void everyModeInType(String label, LlamaConfig c, String dtype, boolean all) throws IOException {
-        Path dir = FamilyModels.write(tmp.resolve("model"), c, 1, LATE_SCALE, 17);
+    private void everyModeInType(String label, LlamaConfig c, double lateScale, String dtype, boolean all)
+            throws IOException {
+        Path dir = FamilyModels.write(tmp.resolve("model"), c, 1, lateScale, 17);
         List<GenerationRequest> reqs = requests(PROMPTS);
         EngineOptions o = EngineOptions.of(dir).with(Settings.DTYPE, dtype);
         List<GenerationResult> oracle = SpecHarness.run(o.with(Settings.BATCH_SIZE, 8), reqs).results();
@@ -165,8 +168,8 @@ class PrecisionTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("families")
-    void bfloat16AgainstFloat32(String label, LlamaConfig c) throws IOException {
-        Path dir = FamilyModels.write(tmp.resolve("model"), c, 1, LATE_SCALE, 17);
+    void bfloat16AgainstFloat32(String label, LlamaConfig c, double lateScale) throws IOException {
+        Path dir = FamilyModels.write(tmp.resolve("model"), c, 1, lateScale, 17);
         int n = 24;
         List<GenerationResult> f32 = SpecHarness.run(EngineOptions.of(dir).with(Settings.BATCH_SIZE, 8), requests(n))
                 .results();

@@ -1,0 +1,125 @@
+package dev.ppsd.engine.runtime;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+
+import java.util.Collections;
+import java.util.Set;
+import java.util.IdentityHashMap;
+
+/**
+ * Linear weights packed once for oneDNN on a CPU, the layout PyTorch's own compiler (Inductor) gives a frozen
+ * model's weights: {@code mkldnn._reorder_linear_weight} at load, {@code mkldnn._linear_pointwise} per call, through
+ * {@link TorchScripts} modules since DJL cannot name these operators. A plain float32 linear goes to the MKL BLAS
+ * that PyTorch bundles, which runs its generic kernels on AMD CPUs and packs the weight again at every call; a
+ * plain bfloat16 one goes to oneDNN, which reorders the weight at every call. Packed, both run oneDNN's AVX-512
+ * kernels on the weight as it is (docs/benchmarks.md has the figures), and each output row is computed the same
+ * way whatever rows come with it, so a verify pass over k+1 positions gives the same logits as k+1 single steps.
+ *
+ * <p>A packed weight replaces the plain one (no second copy is kept): it serves only this class's {@link #linear};
+ * {@link #dense} gives a plain copy back to code that slices or moves it. Float32 and bfloat16 only (float16 has no
+ * fast oneDNN kernel on CPUs without AVX-512 FP16 and keeps PyTorch's own GEMV).
+ */
+public final class PackedLinear {
+    /**
+     * The packed tensors, by identity (an NDArray's equals compares contents, which a packed tensor cannot do);
+     * their owner {@link #forget}s them when it closes them.
+     */
+    private static final Set<NDArray> PACKED = Collections.synchronizedSet(Collections.newSetFromMap(
+            new IdentityHashMap<>()));
+
+    private static volatile Ops ops;
+    private static volatile boolean unavailable;
+
+    private PackedLinear() {
+    }
+
+    /** The modules, loaded on first use. */
+    private record Ops(PtSymbolBlock pack, PtSymbolBlock linear, PtSymbolBlock linearBias, PtSymbolBlock dense) {
+    }
+
+    /**
+     * The smallest float32 weight packed, in elements (1 MB). A packed call has a fixed cost of about 15 us, which
+     * a smaller weight does not earn back on one row: the bundled 256-wide model runs 11% slower at batch 1 with
+     * every weight packed, a 768-wide one no slower. A plain bfloat16 weight is reordered at every call, so every
+     * bfloat16 weight is packed.
+     */
+    static final long MIN_FLOAT32_ELEMENTS = 1L << 18;
+
+    /**
+     * Whether {@code w} is worth packing: a 2-D weight on a CPU, bfloat16 or float32 of at least {@link
+     * #MIN_FLOAT32_ELEMENTS}, with PyTorch built with oneDNN (checked once; without it everything stays plain).
+     */
+    public static boolean packable(NDArray w) {
+        DataType t = Bfloat16.typeOf(w);
+        boolean worth = t == DataType.BFLOAT16 || t == DataType.FLOAT32 && w.size() >= MIN_FLOAT32_ELEMENTS;
+        return worth && Device.Type.CPU.equals(w.getDevice().getDeviceType()) && w.getShape().dimension() == 2
+                && ops() != null;
+    }
+
+    /** Whether {@code w} is a packed weight. */
+    public static boolean isPacked(NDArray w) {
+        return w != null && PACKED.contains(w);
+    }
+
+    /**
+     * {@code w [out, in]} packed, owned by {@code w}'s manager; {@code w} is closed. Returns {@code w} itself when
+     * it is not {@link #packable} or already packed.
+     */
+    public static NDArray pack(NDArray w) {
+        if (isPacked(w) || !packable(w)) {
+            return w;
+        }
+        NDArray p = TorchScripts.run(ops().pack(), w);
+        p.attach(w.getManager());
+        PACKED.add(p);
+        w.close();
+        return p;
+    }
+
+    /** Drops {@code w} from the packed tensors (its owner closes it); nothing for a null or plain tensor. */
+    public static void forget(NDArray w) {
+        if (w != null) {
+            PACKED.remove(w);
+        }
+    }
+
+    /** {@code x [..., in] -> [..., out]}: {@code x W^T + bias} with a packed {@code w}; {@code bias} may be null. */
+    public static NDArray linear(NDArray x, NDArray w, NDArray bias) {
+        Ops o = ops();
+        return bias == null ? TorchScripts.run(o.linear(), x, w) : TorchScripts.run(o.linearBias(), x, w, bias);
+    }
+
+    /** A plain copy of packed {@code w}, owned by its manager; {@code w} itself when it is not packed. */
+    public static NDArray dense(NDArray w) {
+        if (!isPacked(w)) {
+            return w;
+        }
+        NDArray d = TorchScripts.run(ops().dense(), w);
+        d.attach(w.getManager());
+        return d;
+    }
+
+    private static Ops ops() {
+        if (ops == null && !unavailable) {
+            synchronized (PackedLinear.class) {
+                if (ops == null && !unavailable) {
+                    try {
+                        String call = "ops.mkldnn._linear_pointwise(x, w, %s, \"none\", [], \"\")";
+                        ops = new Ops(
+                                TorchScripts.load("pack_linear", "w: Tensor", "ops.mkldnn._reorder_linear_weight(w, 1)"),
+                                TorchScripts.load("packed_linear", "x: Tensor, w: Tensor", String.format(call, "None")),
+                                TorchScripts.load("packed_linear_bias", "x: Tensor, w: Tensor, b: Tensor",
+                                        String.format(call, "b")),
+                                TorchScripts.load("packed_dense", "w: Tensor", "w.to_dense()"));
+                    } catch (RuntimeException e) { // a PyTorch built without oneDNN: linears stay plain
+                        unavailable = true;
+                    }
+                }
+            }
+        }
+        return ops;
+    }
+}

@@ -1,0 +1,99 @@
+package dev.ppsd.engine.runtime;
+
+import ai.djl.Device;
+import ai.djl.MalformedModelException;
+import ai.djl.Model;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValueUtils;
+
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+
+/**
+ * One-line TorchScript modules written in memory: PyTorch operations that DJL 0.35.1 cannot call itself (bfloat16
+ * conversions, oneDNN's packed linear). A module's {@code forward} takes tensors and returns one expression of
+ * them; it is loaded once and kept for the JVM's life. A call costs about 15-50 us.
+ */
+public final class TorchScripts {
+    /** The loaded modules' models, held so that nothing frees their native handles while the JVM runs. */
+    private static final List<Model> MODELS = new CopyOnWriteArrayList<>();
+
+    private TorchScripts() {
+    }
+
+    /**
+     * Loads a module whose {@code forward(params)} returns {@code expression}; {@code params} as TorchScript
+     * writes them, e.g. {@code "x: Tensor, w: Tensor"}. Operators outside {@code torch.} are spelled as the
+     * serialized form spells them ({@code ops.mkldnn._linear_pointwise}).
+     */
+    public static PtSymbolBlock load(String name, String params, String expression) {
+        DjlRuntime.init();
+        Model model = Model.newInstance(name, Device.cpu(), "PyTorch");
+        try {
+            model.load(new ByteArrayInputStream(archive(params, expression)));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (MalformedModelException e) {
+            throw new IllegalStateException("cannot load the TorchScript module " + name + ": " + e.getMessage(), e);
+        }
+        MODELS.add(model);
+        return (PtSymbolBlock) model.getBlock();
+    }
+
+    /**
+     * Runs {@code block} on {@code inputs} in training mode: outside PyTorch's inference mode, so the result is an
+     * ordinary tensor that may be updated in place (a KV cache), and no graph is recorded (no input needs one).
+     * The result belongs to the first input's manager.
+     */
+    public static NDArray run(PtSymbolBlock block, NDArray... inputs) {
+        return IValueUtils.forward(block, new NDList(inputs), true).singletonOrThrow();
+    }
+
+    /**
+     * A TorchScript archive (a zip) of a module {@code M} with no parameters whose {@code forward(params)} returns
+     * {@code expression}: its source ({@code code/__torch__.py}), the pickled module object ({@code data.pkl}:
+     * an {@code __torch__.M} with {@code training = True}), empty constants and the format version.
+     */
+    static byte[] archive(String params, String expression) {
+        String code = "class M(Module):\n"
+                + "  __parameters__ = []\n"
+                + "  __buffers__ = []\n"
+                + "  training : bool\n"
+                + "  def forward(self: __torch__.M,\n"
+                + "    " + params + ") -> Tensor:\n"
+                + "    return " + expression + "\n";
+        ByteArrayOutputStream pickle = new ByteArrayOutputStream();
+        // PROTO 2; GLOBAL __torch__ M; EMPTY_TUPLE; NEWOBJ; EMPTY_DICT; BINUNICODE "training"; NEWTRUE; SETITEM;
+        // BUILD; STOP
+        pickle.writeBytes(new byte[] {(byte) 0x80, 2});
+        pickle.writeBytes("c__torch__\nM\n".getBytes(StandardCharsets.US_ASCII));
+        pickle.writeBytes(new byte[] {')', (byte) 0x81, '}', 'X', 8, 0, 0, 0});
+        pickle.writeBytes("training".getBytes(StandardCharsets.US_ASCII));
+        pickle.writeBytes(new byte[] {(byte) 0x88, 's', 'b', '.'});
+        ByteArrayOutputStream zip = new ByteArrayOutputStream();
+        try (ZipOutputStream z = new ZipOutputStream(zip)) {
+            entry(z, "data.pkl", pickle.toByteArray());
+            entry(z, "code/__torch__.py", code.getBytes(StandardCharsets.UTF_8));
+            entry(z, "constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'}); // an empty tuple
+            entry(z, "version", "3\n".getBytes(StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return zip.toByteArray();
+    }
+
+    private static void entry(ZipOutputStream z, String name, byte[] bytes) throws IOException {
+        z.putNextEntry(new ZipEntry("m/" + name));
+        z.write(bytes);
+        z.closeEntry();
+    }
+}
