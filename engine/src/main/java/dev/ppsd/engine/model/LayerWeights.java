@@ -163,6 +163,11 @@ public record LayerWeights(
                 PackedLinear.pack(down), qBias, kBias, vBias, oBias, qNorm, kNorm);
     }
 
+    /** The seven projections (q, k, v, o, gate, up, down): the weights {@link #packed()} packs. */
+    public List<NDArray> projections() {
+        return List.of(q, k, v, o, gate, up, down);
+    }
+
     /** This layer with {@code f} applied to each tensor it has (nulls stay null). */
     public LayerWeights map(java.util.function.UnaryOperator<NDArray> f) {
         java.util.function.UnaryOperator<NDArray> g = a -> a == null ? null : f.apply(a);

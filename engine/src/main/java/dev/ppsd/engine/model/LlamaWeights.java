@@ -61,9 +61,7 @@ public final class LlamaWeights {
     /** Forgets the packed projections ({@link PackedLinear#forget}) before the owner closes them. */
     void forgetPacked() {
         for (LayerWeights l : layers) {
-            for (NDArray w : new NDArray[] {l.q(), l.k(), l.v(), l.o(), l.gate(), l.up(), l.down()}) {
-                PackedLinear.forget(w);
-            }
+            l.projections().forEach(PackedLinear::forget);
         }
     }
 
