@@ -49,14 +49,41 @@ public final class PackedLinear {
     static final long MIN_FLOAT32_ELEMENTS = 1L << 18;
 
     /**
-     * Whether {@code w} is worth packing: a 2-D weight on a CPU, bfloat16 or float32 of at least {@link
+     * Whether {@code w} is worth packing: a 2-D weight on an x86-64 CPU, bfloat16 (when the CPU has the AVX-512
+     * oneDNN needs for it, the check PyTorch makes before its own bfloat16 matmul) or float32 of at least {@link
      * #MIN_FLOAT32_ELEMENTS}, with PyTorch built with oneDNN (checked once; without it everything stays plain).
      */
     public static boolean packable(NDArray w) {
         DataType t = Bfloat16.typeOf(w);
-        boolean worth = t == DataType.BFLOAT16 || t == DataType.FLOAT32 && w.size() >= MIN_FLOAT32_ELEMENTS;
-        return worth && Device.Type.CPU.equals(w.getDevice().getDeviceType()) && w.getShape().dimension() == 2
-                && ops() != null;
+        boolean worth = t == DataType.BFLOAT16 ? CpuFeatures.AVX512_BF16_CAPABLE
+                : t == DataType.FLOAT32 && w.size() >= MIN_FLOAT32_ELEMENTS;
+        return worth && CpuFeatures.X86_64 && Device.Type.CPU.equals(w.getDevice().getDeviceType())
+                && w.getShape().dimension() == 2 && ops() != null;
+    }
+
+    /** What this machine's CPU offers oneDNN, read once. */
+    static final class CpuFeatures {
+        /** Whether the JVM runs on x86-64, where the packed kernels were measured. */
+        static final boolean X86_64 = Set.of("amd64", "x86_64").contains(System.getProperty("os.arch"));
+        /**
+         * Whether /proc/cpuinfo lists avx512bw, avx512vl and avx512dq (PyTorch's mkldnn_bf16_device_check): without
+         * them oneDNN has no fast bfloat16 kernel and a packed weight could run slower than PyTorch's own.
+         */
+        static final boolean AVX512_BF16_CAPABLE = flags().containsAll(Set.of("avx512bw", "avx512vl", "avx512dq"));
+
+        private CpuFeatures() {
+        }
+
+        private static Set<String> flags() {
+            try (java.util.stream.Stream<String> lines = java.nio.file.Files.lines(java.nio.file.Path.of(
+                    "/proc/cpuinfo"))) {
+                return lines.filter(l -> l.startsWith("flags")).findFirst()
+                        .map(l -> Set.<String>copyOf(java.util.Arrays.asList(l.substring(l.indexOf(':') + 1).trim()
+                                .split("\\s+")))).orElse(Set.of());
+            } catch (java.io.IOException | RuntimeException e) { // not Linux: no packed bfloat16
+                return Set.of();
+            }
+        }
     }
 
     /** Whether {@code w} is a packed weight. */
