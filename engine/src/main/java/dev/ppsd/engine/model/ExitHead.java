@@ -71,8 +71,9 @@ public final class ExitHead {
     public static ExitHead initTrained(LlamaModel model, int exitLayer, NDManager manager) {
         checkExitLayer(model.config(), exitLayer);
         LlamaWeights w = model.weights();
-        LayerWeights copy = w.layer(exitLayer).map(a -> {
-            NDArray c = a.duplicate();
+        LayerWeights copy = w.layer(exitLayer).map(a -> { // plain copies: the head's layer is trained
+            NDArray plain = dev.ppsd.engine.runtime.PackedLinear.dense(a);
+            NDArray c = plain == a ? a.duplicate() : plain;
             c.attach(manager);
             return c;
         });

@@ -309,6 +309,15 @@ class ReferenceForwardTest {
         assertTrue(PackedLinear.isPacked(l0.q()) && PackedLinear.isPacked(l0.gate()) && PackedLinear.isPacked(
                 l0.down()), "q, gate and down packed");
         assertTrue(!PackedLinear.isPacked(l0.k()) && !PackedLinear.isPacked(l0.v()), "k and v below the size");
+        try (NDManager sub = model.manager().newSubManager()) { // a head initialised from it gets plain weights
+            ExitHead head = ExitHead.initTrained(model, 1, sub);
+            assertTrue(head.named().get("model.layers.0.self_attn.q_proj.weight").contentEquals(
+                    PackedLinear.dense(model.weights().layer(1).q())), "the head's layer starts as layer 1");
+            LayerStack stack = head.stack(model.rope());
+            NDArray logits = head.logits(sub.randomNormal(new ai.djl.ndarray.types.Shape(1, 3, 512)),
+                    stack.batch(sub, new int[] {0}, new int[] {0}, 3), null);
+            assertEquals(96, logits.getShape().get(2), "the head runs its (plain) layer");
+        }
         Run run = promptAndDecode(model, tmp, 107, "packed projections F32");
         assertSensitive(tmp, run, COMMON);
     }
