@@ -71,12 +71,8 @@ public final class ExitHead {
     public static ExitHead initTrained(LlamaModel model, int exitLayer, NDManager manager) {
         checkExitLayer(model.config(), exitLayer);
         LlamaWeights w = model.weights();
-        LayerWeights copy = w.layer(exitLayer).map(a -> { // plain copies: the head's layer is trained
-            NDArray plain = dev.ppsd.engine.runtime.PackedLinear.dense(a);
-            NDArray c = plain == a ? a.duplicate() : plain;
-            c.attach(manager);
-            return c;
-        });
+        // plain copies (of a packed layer too): the head's layer is trained
+        LayerWeights copy = w.layer(exitLayer).map(a -> dev.ppsd.engine.runtime.PackedLinear.plainCopy(a, manager));
         NDArray exitNorm = Bfloat16.toType(manager.ones(new Shape(model.config().hiddenSize())), model.dataType());
         NDArray norm = w.finalNorm().duplicate();
         norm.attach(manager);

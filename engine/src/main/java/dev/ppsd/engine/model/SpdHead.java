@@ -136,11 +136,8 @@ public final class SpdHead {
         LayerWeights[] ls = new LayerWeights[layerCount];
         for (int l = 0; l < layerCount; l++) {
             LayerWeights from = model.weights().layer(l);
-            ls[l] = from.map(a -> {
-                NDArray copy = a.duplicate();
-                copy.attach(manager);
-                return copy;
-            });
+            // plain copies (of a packed layer too): the head's layers are trained
+            ls[l] = from.map(a -> dev.ppsd.engine.runtime.PackedLinear.plainCopy(a, manager));
             if (intermediate < c.intermediateSize()) {
                 ls[l] = narrowMlp(ls[l], intermediate, manager);
             }

@@ -129,6 +129,14 @@ public final class PackedLinear {
         return d;
     }
 
+    /** A new plain copy of {@code w} (packed or not), owned by {@code owner}: for a weight that will be trained. */
+    public static NDArray plainCopy(NDArray w, ai.djl.ndarray.NDManager owner) {
+        NDArray plain = dense(w);
+        NDArray copy = plain == w ? w.duplicate() : plain;
+        copy.attach(owner);
+        return copy;
+    }
+
     private static Ops ops() {
         if (ops == null && !unavailable) {
             synchronized (PackedLinear.class) {

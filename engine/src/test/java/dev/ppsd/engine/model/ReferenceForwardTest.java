@@ -317,6 +317,10 @@ class ReferenceForwardTest {
             NDArray logits = head.logits(sub.randomNormal(new ai.djl.ndarray.types.Shape(1, 3, 512)),
                     stack.batch(sub, new int[] {0}, new int[] {0}, 3), null);
             assertEquals(96, logits.getShape().get(2), "the head runs its (plain) layer");
+            SpdHead spd = dev.ppsd.engine.schedule.DrafterPlan.initSpdHead(model, 2, 1, 0, null, sub);
+            // a packed (oneDNN) tensor cannot even be compared: aten::equal has no MkldnnCPU kernel
+            assertTrue(spd.named().values().stream().allMatch(a -> a.contentEquals(a)),
+                    "an SPD head initialised from it holds plain copies");
         }
         Run run = promptAndDecode(model, tmp, 107, "packed projections F32");
         assertSensitive(tmp, run, COMMON);
