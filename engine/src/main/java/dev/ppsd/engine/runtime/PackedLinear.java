@@ -6,17 +6,17 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 
 import java.util.Collections;
-import java.util.Set;
 import java.util.IdentityHashMap;
+import java.util.Set;
 
 /**
  * Linear weights packed once for oneDNN on a CPU, the layout PyTorch's own compiler (Inductor) gives a frozen
  * model's weights: {@code mkldnn._reorder_linear_weight} at load, {@code mkldnn._linear_pointwise} per call, through
  * {@link TorchScripts} modules since DJL cannot name these operators. A plain float32 linear goes to the MKL BLAS
- * that PyTorch bundles, which runs its generic kernels on AMD CPUs and packs the weight again at every call; a
- * plain bfloat16 one goes to oneDNN, which reorders the weight at every call. Packed, both run oneDNN's AVX-512
- * kernels on the weight as it is (docs/benchmarks.md has the figures), and each output row is computed the same
- * way whatever rows come with it, so a verify pass over k+1 positions gives the same logits as k+1 single steps.
+ * that PyTorch bundles, which runs its generic kernels on AMD CPUs; a plain bfloat16 one goes to oneDNN on the
+ * {@code [out, in]} layout, which it copies into its own at every call. Packed, both run oneDNN's kernels for the
+ * CPU on the weight as it is (docs/benchmarks.md has the figures), and each output row is computed the same way
+ * whatever rows come with it, so a verify pass over k+1 positions gives the same logits as k+1 single steps.
  *
  * <p>A packed weight replaces the plain one (no second copy is kept): it serves only this class's {@link #linear};
  * {@link #dense} gives a plain copy back to code that slices or moves it. Float32 and bfloat16 only (float16 has no
