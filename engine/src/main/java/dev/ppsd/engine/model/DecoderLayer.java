@@ -42,7 +42,7 @@ public final class DecoderLayer {
 
     /** Final RMSNorm + LM head: {@code [B, T, D] -> [B, T, V]}, in float32 whatever the weights' type. */
     public static NDArray lmHead(NDArray hidden, NDArray norm, NDArray head, float eps) {
-        NDArray logits = Linear.linear(rmsNorm(hidden, norm, eps), head).head();
+        NDArray logits = linear(rmsNorm(hidden, norm, eps), head, null);
         return head.getDataType() == DataType.FLOAT32 ? logits : logits.toType(DataType.FLOAT32, false);
     }
 
@@ -99,7 +99,7 @@ public final class DecoderLayer {
     }
 
     /**
-     * A layer's projection {@code x W^T (+ bias)}: through oneDNN when {@code w} was packed at load
+     * A projection or the LM head, {@code x W^T (+ bias)}: through oneDNN when {@code w} was packed at load
      * ({@link PackedLinear}), else PyTorch's linear.
      */
     private static NDArray linear(NDArray x, NDArray w, NDArray bias) {

@@ -58,12 +58,12 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Loads {@code dir} for inference with the type a {@code dtype} setting names ({@link #dataType(String,
      * LlamaConfig, boolean)}; {@code gpu}: whether the stages run on a GPU). When they run on this CPU, the layers'
-     * projections are packed for oneDNN ({@link LlamaWeights#packLayers()}).
+     * projections and an untied LM head are packed for oneDNN ({@link LlamaWeights#pack()}).
      */
     public static LlamaModel load(Path dir, Device device, String dtype, boolean gpu) {
         LlamaModel model = load(dir, device, c -> dataType(dtype, c, gpu));
-        if (!gpu) { // the stages run on this CPU: pack the layers' projections for oneDNN once
-            model.weights.packLayers();
+        if (!gpu) { // the stages run on this CPU: pack the projections and an untied LM head for oneDNN once
+            model.weights.pack();
         }
         return model;
     }

@@ -35,7 +35,7 @@ public final class LlamaWeights {
     private final NDArray embed; // [V, D]
     private final LayerWeights[] layers;
     private final NDArray finalNorm; // [D]
-    private final NDArray lmHead; // [V, D]
+    private NDArray lmHead; // [V, D]; packed in place by pack() when untied
 
     public LlamaWeights(NDArray embed, LayerWeights[] layers, NDArray finalNorm, NDArray lmHead) {
         this.embed = embed;
@@ -49,20 +49,25 @@ public final class LlamaWeights {
     }
 
     /**
-     * Packs every layer's projections for oneDNN in place ({@link LayerWeights#packed()}: on a CPU, float32 or
-     * bfloat16), for inference: a packed weight serves the decoder's linears only and is not differentiable.
+     * Packs for oneDNN in place ({@link PackedLinear}: on a CPU, float32 or bfloat16) every layer's projections
+     * ({@link LayerWeights#packed()}) and the LM head when it is not the embedding (a tied head stays plain: the
+     * embedding lookup reads it), for inference: a packed weight serves the linears only and is not differentiable.
      */
-    public void packLayers() {
+    public void pack() {
         for (int i = 0; i < layers.length; i++) {
             layers[i] = layers[i].packed();
         }
+        if (lmHead != embed) {
+            lmHead = PackedLinear.pack(lmHead);
+        }
     }
 
-    /** Forgets the packed projections ({@link PackedLinear#forget}) before the owner closes them. */
+    /** Forgets the packed weights ({@link PackedLinear#forget}) before the owner closes them. */
     void forgetPacked() {
         for (LayerWeights l : layers) {
             l.projections().forEach(PackedLinear::forget);
         }
+        PackedLinear.forget(lmHead);
     }
 
     public LayerWeights layer(int i) {
@@ -210,7 +215,10 @@ public final class LlamaWeights {
         return v;
     }
 
-    /** Every tensor by HF name (the LM head only when untied), for saving; names as {@link #expectedShapes}. */
+    /**
+     * Every tensor by HF name (the LM head only when untied; packed weights as plain copies), for saving; names as
+     * {@link #expectedShapes}.
+     */
     public Map<String, NDArray> named(boolean tied) {
         Map<String, NDArray> out = new LinkedHashMap<>();
         out.put(EMBED, embed);
@@ -219,7 +227,7 @@ public final class LlamaWeights {
         }
         out.put(NORM, finalNorm);
         if (!tied) {
-            out.put(LM_HEAD, lmHead);
+            out.put(LM_HEAD, PackedLinear.dense(lmHead));
         }
         return out;
     }

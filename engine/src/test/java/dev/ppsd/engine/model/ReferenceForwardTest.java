@@ -298,17 +298,18 @@ class ReferenceForwardTest {
     /**
      * Loaded for inference on a CPU ({@code LlamaModel.load(dir, cpu, "float32", false)}, as an engine loads it),
      * the projections of at least {@link PackedLinear#MIN_FLOAT32_ELEMENTS} are packed for oneDNN (q, o, gate, up,
-     * down here; k and v stay plain): the packed linears compute what the reference does.
+     * down and the untied LM head here; k and v stay plain): the packed linears compute what the reference does.
      */
     @Test
     void packedProjections() throws IOException {
-        LlamaConfig cfg = config(512, 1024, 2, 8, 4, 64, 96, 128, false);
+        LlamaConfig cfg = config(512, 1024, 2, 8, 4, 64, 512, 128, false);
         writeModel(tmp, cfg, 17, "F32");
         LlamaModel model = LlamaModel.load(tmp, ai.djl.Device.cpu(), "float32", false);
         LayerWeights l0 = model.weights().layer(0);
         assertTrue(PackedLinear.isPacked(l0.q()) && PackedLinear.isPacked(l0.gate()) && PackedLinear.isPacked(
                 l0.down()), "q, gate and down packed");
         assertTrue(!PackedLinear.isPacked(l0.k()) && !PackedLinear.isPacked(l0.v()), "k and v below the size");
+        assertTrue(PackedLinear.isPacked(model.weights().lmHead()), "the untied LM head packed");
         try (NDManager sub = model.manager().newSubManager()) { // a head initialised from it gets plain weights
             ExitHead head = ExitHead.initTrained(model, 1, sub);
             assertTrue(head.named().get("model.layers.0.self_attn.q_proj.weight").contentEquals(
@@ -316,7 +317,7 @@ class ReferenceForwardTest {
             LayerStack stack = head.stack(model.rope());
             NDArray logits = head.logits(sub.randomNormal(new ai.djl.ndarray.types.Shape(1, 3, 512)),
                     stack.batch(sub, new int[] {0}, new int[] {0}, 3), null);
-            assertEquals(96, logits.getShape().get(2), "the head runs its (plain) layer");
+            assertEquals(512, logits.getShape().get(2), "the head runs its (plain) layer and the packed LM head");
             SpdHead spd = dev.ppsd.engine.schedule.DrafterPlan.initSpdHead(model, 2, 1, 0, null, sub);
             // a packed (oneDNN) tensor cannot even be compared: aten::equal has no MkldnnCPU kernel
             assertTrue(spd.named().values().stream().allMatch(a -> a.contentEquals(a)),
