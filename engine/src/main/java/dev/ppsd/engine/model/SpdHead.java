@@ -154,22 +154,14 @@ public final class SpdHead {
 
     /** The layer with its MLP cut to the first {@code i} hidden units. */
     private static LayerWeights narrowMlp(LayerWeights w, int i, NDManager manager) {
-        NDArray gate = rows(w.gate(), new ai.djl.ndarray.index.NDIndex().addSliceDim(0, i), manager);
-        NDArray up = rows(w.up(), new ai.djl.ndarray.index.NDIndex().addSliceDim(0, i), manager);
-        NDArray down = rows(w.down(), new ai.djl.ndarray.index.NDIndex().addAllDim().addSliceDim(0, i), manager);
+        NDArray gate = w.gate().get(new ai.djl.ndarray.index.NDIndex().addSliceDim(0, i)).duplicate();
+        NDArray up = w.up().get(new ai.djl.ndarray.index.NDIndex().addSliceDim(0, i)).duplicate();
+        NDArray down = w.down().get(new ai.djl.ndarray.index.NDIndex().addAllDim().addSliceDim(0, i)).duplicate();
+        for (NDArray a : List.of(gate, up, down)) {
+            a.attach(manager);
+        }
         return new LayerWeights(w.inputNorm(), w.q(), w.k(), w.v(), w.o(), w.postAttentionNorm(), gate, up, down,
                 w.qBias(), w.kBias(), w.vBias(), w.oBias(), w.qNorm(), w.kNorm());
-    }
-
-    /** A plain copy of {@code index} of weight {@code w} (packed or not), owned by {@code manager}. */
-    private static NDArray rows(NDArray w, ai.djl.ndarray.index.NDIndex index, NDManager manager) {
-        NDArray plain = dev.ppsd.engine.runtime.PackedLinear.dense(w);
-        NDArray out = plain.get(index).duplicate();
-        out.attach(manager);
-        if (plain != w) {
-            plain.close();
-        }
-        return out;
     }
 
     /** Validates anchors and split against a model of config {@code c}: every type is some depth's type. */
