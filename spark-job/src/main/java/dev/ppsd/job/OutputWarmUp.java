@@ -13,7 +13,6 @@ import org.apache.spark.sql.types.StructType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -84,10 +83,6 @@ final class OutputWarmUp {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        try (Stream<Path> files = Files.walk(scratch)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            // a scratch folder in the temp dir is left behind
-        }
+        dev.ppsd.udf.ModelPaths.deleteTreeQuietly(scratch);
     }
 }

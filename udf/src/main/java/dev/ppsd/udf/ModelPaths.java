@@ -131,12 +131,18 @@ public final class ModelPaths {
     }
 
     private static void deleteOnExit(Path dir) {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try (Stream<Path> s = Files.walk(dir)) {
-                s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            } catch (IOException | RuntimeException ignored) {
-                // best effort: a temp folder left behind is removed with the container / tmp cleaner
-            }
-        }, "ppsd-model-cleanup"));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteTreeQuietly(dir), "ppsd-model-cleanup"));
+    }
+
+    /**
+     * Deletes {@code dir} and everything under it, as far as it can: a temp folder left behind is removed with the
+     * container or the tmp cleaner.
+     */
+    public static void deleteTreeQuietly(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException | RuntimeException ignored) {
+            // best effort
+        }
     }
 }
