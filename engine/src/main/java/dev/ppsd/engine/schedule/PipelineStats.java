@@ -9,8 +9,12 @@ import java.util.List;
  * tokens committed).
  */
 final class PipelineStats {
-    /** What a cycle's verifications did: drafts proposed by stage 0, drafts accepted / rejected, tokens committed. */
+    /**
+     * What a cycle's verifications did: drafts proposed by stage 0, drafts accepted / rejected, tokens committed; and
+     * how many sequences were in the pipeline.
+     */
     static final class Counts {
+        int sequences;
         int drafted;
         int accepted;
         int flushed;
@@ -119,13 +123,15 @@ final class PipelineStats {
         double[] s0 = new double[k];
         double[] s1 = new double[k];
         int[] n = new int[k];
+        int[][] slots = new int[k][];
         for (int b = 0; b < k; b++) {
             n[b] = work.get(b).size();
+            slots[b] = work.get(b).stream().mapToInt(e -> e.lane.slot).toArray();
             PipelineStage st = stages.get(b);
             s0[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastStartNanos);
             s1[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastEndNanos);
         }
-        trace.add(new PipelineTrace.Cycle(trace.since(stagesStart), trace.since(stagesEnd), s0, s1, n, counts.drafted,
-                counts.accepted, counts.flushed));
+        trace.add(new PipelineTrace.Cycle(trace.since(stagesStart), trace.since(stagesEnd), s0, s1, n, slots,
+                counts.sequences, counts.drafted, counts.accepted, counts.flushed));
     }
 }

@@ -5,14 +5,17 @@ import java.util.Collections;
 import java.util.List;
 
 /**
- * A per-cycle record of a pipeline run for timelines: when each stage was busy within the cycle, how many
- * entries it ran, and what the verifier did after it (drafts proposed, accepted, flushes). Recording is off
+ * A per-cycle record of a pipeline run for timelines: when each stage was busy within the cycle, which entries it
+ * ran, and what the verifier did after it (drafts proposed, accepted, flushes). Recording is off
  * unless {@link PipelineScheduler#trace(int)} asks for it, and keeps at most the requested number of cycles.
  */
 public final class PipelineTrace {
-    /** One cycle: times in ms since the trace started. */
+    /**
+     * One cycle: times in ms since the trace started; each stage's entries (how many, and their sequences' cache
+     * slots in the order it ran them); the sequences in the pipeline.
+     */
     public record Cycle(double startMs, double endMs, double[] stageStartMs, double[] stageEndMs, int[] entries,
-            int drafted, int accepted, int flushed) {
+            int[][] slots, int sequences, int drafted, int accepted, int flushed) {
     }
 
     private final long origin = System.nanoTime();

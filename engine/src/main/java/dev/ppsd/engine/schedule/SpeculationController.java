@@ -41,8 +41,11 @@ import java.util.TreeMap;
  * cost that grows with the context length (attention) cancels out. A probe wins when it is cheaper by
  * {@value #MARGIN} (a probe measures within ±15% of the truth, ±10% with one sequence: a poor drafter that costs
  * 4–8% more than plain decoding is found by the acceptance rule above, not by probes). The schedule changes when
- * the next probe, of the same schedule {@value #CONFIRM_AFTER} cycles later, wins too (single probes of schedules
- * within noise of each other would make the pipeline flip back and forth, paying each transition). A probe lasts
+ * the next probe, of the same schedule {@value #CONFIRM_AFTER} cycles later, wins too, against the preferred schedule's
+ * cost over just those cycles (single probes of schedules within noise of each other would make the pipeline flip back
+ * and forth, paying each transition; and the preferred schedule's decayed past can cost more than its present when
+ * rows end and enter in waves: on the 97M model at batch 8, a lockstep probe won against ar-pipe cycles 10–20% dearer
+ * than the ones around it, and the switch cost the job 5–8%). A probe lasts
  * until it has {@value #PROBE_CYCLES} measured cycles, or {@value #SHORT_PROBE_CYCLES} when those already committed
  * {@value #SHORT_PROBE_TOKENS} tokens (many sequences: each cycle averages over many rows), always a multiple of k
  * (a lockstep round of k cycles commits once). The
@@ -330,7 +333,12 @@ class SpeculationController {
             double cost = tokens <= 0 ? Double.POSITIVE_INFINITY : ms / tokens;
             boolean won = probeCost * (1 + MARGIN) < cost;
             if (won && confirming != probe) {
-                confirming = probe; // one win may be noise: probe again after a few cycles of the preferred one
+                // one win may be noise, or the preferred schedule's past cycles may cost more than its present ones
+                // (rows ending and entering in waves): probe again against a fresh measure of the preferred one, taken
+                // over the few cycles between the two probes
+                confirming = probe;
+                ms = 0;
+                tokens = 0;
                 nextProbe = measured + CONFIRM_AFTER;
                 return;
             }

@@ -242,6 +242,33 @@ class SpeculationControllerTest {
         assertEquals(10.0, PipelineStats.withoutPrefills(10, new double[] {8, 7}, new double[] {0, 0}), 1e-9);
     }
 
+    /**
+     * A lockstep probe that comes just after ar-pipe's cycles got cheaper (rows end and enter in waves) is measured
+     * against its decayed past, which still costs more than lockstep; it wins once, but not against the fresh ar-pipe
+     * cycles before its confirmation, so the class stays on ar-pipe.
+     */
+    @Test
+    void aProbeIsConfirmedAgainstThePreferredSchedulesPresentCost() {
+        int active = 8;
+        // where the first lockstep probe comes with costs that never change (drafting dear: ar-pipe preferred)
+        SpeculationController calibration = new SpeculationController(true, 2);
+        int[] at = {-1};
+        drive(calibration, active, 400, n -> n % 2 == 1, (i, s, n) -> {
+            if (s == LOCKSTEP && at[0] < 0) {
+                at[0] = i;
+            }
+            return active * (s == DRAFT ? 2.0 : s == AR_PIPE ? 1.0 : 1.1) / (s == LOCKSTEP ? 2 : 1);
+        });
+        assertTrue(at[0] > 0, "no lockstep probe");
+        // the same, with ar-pipe 40% dearer until just before that probe
+        int cheaperFrom = at[0] - 4;
+        SpeculationController c = new SpeculationController(true, 2);
+        Run r = drive(c, active, 400, n -> n % 2 == 1, (i, s, n) -> active
+                * (s == DRAFT ? 2.0 : s == AR_PIPE ? (i < cheaperFrom ? 1.4 : 1.0) : 1.1) / (s == LOCKSTEP ? 2 : 1));
+        assertEquals(AR_PIPE, c.preferred(active), r.toString());
+        assertTrue(r.cycles(LOCKSTEP) <= 3 * SpeculationController.PROBE_CYCLES, r.toString());
+    }
+
     /** Per-token costs (ms per committed token) of the three schedules. */
     private static TokenCost costs(double draft, double pipe, double serial) {
         return (i, s) -> s == DRAFT ? draft : s == AR_PIPE ? pipe : serial;
