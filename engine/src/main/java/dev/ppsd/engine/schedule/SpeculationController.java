@@ -45,7 +45,7 @@ import java.util.TreeMap;
  * cost over just those cycles (single probes of schedules within noise of each other would make the pipeline flip back
  * and forth, paying each transition; and the preferred schedule's decayed past can cost more than its present when
  * rows end and enter in waves: on the 97M model at batch 8, a lockstep probe won against ar-pipe cycles 10–20% dearer
- * than the ones around it, and the switch cost the job 5–8%). A probe lasts
+ * than the ones around it, and the switch cost the bench 5–8%). A probe lasts
  * until it has {@value #PROBE_CYCLES} measured cycles, or {@value #SHORT_PROBE_CYCLES} when those already committed
  * {@value #SHORT_PROBE_TOKENS} tokens (many sequences: each cycle averages over many rows), always a multiple of k
  * (a lockstep round of k cycles commits once). The
