@@ -122,16 +122,14 @@ final class PipelineStats {
         int k = stages.size();
         double[] s0 = new double[k];
         double[] s1 = new double[k];
-        int[] n = new int[k];
         int[][] slots = new int[k][];
         for (int b = 0; b < k; b++) {
-            n[b] = work.get(b).size();
             slots[b] = work.get(b).stream().mapToInt(e -> e.lane.slot).toArray();
             PipelineStage st = stages.get(b);
-            s0[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastStartNanos);
-            s1[b] = n[b] == 0 ? Double.NaN : trace.since(st.lastEndNanos);
+            s0[b] = slots[b].length == 0 ? Double.NaN : trace.since(st.lastStartNanos);
+            s1[b] = slots[b].length == 0 ? Double.NaN : trace.since(st.lastEndNanos);
         }
-        trace.add(new PipelineTrace.Cycle(trace.since(stagesStart), trace.since(stagesEnd), s0, s1, n, slots,
+        trace.add(new PipelineTrace.Cycle(trace.since(stagesStart), trace.since(stagesEnd), s0, s1, slots,
                 counts.sequences, counts.drafted, counts.accepted, counts.flushed));
     }
 }

@@ -14,8 +14,12 @@ public final class PipelineTrace {
      * One cycle: times in ms since the trace started; each stage's entries (how many, and their sequences' cache
      * slots in the order it ran them); the sequences in the pipeline.
      */
-    public record Cycle(double startMs, double endMs, double[] stageStartMs, double[] stageEndMs, int[] entries,
-            int[][] slots, int sequences, int drafted, int accepted, int flushed) {
+    public record Cycle(double startMs, double endMs, double[] stageStartMs, double[] stageEndMs, int[][] slots,
+            int sequences, int drafted, int accepted, int flushed) {
+        /** How many entries each stage ran. */
+        public int[] entries() {
+            return java.util.Arrays.stream(slots).mapToInt(s -> s.length).toArray();
+        }
     }
 
     private final long origin = System.nanoTime();
