@@ -49,6 +49,15 @@ public final class PackedLinear {
     static final long MIN_FLOAT32_ELEMENTS = 1L << 18;
 
     /**
+     * The rows per call oneDNN is told to expect when it chooses a weight's packed layout. Decoding calls with 1–16
+     * rows; a layout chosen for 64 serves them best on this CPU: the 97M model's 84 float32 projections at one row
+     * take 18 ms a pass against 27 ms with the layout for one row (29 against 18 for 2 rows, 24 against 20 for 8; the
+     * same from 40 rows up), and bfloat16 gains 0–8%. Each row's output stays the same bit for bit whatever rows
+     * come with it.
+     */
+    static final int PACKED_FOR_ROWS = 64;
+
+    /**
      * Whether {@code w} is worth packing: a 2-D weight on an x86-64 CPU, bfloat16 (when the CPU has the AVX-512
      * oneDNN needs for it, the check PyTorch makes before its own bfloat16 matmul) or float32 of at least {@link
      * #MIN_FLOAT32_ELEMENTS}, with PyTorch built with oneDNN (checked once; without it everything stays plain).
@@ -144,7 +153,8 @@ public final class PackedLinear {
                     try {
                         String call = "ops.mkldnn._linear_pointwise(x, w, %s, \"none\", [], \"\")";
                         ops = new Ops(
-                                TorchScripts.load("pack_linear", "w: Tensor", "ops.mkldnn._reorder_linear_weight(w, 1)"),
+                                TorchScripts.load("pack_linear", "w: Tensor",
+                                        "ops.mkldnn._reorder_linear_weight(w, " + PACKED_FOR_ROWS + ")"),
                                 TorchScripts.load("packed_linear", "x: Tensor, w: Tensor", String.format(call, "None")),
                                 TorchScripts.load("packed_linear_bias", "x: Tensor, w: Tensor, b: Tensor",
                                         String.format(call, "b")),

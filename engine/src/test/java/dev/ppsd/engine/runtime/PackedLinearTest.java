@@ -1,0 +1,80 @@
+package dev.ppsd.engine.runtime;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A packed projection computes {@code x W^T} (against a plain-Java dot product), and each row's output is the same
+ * bit for bit whatever rows come with it: a sequence decoded alone, in a batch of 8 or verified with its drafts gets
+ * the same logits, which keeps every schedule token-identical to {@code ar} under greedy decoding.
+ */
+class PackedLinearTest {
+    private static final int[] ROWS = {1, 2, 3, 4, 5, 8, 13, 16, 17, 40, 64, 65};
+    private static PtSymbolBlock toFloat;
+
+    @ParameterizedTest
+    @ValueSource(strings = {"FLOAT32", "BFLOAT16"})
+    void aRowsOutputDoesNotDependOnTheRowsThatComeWithIt(String typeName) {
+        DataType type = DataType.valueOf(typeName);
+        DjlRuntime.init();
+        try (NDManager m = NDManager.newBaseManager()) {
+            int out = 1024;
+            int in = 512; // 2^19 elements: packed in float32 too
+            NDArray plain = Bfloat16.toType(m.randomNormal(new Shape(out, in)), type);
+            Assumptions.assumeTrue(PackedLinear.packable(plain), "no oneDNN packing on this CPU");
+            float[] w = widened(plain);
+            NDArray packed = PackedLinear.pack(plain.duplicate());
+            assertTrue(PackedLinear.isPacked(packed));
+            int maxRows = ROWS[ROWS.length - 1];
+            NDArray x = Bfloat16.toType(m.randomNormal(new Shape(maxRows, in)), type);
+            float[] xs = widened(x);
+            float[] all = widened(PackedLinear.linear(x, packed, null));
+            double tolerance = type == DataType.FLOAT32 ? 1e-3 : 0.5; // bfloat16 output rounds to 8 bits
+            for (int r = 0; r < maxRows; r++) {
+                for (int o = 0; o < out; o++) {
+                    double dot = 0;
+                    for (int i = 0; i < in; i++) {
+                        dot += (double) xs[r * in + i] * w[o * in + i];
+                    }
+                    assertEquals(dot, all[r * out + o], tolerance * Math.max(1, Math.abs(dot) / 8),
+                            "row " + r + ", output " + o);
+                }
+            }
+            for (int rows : ROWS) {
+                float[] first = widened(PackedLinear.linear(x.get(new NDIndex("0:" + rows)).duplicate(), packed, null));
+                for (int k = 0; k < rows * out; k++) {
+                    assertEquals(Float.floatToIntBits(all[k]), Float.floatToIntBits(first[k]),
+                            "the first " + rows + " rows alone, element " + k);
+                }
+                int last = rows - 1;
+                float[] alone = widened(PackedLinear.linear(
+                        x.get(new NDIndex(last + ":" + rows)).duplicate(), packed, null));
+                for (int o = 0; o < out; o++) {
+                    assertEquals(Float.floatToIntBits(all[last * out + o]), Float.floatToIntBits(alone[o]),
+                            "row " + last + " alone, output " + o);
+                }
+            }
+        }
+    }
+
+    /** {@code a}'s values as float32, exactly (a bfloat16 value widens without rounding). */
+    private static float[] widened(NDArray a) {
+        if (!Bfloat16.is(a)) {
+            return a.toFloatArray();
+        }
+        if (toFloat == null) {
+            toFloat = TorchScripts.load("test_to_float32", "x: Tensor", "x.float()");
+        }
+        return TorchScripts.run(toFloat, a).toFloatArray();
+    }
+}
