@@ -2,6 +2,7 @@ package dev.ppsd.engine.model;
 
 import dev.ppsd.engine.checkpoint.ModelLoadException;
 import dev.ppsd.engine.runtime.Bfloat16;
+import dev.ppsd.engine.runtime.PackedLinear;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -72,7 +73,7 @@ public final class ExitHead {
         checkExitLayer(model.config(), exitLayer);
         LlamaWeights w = model.weights();
         // plain copies (of a packed layer too): the head's layer is trained
-        LayerWeights copy = w.layer(exitLayer).map(a -> dev.ppsd.engine.runtime.PackedLinear.plainCopy(a, manager));
+        LayerWeights copy = w.layer(exitLayer).map(a -> PackedLinear.plainCopy(a, manager));
         NDArray exitNorm = Bfloat16.toType(manager.ones(new Shape(model.config().hiddenSize())), model.dataType());
         NDArray norm = w.finalNorm().duplicate();
         norm.attach(manager);

@@ -12,6 +12,7 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.ppsd.engine.checkpoint.ModelLoadException;
 import dev.ppsd.engine.runtime.Bfloat16;
+import dev.ppsd.engine.runtime.PackedLinear;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -137,7 +138,7 @@ public final class SpdHead {
         for (int l = 0; l < layerCount; l++) {
             LayerWeights from = model.weights().layer(l);
             // plain copies (of a packed layer too): the head's layers are trained
-            ls[l] = from.map(a -> dev.ppsd.engine.runtime.PackedLinear.plainCopy(a, manager));
+            ls[l] = from.map(a -> PackedLinear.plainCopy(a, manager));
             if (intermediate < c.intermediateSize()) {
                 ls[l] = narrowMlp(ls[l], intermediate, manager);
             }
