@@ -220,6 +220,24 @@ class SpeculationControllerTest {
     }
 
     @Test
+    void aPoorDraftersFirstProbeIsAPlainSchedule() {
+        // 32 sequences, 3 of 40 drafts accepted: ar-pipe from the start, and its first probe (after 64 cycles) is
+        // lockstep; drafting comes in turn at the next probe
+        SpeculationController c = new SpeculationController(true, 2);
+        c.observeDrafts(3, 37);
+        Run r = drive(c, 32, 100, costs(2.0, 1.0, 1.3));
+        assertEquals(0, r.cycles(DRAFT), r.toString());
+        assertTrue(r.cycles(LOCKSTEP) > 0, r.toString());
+        Run later = drive(c, 32, 400, costs(2.0, 1.0, 1.3));
+        assertTrue(later.cycles(DRAFT) > 0, later.toString());
+        assertEquals(AR_PIPE, later.last);
+        // one sequence has no lockstep: its first probe drafts
+        SpeculationController one = new SpeculationController(true, 2);
+        one.observeDrafts(3, 37);
+        assertTrue(drive(one, 1, 100, costs(2.0, 1.0, 1.0)).cycles(DRAFT) > 0);
+    }
+
+    @Test
     void theSummaryNamesEachOccupancyAndItsChoice() {
         SpeculationController c = new SpeculationController(true, 2);
         assertEquals(null, c.summary());
