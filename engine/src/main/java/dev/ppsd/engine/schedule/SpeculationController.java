@@ -284,18 +284,13 @@ class SpeculationController {
 
         /**
          * The candidate after the last one probed, skipping the preferred one. A class's first probe with a poor
-         * drafter is a plain schedule when there is one: drafting is then the least likely to win and the dearest to
-         * be wrong about (a drafting probe at 32 sequences, α ≈ 0.1, cost a 126-cycle job 5% on the 97M model).
+         * drafter goes on as if drafting had just been probed, so it is a plain schedule when there is one: drafting
+         * is then the least likely to win and the dearest to be wrong about (a drafting probe at 32 sequences, α ≈
+         * 0.1, cost a 126-cycle job 5% on the 97M model).
          */
         private Schedule nextAlternative() {
-            if (lastProbed == null && poorDrafter()) {
-                for (Schedule s : candidates) {
-                    if (s != preferred && s != Schedule.DRAFT) {
-                        return s;
-                    }
-                }
-            }
-            int i = lastProbed == null ? -1 : candidates.indexOf(lastProbed);
+            Schedule after = lastProbed != null ? lastProbed : poorDrafter() ? Schedule.DRAFT : null;
+            int i = after == null ? -1 : candidates.indexOf(after);
             for (int n = 1; n <= candidates.size(); n++) {
                 Schedule s = candidates.get((i + n) % candidates.size());
                 if (s != preferred) {
