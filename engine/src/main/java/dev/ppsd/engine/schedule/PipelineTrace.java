@@ -1,6 +1,7 @@
 package dev.ppsd.engine.schedule;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 
@@ -18,7 +19,7 @@ public final class PipelineTrace {
             int sequences, int drafted, int accepted, int flushed) {
         /** How many entries each stage ran. */
         public int[] entries() {
-            return java.util.Arrays.stream(slots).mapToInt(s -> s.length).toArray();
+            return Arrays.stream(slots).mapToInt(s -> s.length).toArray();
         }
     }
 

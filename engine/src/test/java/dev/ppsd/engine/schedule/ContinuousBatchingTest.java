@@ -8,6 +8,7 @@ import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.SamplingParams;
 import dev.ppsd.engine.settings.Settings;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -15,6 +16,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -102,13 +104,14 @@ class ContinuousBatchingTest {
             assertTrue(r.wallMs() >= 0 && r.wallMs() < 1000, "wall_ms " + r.wallMs());
         }
     }
+
     /**
      * ar-pipe with every slot taken moves the sequences through stage 0 a block of slots at a time (slots 0–3, then
      * 4–7), so that each batch attends over a run of cache slots in place: requests of many lengths end and are
      * replaced at all times, yet no such cycle's stage-0 batch spans two blocks, and most cycles run with the slots
      * full. (Taking the waiting entries in slot order from a rotating start, as before, mixed the blocks.)
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void arPipeWithEverySlotTakenMovesABlockOfSlotsAtATime() {
         int slots = 8;
         List<GenerationRequest> reqs = new ArrayList<>();
@@ -132,7 +135,7 @@ class ContinuousBatchingTest {
                 int[] stage0 = c.slots()[0];
                 int block = stage0.length == 0 ? 0 : stage0[0] / (slots / 2);
                 for (int slot : stage0) {
-                    assertEquals(block, slot / (slots / 2), "stage 0 ran slots " + java.util.Arrays.toString(stage0));
+                    assertEquals(block, slot / (slots / 2), "stage 0 ran slots " + Arrays.toString(stage0));
                 }
             }
             assertTrue(full > trace.cycles().size() / 2, full + " of " + trace.cycles().size() + " cycles full");
