@@ -23,7 +23,7 @@ final class PipelineStats {
 
     private final List<PipelineStage> stages;
     private double coordinatorMs;
-    private PipelineTrace trace;
+    private volatile PipelineTrace trace;
     private long cycleStart;
     private long stagesStart;
     private long stagesEnd;
@@ -75,8 +75,9 @@ final class PipelineStats {
      * token, without the time its stages spent prefilling prompts (the same work in every schedule, and large).
      */
     void cycleEnds(List<List<InFlight>> work, Schedule schedule, Counts counts, SpeculationController controller) {
-        if (trace != null) {
-            record(work, counts);
+        PipelineTrace t = trace;
+        if (t != null) {
+            record(t, work, counts);
         }
         long end = System.nanoTime();
         coordinatorMs += (end - stagesEnd) / 1e6;
@@ -118,7 +119,7 @@ final class PipelineStats {
         return new PipelineScheduler.StageCosts(perToken, perCycle, coordinatorMs);
     }
 
-    private void record(List<List<InFlight>> work, Counts counts) {
+    private void record(PipelineTrace trace, List<List<InFlight>> work, Counts counts) {
         int k = stages.size();
         double[] s0 = new double[k];
         double[] s1 = new double[k];

@@ -2,13 +2,13 @@ package dev.ppsd.engine.schedule;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.List;
 
 /**
  * A per-cycle record of a pipeline run for timelines: when each stage was busy within the cycle, which entries it
  * ran, and what the verifier did after it (drafts proposed, accepted, flushes). Recording is off
- * unless {@link PipelineScheduler#trace(int)} asks for it, and keeps at most the requested number of cycles.
+ * unless {@link PipelineScheduler#trace(int)} asks for it, and keeps at most the requested number of cycles. The
+ * engine's worker thread records while other threads read: {@link #cycles()} is a snapshot.
  */
 public final class PipelineTrace {
     /**
@@ -39,13 +39,17 @@ public final class PipelineTrace {
         return (nanos - origin) / 1e6;
     }
 
-    void add(Cycle c) {
+    synchronized void add(Cycle c) {
         if (cycles.size() < capacity) {
             cycles.add(c);
         }
     }
 
-    public List<Cycle> cycles() {
-        return Collections.unmodifiableList(cycles);
+    /**
+     * The cycles recorded so far. A generate call returns when its last sequence finishes, which is before the
+     * worker records that cycle, so the list may still grow by one.
+     */
+    public synchronized List<Cycle> cycles() {
+        return List.copyOf(cycles);
     }
 }

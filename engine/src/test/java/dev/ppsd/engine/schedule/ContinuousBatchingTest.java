@@ -126,8 +126,9 @@ class ContinuousBatchingTest {
         try (GenerationEngine engine = GenerationEngine.open(o)) {
             PipelineTrace trace = ((PipelineScheduler) engine.scheduler()).trace(100_000);
             engine.generate(reqs);
+            List<PipelineTrace.Cycle> cycles = trace.cycles();
             int full = 0;
-            for (PipelineTrace.Cycle c : trace.cycles()) {
+            for (PipelineTrace.Cycle c : cycles) {
                 if (c.sequences() < slots) {
                     continue;
                 }
@@ -138,7 +139,7 @@ class ContinuousBatchingTest {
                     assertEquals(block, slot / (slots / 2), "stage 0 ran slots " + Arrays.toString(stage0));
                 }
             }
-            assertTrue(full > trace.cycles().size() / 2, full + " of " + trace.cycles().size() + " cycles full");
+            assertTrue(full > cycles.size() / 2, full + " of " + cycles.size() + " cycles full");
         }
     }
 }
