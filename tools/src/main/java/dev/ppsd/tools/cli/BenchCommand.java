@@ -38,6 +38,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 /**
  * {@code ppsd bench}: runs every mode on the same prompts in one process and prints tokens/s, α, speedup
@@ -78,7 +79,7 @@ final class BenchCommand implements Callable<Integer> {
     private int warmup;
 
     @Option(names = "--repeat", paramLabel = "R", defaultValue = "1", description = "R interleaved rounds of all"
-            + " modes, each mode reports its median run (default ${DEFAULT-VALUE})")
+            + " modes, each mode reports its median run and prints every round's tokens/s (default ${DEFAULT-VALUE})")
     private int repeat;
 
 
@@ -244,6 +245,7 @@ final class BenchCommand implements Callable<Integer> {
         // one load of the weights for every mode (in the dtype asked for), so that every mode reads the very same
         // memory
         List<ModeRun> runs = new ArrayList<>();
+        Map<String, List<ModeRun>> measured = new LinkedHashMap<>();
         try (LlamaModel model = GenerationEngine.loadModel(base)) {
             out.printf(Locale.ROOT, "weights: %s on %s%n",
                     model.dataType().name().toLowerCase(Locale.ROOT), model.device());
@@ -257,7 +259,6 @@ final class BenchCommand implements Callable<Integer> {
             List<String> order = new ArrayList<>();
             order.add("ar");
             modes.stream().filter(m -> !m.equals("ar")).forEach(order::add);
-            Map<String, List<ModeRun>> measured = new LinkedHashMap<>();
             for (int round = 0; round < rounds.repeat(); round++) {
                 for (String m : order) {
                     if (reused(sequential, base, m)) {
@@ -295,6 +296,14 @@ final class BenchCommand implements Callable<Integer> {
                     out.printf(Locale.ROOT, "           %s%n", line);
                 }
             }
+        }
+        if (rounds.repeat() > 1) {
+            // each round's figure, in the order run: a ratio of two modes is only as good as its round-to-round spread
+            out.print("tokens/s by round:");
+            measured.forEach((m, rs) -> out.print(" " + m + " " + rs.stream()
+                    .map(r -> String.format(Locale.ROOT, "%.1f", r.tokensPerSecond())).collect(Collectors.joining(", "))
+                    + ";"));
+            out.println();
         }
         return c;
     }

@@ -14,7 +14,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code ppsd bench} on a tiny random model: it measures the modes on weights of the {@code --dtype} asked for. */
+/**
+ * {@code ppsd bench} on a tiny random model: it measures the modes on weights of the {@code --dtype} asked for, and
+ * with {@code --repeat} prints every round.
+ */
 class BenchCommandTest {
     @TempDir
     static Path dir;
@@ -44,5 +47,15 @@ class BenchCommandTest {
                     "ppsd matches ar in " + dtype + ":\n" + out);
         }
         assertTrue(bench("auto").contains("weights: float32 on cpu"), "auto is float32 on a CPU");
+    }
+
+    /** A ratio of two modes' medians hides how far apart their rounds were: with --repeat every round is printed. */
+    @Test
+    void printsEveryRoundsFigureWithRepeat() {
+        String out = run("bench", "--model", model.toString(), "--prompts", prompts.toString(), "--limit", "2",
+                "--max-new-tokens", "3", "--warmup", "1", "--modes", "ar,ppsd", "--repeat", "3").ok().out();
+        String line = out.lines().filter(l -> l.startsWith("tokens/s by round:")).findFirst().orElse("");
+        assertTrue(line.matches("tokens/s by round: ar [0-9.]+, [0-9.]+, [0-9.]+; ppsd [0-9.]+, [0-9.]+, [0-9.]+;"),
+                "one figure per round and mode:\n" + out);
     }
 }
