@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
 import java.io.IOException;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
  * leave NDArrays attached to the model's manager tree: the live count at step 100 and at step 2000 is equal.
  *
  * <p>The count can fail: the same forward run without an {@code NDScope} (checked at the end of the test) leaves
- * dozens of arrays per step behind in the model's manager, and the counter sees them.
+ * arrays behind in the model's manager every step, and the counter sees them.
  */
 class KvCacheMemoryTest {
     private static final int STEPS = 2000;
@@ -92,6 +93,36 @@ class KvCacheMemoryTest {
             int leaked = liveArrays(model.manager()) - before;
             System.out.printf("[KvCacheMemoryTest] control: 3 unscoped steps leave %d arrays%n", leaked);
             assertTrue(leaked >= 3 * 10, "the counter does not see unscoped arrays (" + leaked + ")");
+        }
+    }
+
+    /**
+     * A cached forward frees each layer's temporaries as the layer returns ({@link LayerStack#forward}): what it leaves
+     * in the caller's step scope does not grow with the number of layers. (Held to the end of a pipeline stage's
+     * cycle, every layer's prefill temporaries were live at once: on the 97M model at 32 slots the process grew to
+     * 2.3 GB against 1.3 GB.)
+     */
+    @Test
+    void aCachedForwardLeavesNothingPerLayerInTheStepsScope() throws IOException {
+        LlamaConfig cfg = ReferenceForwardTest.config(16, 32, 6, 2, 1, 8, 32, 64, false);
+        ReferenceForwardTest.writeModel(dir, cfg, 43, "F32");
+        try (LlamaModel model = LlamaModel.load(dir); KvCache cache = model.newCache(1, 64)) {
+            int[] left = new int[cfg.numHiddenLayers() + 1];
+            for (int layers : new int[] {1, cfg.numHiddenLayers()}) {
+                cache.reset(0);
+                LayerStack stack = model.stack(0, layers);
+                try (NDScope step = new NDScope()) {
+                    AttentionBatch a = stack.batch(model.manager(), new int[] {0}, new int[] {0}, 4);
+                    NDArray x = model.embed(model.manager(), new int[][] {{2, 7, 1, 8}});
+                    int before = liveArrays(model.manager());
+                    NDArray h = stack.forward(x, a, cache);
+                    left[layers] = liveArrays(model.manager()) - before;
+                    assertEquals(4, h.getShape().get(1));
+                }
+            }
+            System.out.printf("[KvCacheMemoryTest] a cached forward leaves %d arrays with 1 layer, %d with %d%n",
+                    left[1], left[cfg.numHiddenLayers()], cfg.numHiddenLayers());
+            assertEquals(left[1], left[cfg.numHiddenLayers()], "temporaries of every layer live until the step ends");
         }
     }
 }
