@@ -103,7 +103,7 @@ public final class LayerStack {
      */
     private NDArray layerInItsOwnScope(int i, NDArray in, AttentionBatch a, KvCache cache) {
         NDArray out;
-        try (NDScope layer = new NDScope()) {
+        try (NDScope ignored = new NDScope()) {
             out = DecoderLayer.forward(config, layers[i], in, a, cache, i);
             NDScope.unregister(out);
         }

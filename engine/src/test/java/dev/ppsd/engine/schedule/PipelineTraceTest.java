@@ -1,6 +1,7 @@
 package dev.ppsd.engine.schedule;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -33,7 +34,7 @@ class PipelineTraceTest {
             reads++;
         }
         worker.join();
-        assertEquals(null, failure.get());
+        assertNull(failure.get(), "the worker failed");
         assertEquals(cycles, trace.cycles().size());
         System.out.printf("[PipelineTraceTest] %d reads while %d cycles were recorded%n", reads, cycles);
     }
