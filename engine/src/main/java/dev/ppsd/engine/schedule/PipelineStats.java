@@ -119,7 +119,7 @@ final class PipelineStats {
         return new PipelineScheduler.StageCosts(perToken, perCycle, coordinatorMs);
     }
 
-    private void record(PipelineTrace trace, List<List<InFlight>> work, Counts counts) {
+    private void record(PipelineTrace into, List<List<InFlight>> work, Counts counts) {
         int k = stages.size();
         double[] s0 = new double[k];
         double[] s1 = new double[k];
@@ -127,10 +127,10 @@ final class PipelineStats {
         for (int b = 0; b < k; b++) {
             slots[b] = work.get(b).stream().mapToInt(e -> e.lane.slot).toArray();
             PipelineStage st = stages.get(b);
-            s0[b] = slots[b].length == 0 ? Double.NaN : trace.since(st.lastStartNanos);
-            s1[b] = slots[b].length == 0 ? Double.NaN : trace.since(st.lastEndNanos);
+            s0[b] = slots[b].length == 0 ? Double.NaN : into.since(st.lastStartNanos);
+            s1[b] = slots[b].length == 0 ? Double.NaN : into.since(st.lastEndNanos);
         }
-        trace.add(new PipelineTrace.Cycle(trace.since(stagesStart), trace.since(stagesEnd), s0, s1, slots,
+        into.add(new PipelineTrace.Cycle(into.since(stagesStart), into.since(stagesEnd), s0, s1, slots,
                 counts.sequences, counts.drafted, counts.accepted, counts.flushed));
     }
 }

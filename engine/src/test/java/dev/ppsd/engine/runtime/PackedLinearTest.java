@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.engine.PtSymbolBlock;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -20,7 +19,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class PackedLinearTest {
     private static final int[] ROWS = {1, 2, 3, 4, 5, 8, 13, 16, 17, 40, 64, 65};
-    private static PtSymbolBlock toFloat;
 
     @ParameterizedTest
     @ValueSource(strings = {"FLOAT32", "BFLOAT16"})
@@ -69,12 +67,6 @@ class PackedLinearTest {
 
     /** {@code a}'s values as float32, exactly (a bfloat16 value widens without rounding). */
     private static float[] widened(NDArray a) {
-        if (!Bfloat16.is(a)) {
-            return a.toFloatArray();
-        }
-        if (toFloat == null) {
-            toFloat = TorchScripts.load("test_to_float32", "x: Tensor", "x.float()");
-        }
-        return TorchScripts.run(toFloat, a).toFloatArray();
+        return Bfloat16.toType(a, DataType.FLOAT32).toFloatArray();
     }
 }
