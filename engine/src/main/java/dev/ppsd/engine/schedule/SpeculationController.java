@@ -49,7 +49,10 @@ import java.util.TreeMap;
  * than the ones around it, and the switch cost the bench 5–8%). A probe lasts
  * until it has {@value #PROBE_CYCLES} measured cycles, or {@value #SHORT_PROBE_CYCLES} when those already committed
  * {@value #SHORT_PROBE_TOKENS} tokens (many sequences: each cycle averages over many rows), always a multiple of k
- * (a lockstep round of k cycles commits once). The
+ * (a lockstep round of k cycles commits once). A probe that already costs {@value #HOPELESS}× the preferred schedule
+ * per token after a whole round of at least {@value #SHORT_PROBE_TOKENS}/2 tokens ends there, lost: no noise brings it
+ * back under the margin (at 32 sequences of the 97M model on the 2-core CPU a lockstep probe cost 1.4× ar-pipe per
+ * token). The
  * first probe comes after {@value #WARMUP} measured cycles; later ones {@value #PROBE_EVERY} cycles after a
  * switch and twice as far apart after each probe that lost, up to {@value #MAX_PROBE_EVERY}. Not measured: the
  * first k cycles after a change of schedule (they still carry the other schedule's entries). Prompt prefills
@@ -70,6 +73,8 @@ class SpeculationController {
     static final int SHORT_PROBE_TOKENS = 64;
     /** A probe whose cycles cannot be measured (prefills) gives up after this many cycles. */
     static final int MAX_PROBE_LENGTH = 3 * PROBE_CYCLES;
+    /** A probe this many times dearer per token than the preferred schedule ends after its first whole round. */
+    static final double HOPELESS = 1.3;
     /** How much cheaper a probe must be to win. */
     static final double MARGIN = 0.05;
     /** Measured cycles of the preferred schedule between a winning probe and the probe that confirms it. */
@@ -261,7 +266,8 @@ class SpeculationController {
             if (probing) {
                 boolean enough = probeMeasured >= PROBE_CYCLES
                         || probeMeasured >= SHORT_PROBE_CYCLES && probeTokens >= SHORT_PROBE_TOKENS;
-                boolean done = enough && probeMeasured % stages == 0 || probeLength >= MAX_PROBE_LENGTH;
+                boolean done = enough && probeMeasured % stages == 0 || probeLength >= MAX_PROBE_LENGTH
+                        || hopeless();
                 if (!done) {
                     probeLength++;
                     return probe;
@@ -280,6 +286,12 @@ class SpeculationController {
                 return probe;
             }
             return preferred;
+        }
+
+        /** Whether the probe, after whole rounds of enough tokens, costs {@value #HOPELESS}× the preferred schedule. */
+        private boolean hopeless() {
+            return probeMeasured >= stages && probeMeasured % stages == 0 && probeTokens >= SHORT_PROBE_TOKENS / 2.0
+                    && tokens > 0 && probeMs / probeTokens > HOPELESS * ms / tokens;
         }
 
         /**

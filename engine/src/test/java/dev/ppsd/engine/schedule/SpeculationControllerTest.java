@@ -2,6 +2,10 @@ package dev.ppsd.engine.schedule;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.function.IntPredicate;
 
@@ -108,6 +112,24 @@ class SpeculationControllerTest {
         Run r = drive(c, 32, 2000, costs(1.5, 1.0, 1.3));
         assertEquals(AR_PIPE, r.last);
         assertTrue(r.cycles(DRAFT) + r.cycles(LOCKSTEP) <= 8 * 6, "probe cycles: " + r);
+    }
+
+    @Test
+    void aProbeTwiceAsDearEndsAfterItsFirstRound() {
+        // 32 sequences on a CPU bound by arithmetic: lockstep and drafting cost twice ar-pipe per token; each probe
+        // then runs its k transition cycles and one measured round of k cycles, not the 4 measured cycles of a short probe
+        SpeculationController c = new SpeculationController(true, 2);
+        drive(c, 32, 200, costs(2.0, 1.0, 2.0));
+        Run r = drive(c, 32, 3000, costs(2.0, 1.0, 2.0));
+        assertEquals(AR_PIPE, r.last);
+        assertTrue(r.runs(DRAFT).size() + r.runs(LOCKSTEP).size() >= 2, r.toString());
+        assertEquals(List.of(4), r.runs(DRAFT).stream().distinct().toList(), r.toString());
+        assertEquals(List.of(4), r.runs(LOCKSTEP).stream().distinct().toList(), r.toString());
+        // a probe dearer by less runs its whole length: 2 transition + 4 measured cycles
+        SpeculationController within = new SpeculationController(true, 2);
+        drive(within, 32, 200, costs(1.2, 1.0, 1.2));
+        Run w = drive(within, 32, 3000, costs(1.2, 1.0, 1.2));
+        assertEquals(List.of(6), w.runs(LOCKSTEP).stream().distinct().toList(), w.toString());
     }
 
     @Test
@@ -313,10 +335,20 @@ class SpeculationControllerTest {
         for (int i = 0; i < cycles; i++) {
             Schedule s = c.next(active);
             n = s == r.last ? n + 1 : 0;
+            List<Integer> lengths = r.runs.get(s);
+            if (n == 0 && i > 0) {
+                lengths.add(1); // a run of s starts within this drive
+            } else if (i - n > 0) { // the run started within this drive
+                lengths.set(lengths.size() - 1, n + 1);
+            }
             r.last = s;
             r.counts[s.ordinal()]++;
             boolean commit = s != LOCKSTEP || lockStepCommits.test(n);
             c.observeCycle(s, cycleMs.ms(i, s, n), commit ? active : 0);
+        }
+        List<Integer> open = r.runs.get(r.last);
+        if (n < cycles - 1) {
+            open.remove(open.size() - 1); // the last run may go on after the drive: its length is not known
         }
         return r;
     }
@@ -324,16 +356,28 @@ class SpeculationControllerTest {
     /** What a driven run did: cycles per schedule and the last cycle's schedule. */
     private static final class Run {
         final int[] counts = new int[Schedule.values().length];
+        /** Per schedule, how many cycles in a row it ran each time it started and ended within the drive. */
+        final Map<Schedule, List<Integer>> runs = new EnumMap<>(Schedule.class);
+
+        Run() {
+            for (Schedule s : Schedule.values()) {
+                runs.put(s, new ArrayList<>());
+            }
+        }
         Schedule last;
 
         int cycles(Schedule s) {
             return counts[s.ordinal()];
         }
 
+        List<Integer> runs(Schedule s) {
+            return runs.get(s);
+        }
+
         @Override
         public String toString() {
             return "draft " + cycles(DRAFT) + ", pipelined " + cycles(AR_PIPE) + ", lockstep " + cycles(LOCKSTEP)
-                    + ", last " + last;
+                    + ", last " + last + ", runs " + runs;
         }
     }
 
