@@ -82,7 +82,7 @@ public final class ArScheduler implements Scheduler {
                         s.markStarted();
                         int need = s.promptIds().length + s.budget(); // <= context
                         if (cache == null) {
-                            cache = all.newCache(maxBatch, need);
+                            cache = all.newCache(maxBatch, KvCache.firstLength(need, budget.maxSequence()));
                         }
                         cache.ensureLength(need, budget.maxSequence());
                         cache.reset(slot);

@@ -99,12 +99,17 @@ abstract class PipelineDrafter implements AutoCloseable {
         return cache;
     }
 
+    /** Whether its cache (if it has layers) already holds {@code length} positions per slot. */
+    boolean cacheHolds(int length) {
+        return stack == null || cache != null && cache.maxLen() >= length;
+    }
+
     void ensureCache(int slots, int length, int cap) {
         if (stack == null) {
             return;
         }
         if (cache == null) {
-            cache = stack.newCache(manager, slots, length);
+            cache = stack.newCache(manager, slots, KvCache.firstLength(length, cap));
         }
         cache.ensureLength(length, cap);
     }

@@ -281,32 +281,68 @@ public final class PipelineScheduler implements Scheduler {
     private void admit(Lane[] lanes, SequenceSource source, int context) {
         int k = stages.size();
         int admit = (lanes.length + k - 1) / k;
-        for (int slot = 0; slot < lanes.length && admit > 0; slot++) {
+        List<Sequence> entering = new ArrayList<>();
+        List<Integer> slots = new ArrayList<>();
+        // the caches grow with the longest sequence in flight: prompt + budget + the drafts ahead of it; sized once
+        // for the longest of the cycle's newcomers (growing for each in turn would touch fresh memory each time)
+        int need = 0;
+        for (int slot = 0; slot < lanes.length && entering.size() < admit; slot++) {
             if (lanes[slot] == null) {
                 Sequence s = source.poll();
                 if (s == null) {
-                    return;
+                    break;
                 }
-                admit--;
                 s.markStarted();
-                // the caches grow with the longest sequence in flight: prompt + budget + the drafts ahead of it
-                int need = s.promptIds().length + s.budget() + k + 1;
-                int[] prompt = s.promptIds();
-                int reused = prompt.length;
-                for (PipelineStage st : stages) {
-                    st.ensureCaches(lanes.length, need, budget.maxSequence());
-                    st.reset(slot);
-                    reused = PromptLogprobs.wanted(s) ? 0 : Math.min(reused, st.prefixMatch(prompt));
+                entering.add(s);
+                slots.add(slot);
+                need = Math.max(need, s.promptIds().length + s.budget() + k + 1);
+            }
+        }
+        if (entering.isEmpty()) {
+            return;
+        }
+        ensureCaches(lanes.length, need);
+        for (int i = 0; i < entering.size(); i++) {
+            Sequence s = entering.get(i);
+            int slot = slots.get(i);
+            int[] prompt = s.promptIds();
+            int reused = prompt.length;
+            for (PipelineStage st : stages) {
+                st.reset(slot);
+                reused = PromptLogprobs.wanted(s) ? 0 : Math.min(reused, st.prefixMatch(prompt));
+            }
+            // the prompt's longest prefix every stage's prefix cache holds is copied in, not computed
+            for (PipelineStage st : stages) {
+                st.restorePrefix(slot, prompt, reused);
+            }
+            Lane lane = new Lane(s, slot, k, stateDepths);
+            lane.finalRows = reused;
+            lane.inFlight.add(new InFlight(lane, reused, Arrays.copyOfRange(prompt, reused, prompt.length), false,
+                    null));
+            lanes[slot] = lane;
+        }
+    }
+
+    /** Makes every stage's caches hold {@code need} positions per slot, the stages that must allocate side by side. */
+    private void ensureCaches(int slots, int need) {
+        List<PipelineStage> growing = new ArrayList<>();
+        try {
+            for (PipelineStage st : stages) {
+                if (st.startEnsuringCaches(slots, need, budget.maxSequence())) {
+                    growing.add(st);
                 }
-                // the prompt's longest prefix every stage's prefix cache holds is copied in, not computed
-                for (PipelineStage st : stages) {
-                    st.restorePrefix(slot, prompt, reused);
+            }
+        } finally {
+            RuntimeException failed = null;
+            for (PipelineStage st : growing) { // every started allocation is awaited, even after one failed
+                try {
+                    st.awaitCaches();
+                } catch (RuntimeException e) {
+                    failed = failed == null ? e : failed;
                 }
-                Lane lane = new Lane(s, slot, k, stateDepths);
-                lane.finalRows = reused;
-                lane.inFlight.add(new InFlight(lane, reused, Arrays.copyOfRange(prompt, reused, prompt.length), false,
-                        null));
-                lanes[slot] = lane;
+            }
+            if (failed != null) {
+                throw failed;
             }
         }
     }

@@ -125,4 +125,15 @@ class KvCacheMemoryTest {
             assertEquals(left[1], left[cfg.numHiddenLayers()], "temporaries of every layer live until the step ends");
         }
     }
+
+    @Test
+    void aBatchCacheIsFirstMadeForTheNextPowerOfTwoPositionsWithinTheCap() {
+        assertEquals(128, KvCache.firstLength(70, 4096));
+        assertEquals(128, KvCache.firstLength(128, 4096));
+        assertEquals(256, KvCache.firstLength(129, 4096));
+        assertEquals(1, KvCache.firstLength(1, 4096));
+        assertEquals(100, KvCache.firstLength(70, 100), "never past the cap");
+        assertEquals(70, KvCache.firstLength(70, 64), "a need past the cap is refused by ensureLength, not shrunk");
+        assertEquals(Integer.MAX_VALUE, KvCache.firstLength((1 << 30) + 1, Integer.MAX_VALUE), "no overflow");
+    }
 }

@@ -1,5 +1,6 @@
 package dev.ppsd.engine.schedule;
 
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -45,7 +46,8 @@ class InterruptedPipelineTest {
     void aStageStillRunningATaskRefusesToReallocateItsCaches() throws Exception {
         try (LlamaModel m = LlamaModel.load(model);
                 PipelineStage stage = new PipelineStage(m, 1, 2, 2, 4, Device.cpu(), -1)) {
-            stage.ensureCaches(2, 32, 32);
+            assertTrue(stage.startEnsuringCaches(2, 32, 32));
+            stage.awaitCaches();
             CountDownLatch release = new CountDownLatch(1);
             stage.worker().start(() -> {
                 try {
@@ -57,12 +59,14 @@ class InterruptedPipelineTest {
             // the task of an interrupted cycle still runs on this stage: closing its caches now would free memory
             // a running forward reads and writes
             IllegalStateException e = assertTimeoutPreemptively(Duration.ofSeconds(10),
-                    () -> assertThrows(IllegalStateException.class, () -> stage.ensureCaches(2, 64, 64)));
-            assertTrue(e.getMessage().contains("ppsd-stage-1 is still running task 1"), e.getMessage());
+                    () -> assertThrows(IllegalStateException.class, () -> stage.startEnsuringCaches(2, 64, 64)));
+            assertTrue(e.getMessage().contains("ppsd-stage-1 is still running task 2"), e.getMessage());
             release.countDown();
             stage.releaseCaches(); // kept: the task still uses them
             stage.worker().await();
-            stage.ensureCaches(2, 64, 64);
+            assertTrue(stage.startEnsuringCaches(2, 64, 64));
+            stage.awaitCaches();
+            assertFalse(stage.startEnsuringCaches(2, 64, 64), "they hold 64 positions already: nothing to start");
             stage.releaseCaches();
         }
     }
