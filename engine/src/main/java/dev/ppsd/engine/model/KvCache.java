@@ -59,8 +59,8 @@ public final class KvCache implements AutoCloseable {
      * The positions a batch's cache is first made with, for a first need of {@code length}: the next power of two, at
      * most {@code cap}. Sequences of similar lengths then fit without growing it, and growing doubles: either way
      * the buffers stay under twice what the longest sequence needs. (Fresh memory costs most at its first touch: in
-     * the 2-core VM, sizing the 97M model's caches for the first prompt and growing them for a longer one took 0.9 s
-     * of a 10 s job.)
+     * the 2-core VM, sizing the 97M model's caches for the first prompt and growing them for a longer one took 0.9–1.2
+     * s of a 10 s run.)
      */
     public static int firstLength(int length, int cap) {
         int pow2 = length <= 1 ? 1 : Integer.highestOneBit(length - 1) << 1;
