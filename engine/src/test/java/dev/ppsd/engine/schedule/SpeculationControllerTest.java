@@ -358,13 +358,13 @@ class SpeculationControllerTest {
         final int[] counts = new int[Schedule.values().length];
         /** Per schedule, how many cycles in a row it ran each time it started and ended within the drive. */
         final Map<Schedule, List<Integer>> runs = new EnumMap<>(Schedule.class);
+        Schedule last;
 
         Run() {
             for (Schedule s : Schedule.values()) {
                 runs.put(s, new ArrayList<>());
             }
         }
-        Schedule last;
 
         int cycles(Schedule s) {
             return counts[s.ordinal()];
