@@ -124,6 +124,16 @@ class StandaloneClusterIT {
         return byId;
     }
 
+    /** Whether {@code staging} holds a part set that is still being written (no {@code _SUCCESS} yet). */
+    private static boolean hasUncommittedPartSet(Path staging) throws IOException {
+        if (!Files.isDirectory(staging)) {
+            return false;
+        }
+        try (Stream<Path> s = Files.list(staging)) {
+            return s.anyMatch(set -> Files.isDirectory(set) && !Files.exists(set.resolve(OutputDir.SUCCESS)));
+        }
+    }
+
     private static boolean hasEntries(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) {
             return false;
@@ -186,10 +196,12 @@ class StandaloneClusterIT {
 
         // every row waits 500 ms before it is written: a part set (3 rows) takes > 1.5 s after its engine work
         Process first = submit("killed", jobArgs(input, out, "--conf", TestHooks.ROW_DELAY_MS + "=500"));
-        // kill once a part set is published and another one is being written (its staging folder exists)
+        // kill once a part set is published and another one is being written (its staging folder exists, without
+        // _SUCCESS: the part sets run side by side, and one committed a moment ago may be published before the kill
+        // lands, leaving nothing in flight)
         Path staging = out.resolve(OutputDir.META).resolve(OutputDir.STAGING);
         long end = System.nanoTime() + JOB.toNanos();
-        while (rows(out).isEmpty() || !hasEntries(staging)) {
+        while (rows(out).isEmpty() || !hasUncommittedPartSet(staging)) {
             assertTrue(first.isAlive(), "the first run ended before it was killed:\n" + cluster.tail("killed"));
             assertTrue(System.nanoTime() < end, "no part set published within " + JOB + ":\n" + cluster.tail("killed"));
             Thread.sleep(50);
