@@ -60,7 +60,6 @@ public final class PrefixStore implements AutoCloseable {
 
     /** The length of the longest stored prefix of {@code prompt}: a multiple of BLOCK, shorter than the prompt. */
     public synchronized int match(int[] prompt) {
-        lookups++;
         int full = (prompt.length - 1) / BLOCK; // at least one token is left to prefill: it gives the first logits
         long[] keys = keys(prompt, full);
         int j = 0;
@@ -76,6 +75,7 @@ public final class PrefixStore implements AutoCloseable {
 
     /** Writes the first {@code length} positions of {@code prompt} ({@link #match}) into {@code slot} of the cache. */
     public synchronized void restore(KvCache cache, int slot, int[] prompt, int length) {
+        lookups++;
         if (length == 0) {
             return;
         }

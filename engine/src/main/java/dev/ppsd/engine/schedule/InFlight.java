@@ -42,6 +42,11 @@ final class InFlight {
         this.states = new NDArray[lane.stateDepths];
     }
 
+    /** Whether this entry is a prefill: the part of a prompt not copied from the prefix cache, run as a batch alone. */
+    boolean isPrefill() {
+        return tokens.length > 1;
+    }
+
     /** First position after this entry. */
     int end() {
         return start + tokens.length;

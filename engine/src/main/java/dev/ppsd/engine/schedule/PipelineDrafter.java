@@ -131,7 +131,7 @@ abstract class PipelineDrafter implements AutoCloseable {
     }
 
     void restorePrefix(int slot, int[] prompt, int length) {
-        if (prefix != null && length > 0) {
+        if (prefix != null) {
             prefix.restore(cache, slot, prompt, length);
         }
     }

@@ -38,6 +38,7 @@ final class PipelineStage implements AutoCloseable {
     private final StageWorker worker;
     private final PrefixStore prefix; // null without prefix caching
     private KvCache cache;
+    private int cacheAllocations;
     /** Busy time of the last cycle, ms, and its start / end (System.nanoTime). */
     double lastBusyMs;
     /** The part of {@link #lastBusyMs} spent prefilling prompts, ms. */
@@ -102,7 +103,7 @@ final class PipelineStage implements AutoCloseable {
 
     /** Copies the first {@code length} positions of {@code prompt} into {@code slot} from the prefix caches. */
     void restorePrefix(int slot, int[] prompt, int length) {
-        if (prefix != null && length > 0) {
+        if (prefix != null) {
             prefix.restore(cache, slot, prompt, length);
             if (drafter != null) {
                 drafter.restorePrefix(slot, prompt, length);
@@ -122,6 +123,7 @@ final class PipelineStage implements AutoCloseable {
         if (cache != null && cache.maxLen() >= length && (drafter == null || drafter.cacheHolds(length))) {
             return false;
         }
+        cacheAllocations++;
         worker.start(() -> {
             if (cache == null) {
                 cache = runner.newCache(slots, KvCache.firstLength(length, cap));
@@ -132,6 +134,11 @@ final class PipelineStage implements AutoCloseable {
             }
         });
         return true;
+    }
+
+    /** How many times {@link #startEnsuringCaches} made or grew the caches, since creation (tests). */
+    int cacheAllocations() {
+        return cacheAllocations;
     }
 
     /** Waits for what {@link #startEnsuringCaches} started; rethrows what it threw. */
@@ -190,7 +197,7 @@ final class PipelineStage implements AutoCloseable {
         lastStartNanos = t0;
         lastBusyMs = (lastEndNanos - t0) / 1e6;
         // a cycle in which the host ran only the drafter (its stage idle after a flush) is not a stage cycle
-        if (!entries.isEmpty() && entries.stream().allMatch(e -> e.tokens.length == 1)) {
+        if (!entries.isEmpty() && entries.stream().noneMatch(InFlight::isPrefill)) {
             decodeBusyMs += lastBusyMs;
             decodeTokens += entries.size();
             decodeCycles++;
@@ -202,7 +209,7 @@ final class PipelineStage implements AutoCloseable {
         List<InFlight> singles = new ArrayList<>();
         lastPrefillMs = 0;
         for (InFlight e : entries) {
-            if (e.tokens.length == 1) {
+            if (!e.isPrefill()) {
                 singles.add(e);
             } else {
                 long t0 = System.nanoTime();

@@ -124,13 +124,15 @@ final class PipelineStats {
         double[] s0 = new double[k];
         double[] s1 = new double[k];
         int[][] slots = new int[k][];
+        int[] prefillTokens = new int[k];
         for (int b = 0; b < k; b++) {
             slots[b] = work.get(b).stream().mapToInt(e -> e.lane.slot).toArray();
+            prefillTokens[b] = work.get(b).stream().filter(InFlight::isPrefill).mapToInt(e -> e.tokens.length).sum();
             PipelineStage st = stages.get(b);
             s0[b] = slots[b].length == 0 ? Double.NaN : into.since(st.lastStartNanos);
             s1[b] = slots[b].length == 0 ? Double.NaN : into.since(st.lastEndNanos);
         }
         into.add(new PipelineTrace.Cycle(into.since(stagesStart), into.since(stagesEnd), s0, s1, slots,
-                counts.sequences, counts.drafted, counts.accepted, counts.flushed));
+                prefillTokens, counts.sequences, counts.drafted, counts.accepted, counts.flushed));
     }
 }

@@ -13,10 +13,10 @@ import java.util.List;
 public final class PipelineTrace {
     /**
      * One cycle: times in ms since the trace started; each stage's entries (how many, and their sequences' cache
-     * slots in the order it ran them); the sequences in the pipeline.
+     * slots in the order it ran them) and the prompt tokens it prefilled among them; the sequences in the pipeline.
      */
     public record Cycle(double startMs, double endMs, double[] stageStartMs, double[] stageEndMs, int[][] slots,
-            int sequences, int drafted, int accepted, int flushed) {
+            int[] prefillTokens, int sequences, int drafted, int accepted, int flushed) {
         /** How many entries each stage ran. */
         public int[] entries() {
             return Arrays.stream(slots).mapToInt(s -> s.length).toArray();

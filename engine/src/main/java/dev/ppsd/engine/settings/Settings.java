@@ -52,6 +52,11 @@ public final class Settings {
     public static final Setting<Boolean> PREFIX_CACHE = add(new Setting<>("prefix_cache", Kind.BOOLEAN, true,
             Scope.ENGINE, "B", null, null, "reuse the KV of prompt prefixes already computed (16-token blocks, least"
                     + " recently used evicted): a shared system prompt or few-shot block is prefilled once"));
+    public static final Setting<Integer> PREFILL_TOKENS_PER_CYCLE = add(new Setting<>("prefill_tokens_per_cycle",
+            Kind.INT, 128, Scope.ENGINE, "N", ">= 0", n -> n >= 0, "pipelines (ar-pipe, ppsd, spd): prompt tokens that"
+                    + " start a cycle (the first waiting prompt always does): rows that end together are refilled over a"
+                    + " few cycles, so that the stages prefill side by side rather than one waiting for the other;"
+                    + " 0 = no limit"));
     public static final Setting<String> STAGES = add(new Setting<>("stages", Kind.STRING, "auto", Scope.ENGINE, "DEVS",
             "auto or a comma-separated device list such as cpu,cpu or gpu0,gpu1", Settings::isStageList,
             "one device per pipeline stage (cpu or gpuN, comma-separated; ar and eesd run on the first), or auto:"

@@ -17,8 +17,8 @@ class PipelineTraceTest {
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread worker = new Thread(() -> {
             for (int i = 0; i < cycles; i++) {
-                trace.add(new PipelineTrace.Cycle(i, i + 1, new double[1], new double[1], new int[][] {{i % 8}}, 1,
-                        0, 0, 0));
+                trace.add(new PipelineTrace.Cycle(i, i + 1, new double[1], new double[1], new int[][] {{i % 8}},
+                        new int[1], 1, 0, 0, 0));
             }
         });
         worker.setUncaughtExceptionHandler((t, e) -> failure.set(e));
