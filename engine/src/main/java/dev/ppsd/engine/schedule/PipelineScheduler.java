@@ -46,7 +46,7 @@ public final class PipelineScheduler implements Scheduler {
     private final String plan;
     private SpeculationController controller;
     private long cycleNo;
-    /** Prompt tokens that may enter stage 0 in one cycle besides the first prompt ({@code prefill_tokens_per_cycle}). */
+    /** Prompt tokens that may enter stage 0 in a cycle besides the first prompt ({@code prefill_tokens_per_cycle}). */
     private final int prefillTokensPerCycle;
     /** Sequences taken from the source that wait for a cycle's prefill tokens (at most as many as free slots). */
     private final ArrayDeque<Sequence> pending = new ArrayDeque<>();
@@ -294,8 +294,8 @@ public final class PipelineScheduler implements Scheduler {
      * no EOS) would otherwise refill their slots at once: stage 0 prefills them all while stage 1 decodes a few rows,
      * then stage 1 while stage 0 waits. Refilled over a few cycles, the stages prefill side by side (the 97M model on
      * 220 prompts at batch 32: the stages busy 85–86% of the cycles' time rather than 84% under ar-pipe, 84% rather
-     * than 78% under ppsd, whose rows end less in step). A prompt costs about as much as its tokens, so the pace counts the
-     * tokens each computes (those not copied from the prefix cache).
+     * than 78% under ppsd, whose rows end less in step). A prompt costs about as much as its tokens, so the pace
+     * counts the tokens each computes (those not copied from the prefix cache).
      */
     private void admit(Lane[] lanes, SequenceSource source, int context) {
         int k = stages.size();
@@ -448,8 +448,8 @@ public final class PipelineScheduler implements Scheduler {
         cycleNo++;
         // the slots in k blocks of ⌈slots/k⌉, one block's turn per cycle: under ar-pipe, stage 0 takes the entries of
         // the block whose turn it is first (a sequence that waited is then among the first next time), and with every
-        // slot decoding only those, so that the sequences that move together hold a run of slots, which a batch attends
-        // over in place (spread over the slots, four rows of the 97M model attended over all eight, 14% dearer)
+        // slot decoding only those, so that the sequences that move together hold a run of slots, which a batch
+        // attends over in place (spread over the slots, four rows of the 97M model attended over all eight, 14% dearer)
         int block = (lanes.length + k - 1) / k;
         int turn = (int) (cycleNo % ((lanes.length + block - 1) / block)); // (fewer than k blocks when slots < k)
         boolean blockOnly = schedule == Schedule.AR_PIPE && decoding == lanes.length && k > 1
