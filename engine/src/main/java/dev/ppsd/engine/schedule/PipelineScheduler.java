@@ -304,10 +304,7 @@ public final class PipelineScheduler implements Scheduler {
         List<Integer> slots = new ArrayList<>();
         List<Integer> reuse = new ArrayList<>();
         int prefillTokens = 0;
-        int free = 0;
-        for (Lane lane : lanes) {
-            free += lane == null ? 1 : 0;
-        }
+        int free = lanes.length - active(lanes);
         while (pending.size() < free) {
             Sequence s = source.poll();
             if (s == null) {
