@@ -2,6 +2,9 @@
 # Single-thread `ar` at batch 1 against a plain C forward on the same weights (docs/benchmarks.md, "A GPT-2-small
 # sized model"): llama2.c's run.c, built with gcc -Ofast -march=native (no OpenMP: one thread), on the bundled model
 # and on the random GPT-2-small sized model (bin/ppsd random-model), ROUNDS interleaved rounds (default 3).
+# Both run pinned to the same CPU (taskset), once on each of CPUS (default: every CPU the machine has): the vCPUs of a
+# VM can run at very different speeds (on the project's 2-core VM one ran a spin loop at 55% of the other's), and an
+# unpinned run lands wherever the scheduler puts it.
 # Needs `mvn -q -DskipTests package` and llama2.c's run.c (github.com/karpathy/llama2.c, tested at 350e04f):
 #   RUN_C=/path/to/llama2.c/run.c scripts/bench-c-forward.sh
 set -euo pipefail
@@ -16,19 +19,22 @@ big=target/models/gpt2-small-random
 [ -f "$big/model.safetensors" ] || bin/ppsd random-model --out "$big" >&2
 scripts/export-llama2c.py models/ppsd-mini "$out/mini" >&2
 scripts/export-llama2c.py "$big" "$out/big" >&2
-echo "| round | model | ppsd ar tok/s | llama2.c tok/s | ratio |"
-echo "| ---: | --- | ---: | ---: | ---: |"
+cpus=${CPUS:-$(seq -s ' ' 0 $(( $(nproc) - 1 )))}
+echo "| round | CPU | model | ppsd ar tok/s | llama2.c tok/s | ratio |"
+echo "| ---: | ---: | --- | ---: | ---: | ---: |"
 for r in $(seq "$rounds"); do
-  for m in mini big; do
-    model=$([ "$m" = mini ] && echo models/ppsd-mini || echo "$big")
-    bin/ppsd bench --model "$model" --prompts data/prompts/bible.jsonl --limit 4 --max-new-tokens 64 --ignore-eos \
-      --modes ar --batch-size 1 --json "$out/ar-$m-$r.json" > "$out/ar-$m-$r.txt" 2>&1
-    ours=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['modes']['ar']['tokens_per_s'])" \
-      "$out/ar-$m-$r.json")
-    # 80 steps from BOS: positions like the bench's (prompts of ~12 tokens + 64 new)
-    c=$("$out/run" "$out/$m/model.bin" -z "$out/$m/tokenizer.bin" -t 0 -n 80 2>&1 \
-      | sed -n 's/.*achieved tok\/s: \([0-9.]*\).*/\1/p')
-    python3 -c "import sys; o, c = float(sys.argv[3]), float(sys.argv[4]); print(f'| {sys.argv[1]} | {sys.argv[2]} | {o:.1f} | {c:.1f} | {o / c:.2f} |')" \
-      "$r" "$m" "$ours" "$c"
+  for cpu in $cpus; do
+    for m in mini big; do
+      model=$([ "$m" = mini ] && echo models/ppsd-mini || echo "$big")
+      taskset -c "$cpu" bin/ppsd bench --model "$model" --prompts data/prompts/bible.jsonl --limit 4 \
+        --max-new-tokens 64 --ignore-eos --modes ar --batch-size 1 --json "$out/ar-$m-$r-cpu$cpu.json" > "$out/ar-$m-$r-cpu$cpu.txt" 2>&1
+      ours=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['modes']['ar']['tokens_per_s'])" \
+        "$out/ar-$m-$r-cpu$cpu.json")
+      # 80 steps from BOS: positions like the bench's (prompts of ~12 tokens + 64 new)
+      c=$(taskset -c "$cpu" "$out/run" "$out/$m/model.bin" -z "$out/$m/tokenizer.bin" -t 0 -n 80 2>&1 \
+        | sed -n 's/.*achieved tok\/s: \([0-9.]*\).*/\1/p')
+      python3 -c "import sys; o, c = float(sys.argv[4]), float(sys.argv[5]); print(f'| {sys.argv[1]} | {sys.argv[2]} | {sys.argv[3]} | {o:.1f} | {c:.1f} | {o / c:.2f} |')" \
+        "$r" "$cpu" "$m" "$ours" "$c"
+    done
   done
 done
