@@ -42,7 +42,10 @@ final class InFlight {
         this.states = new NDArray[lane.stateDepths];
     }
 
-    /** Whether this entry is a prefill: the part of a prompt not copied from the prefix cache, run as a batch alone. */
+    /**
+     * Whether this entry is a prefill: two or more prompt tokens (those not copied from the prefix cache), run as a
+     * batch of its own. A single token, a prompt's last one included, runs with the decode entries.
+     */
     boolean isPrefill() {
         return tokens.length > 1;
     }

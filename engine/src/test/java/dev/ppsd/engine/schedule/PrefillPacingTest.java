@@ -16,6 +16,7 @@ import dev.ppsd.engine.settings.Settings;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -125,7 +126,7 @@ class PrefillPacingTest {
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < SLOTS; i++) {
             int[] prompt = new int[i < SLOTS - 1 ? 8 : 40];
-            java.util.Arrays.fill(prompt, 3 + i);
+            Arrays.fill(prompt, 3 + i);
             seqs.add(new Sequence(new GenerationRequest("c" + i, "x", SamplingParams.greedy(i < SLOTS - 1 ? 4 : 30)),
                     prompt, 256));
         }
