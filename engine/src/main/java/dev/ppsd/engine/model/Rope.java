@@ -11,7 +11,7 @@ import dev.ppsd.engine.runtime.Bfloat16;
  * {@code emb = cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where
  * {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])} per head. {@code rotate_half} is one matmul with a
  * signed permutation matrix (each output is one input times ±1 plus exact zeros, so the result is bit-identical
- * to slicing, negating and concatenating, in one op instead of four). The inverse frequencies follow the config's
+ * to slicing, negating and concatenating, in one op instead of four); {@link DecoderLayer} applies it to q and k. The inverse frequencies follow the config's
  * {@link RopeScaling}; the tables are computed in float32 and held in the model's type (as transformers casts cos
  * and sin to the activations' type). A Rope also carries what else every forward of its config shares about
  * positions: the sliding window {@link AttentionBatch} masks with and the type of the masks.
@@ -91,10 +91,5 @@ public final class Rope {
         NDArray c = cos.get(positions).expandDims(1);
         NDArray s = sin.get(positions).expandDims(1);
         return new NDArray[] {c, s, rotateHalf};
-    }
-
-    /** Applies the rotation to {@code x [B, heads, T, hd]} with tables from {@link #tables}. */
-    public static NDArray rotate(NDArray x, NDArray[] tables) {
-        return x.mul(tables[0]).add(x.matMul(tables[2]).mul(tables[1]));
     }
 }

@@ -128,6 +128,14 @@ public final class PackedLinear {
         return bias == null ? TorchScripts.run(o.linear(), x, w) : TorchScripts.run(o.linearBias(), x, w, bias);
     }
 
+    /**
+     * The TorchScript expression of {@link #linear}: {@code x W^T + bias} for the variables {@code x}, a packed weight
+     * {@code w} and {@code bias} ({@code "None"} for none), for a function that runs it among other operations.
+     */
+    public static String scriptCall(String x, String w, String bias) {
+        return "ops.mkldnn._linear_pointwise(" + x + ", " + w + ", " + bias + ", \"none\", [], \"\")";
+    }
+
     /** A plain copy of packed {@code w}, owned by its manager; {@code w} itself when it is not packed. */
     public static NDArray dense(NDArray w) {
         if (!isPacked(w)) {
@@ -151,13 +159,12 @@ public final class PackedLinear {
             synchronized (PackedLinear.class) {
                 if (ops == null && !unavailable) {
                     try {
-                        String call = "ops.mkldnn._linear_pointwise(x, w, %s, \"none\", [], \"\")";
                         ops = new Ops(
                                 TorchScripts.load("pack_linear", "w: Tensor",
                                         "ops.mkldnn._reorder_linear_weight(w, " + PACKED_FOR_ROWS + ")"),
-                                TorchScripts.load("packed_linear", "x: Tensor, w: Tensor", String.format(call, "None")),
+                                TorchScripts.load("packed_linear", "x: Tensor, w: Tensor", scriptCall("x", "w", "None")),
                                 TorchScripts.load("packed_linear_bias", "x: Tensor, w: Tensor, b: Tensor",
-                                        String.format(call, "b")),
+                                        scriptCall("x", "w", "b")),
                                 TorchScripts.load("packed_dense", "w: Tensor", "w.to_dense()"));
                     } catch (RuntimeException e) { // a PyTorch built without oneDNN: linears stay plain
                         unavailable = true;

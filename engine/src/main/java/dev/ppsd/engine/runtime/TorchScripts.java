@@ -36,10 +36,19 @@ public final class TorchScripts {
      * serialized form spells them ({@code ops.mkldnn._linear_pointwise}).
      */
     public static PtSymbolBlock load(String name, String params, String expression) {
+        return loadFunction(name, params, "Tensor", List.of("return " + expression));
+    }
+
+    /**
+     * Loads a module whose {@code forward(params) -> returns} runs {@code statements} (TorchScript lines without
+     * their indentation; an {@code if} block's lines indented by two more spaces each), e.g. returning
+     * {@code Tuple[Tensor, Tensor]}.
+     */
+    public static PtSymbolBlock loadFunction(String name, String params, String returns, List<String> statements) {
         DjlRuntime.init();
         Model model = Model.newInstance(name, Device.cpu(), "PyTorch");
         try {
-            model.load(new ByteArrayInputStream(archive(params, expression)));
+            model.load(new ByteArrayInputStream(archive(params, returns, statements)));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (MalformedModelException e) {
@@ -58,19 +67,26 @@ public final class TorchScripts {
         return IValueUtils.forward(block, new NDList(inputs), true).singletonOrThrow();
     }
 
+    /** {@link #run} for a module that returns a tuple of tensors: its elements in order. */
+    public static NDList runTuple(PtSymbolBlock block, NDArray... inputs) {
+        return IValueUtils.forward(block, new NDList(inputs), true);
+    }
+
     /**
-     * A TorchScript archive (a zip) of a module {@code M} with no parameters whose {@code forward(params)} returns
-     * {@code expression}: its source ({@code code/__torch__.py}), the pickled module object ({@code data.pkl}:
+     * A TorchScript archive (a zip) of a module {@code M} with no parameters whose {@code forward(params) -> returns}
+     * runs {@code statements}: its source ({@code code/__torch__.py}), the pickled module object ({@code data.pkl}:
      * an {@code __torch__.M} with {@code training = True}), empty constants and the format version.
      */
-    static byte[] archive(String params, String expression) {
-        String code = "class M(Module):\n"
+    static byte[] archive(String params, String returns, List<String> statements) {
+        StringBuilder code = new StringBuilder("class M(Module):\n"
                 + "  __parameters__ = []\n"
                 + "  __buffers__ = []\n"
                 + "  training : bool\n"
                 + "  def forward(self: __torch__.M,\n"
-                + "    " + params + ") -> Tensor:\n"
-                + "    return " + expression + "\n";
+                + "    " + params + ") -> " + returns + ":\n");
+        for (String line : statements) {
+            code.append("    ").append(line).append('\n');
+        }
         ByteArrayOutputStream pickle = new ByteArrayOutputStream();
         // PROTO 2; GLOBAL __torch__ M; EMPTY_TUPLE; NEWOBJ; EMPTY_DICT; BINUNICODE "training"; NEWTRUE; SETITEM;
         // BUILD; STOP
@@ -82,7 +98,7 @@ public final class TorchScripts {
         ByteArrayOutputStream zip = new ByteArrayOutputStream();
         try (ZipOutputStream z = new ZipOutputStream(zip)) {
             entry(z, "data.pkl", pickle.toByteArray());
-            entry(z, "code/__torch__.py", code.getBytes(StandardCharsets.UTF_8));
+            entry(z, "code/__torch__.py", code.toString().getBytes(StandardCharsets.UTF_8));
             entry(z, "constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'}); // an empty tuple
             entry(z, "version", "3\n".getBytes(StandardCharsets.US_ASCII));
         } catch (IOException e) {
