@@ -25,7 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * MLP). A layer is thus two calls instead of about fifty DJL operations, each of which makes, registers and frees a
  * Java array object: on the 97M benchmark model single-sequence {@code ar} runs about 5% faster (docs/benchmarks.md).
  * Each function is specialised at first use for a config's shapes and features and for which weights are {@link
- * PackedLinear packed}; an absent feature is absent from the code. Gradients flow through them as through the
+ * PackedLinear packed} (q, k and v {@link LayerWeights#qkvStacked stacked} into one); an absent feature is absent
+ * from the code. Gradients flow through them as through the
  * operations they are made of.
  *
  * <p>Weights in bfloat16 / float16 run as transformers runs them: activations in that type, RMSNorm and softmax
@@ -52,7 +53,7 @@ public final class DecoderLayer {
 
     /** What {@code query_key_value} is specialised for: the config's shapes and features, and the packed weights. */
     private record QkvKey(boolean wide, float eps, int heads, int kvHeads, int headDim, boolean bias, boolean qkNorm,
-            boolean packedQ, boolean packedK, boolean packedV) {
+            boolean stacked, boolean packedQ, boolean packedK, boolean packedV) {
     }
 
     /** What {@code attention_and_mlp} is specialised for. */
@@ -113,10 +114,11 @@ public final class DecoderLayer {
     /** {@code x [B, T, D]} to the rotated queries {@code [B, H, T, hd]}, keys and values {@code [B, KV, T, hd]}. */
     private static NDList queryKeyValue(LlamaConfig c, LayerWeights w, NDArray x, NDArray[] ropeTables) {
         QkvKey key = new QkvKey(wide(w.q()), c.rmsNormEps(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
-                w.qBias() != null, w.qNorm() != null, PackedLinear.isPacked(w.q()), PackedLinear.isPacked(w.k()),
-                PackedLinear.isPacked(w.v()));
+                w.qBias() != null, w.qNorm() != null, w.qkvStacked(), PackedLinear.isPacked(w.q()),
+                PackedLinear.isPacked(w.k()), PackedLinear.isPacked(w.v()));
         PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> queryKeyValueFunction(key));
-        List<NDArray> in = new ArrayList<>(List.of(x, w.inputNorm(), w.q(), w.k(), w.v()));
+        List<NDArray> in = new ArrayList<>(key.stacked() ? List.of(x, w.inputNorm(), w.q())
+                : List.of(x, w.inputNorm(), w.q(), w.k(), w.v()));
         if (key.bias()) {
             in.addAll(List.of(w.qBias(), w.kBias(), w.vBias()));
         }
@@ -132,9 +134,23 @@ public final class DecoderLayer {
         b.add("b = x.size(0)");
         b.add("t = x.size(1)");
         norm(b, "n", "x", "norm", k.wide(), k.eps());
-        b.add("q = " + linear("n", "wq", k.bias() ? "bq" : null, k.packedQ()));
-        b.add("k = " + linear("n", "wk", k.bias() ? "bk" : null, k.packedK()));
-        b.add("v = " + linear("n", "wv", k.bias() ? "bv" : null, k.packedV()));
+        if (k.stacked()) { // one packed weight [q; k; v]: one call, its outputs side by side
+            int qd = k.heads() * k.headDim();
+            int kvd = k.kvHeads() * k.headDim();
+            b.add("qkv = " + linear("n", "wqkv", null, true));
+            b.add("q = torch.narrow(qkv, -1, 0, " + qd + ")");
+            b.add("k = torch.narrow(qkv, -1, " + qd + ", " + kvd + ")");
+            b.add("v = torch.narrow(qkv, -1, " + (qd + kvd) + ", " + kvd + ")");
+            if (k.bias()) {
+                b.add("q = torch.add(q, bq)");
+                b.add("k = torch.add(k, bk)");
+                b.add("v = torch.add(v, bv)");
+            }
+        } else {
+            b.add("q = " + linear("n", "wq", k.bias() ? "bq" : null, k.packedQ()));
+            b.add("k = " + linear("n", "wk", k.bias() ? "bk" : null, k.packedK()));
+            b.add("v = " + linear("n", "wv", k.bias() ? "bv" : null, k.packedV()));
+        }
         // [B, T, n*hd] -> [B, T, n, hd] -> [B, n, T, hd]; one reshape when T == 1 (the same memory order)
         String[][] heads = {{"q", String.valueOf(k.heads())}, {"k", String.valueOf(k.kvHeads())},
             {"v", String.valueOf(k.kvHeads())}};
@@ -155,7 +171,7 @@ public final class DecoderLayer {
         b.add("q = torch.add(torch.mul(q, cos), torch.mul(torch.matmul(q, rot), sin))");
         b.add("k = torch.add(torch.mul(k, cos), torch.mul(torch.matmul(k, rot), sin))");
         b.add("return (q, k, v)");
-        String params = "x: Tensor, norm: Tensor, wq: Tensor, wk: Tensor, wv: Tensor"
+        String params = "x: Tensor, norm: Tensor, " + (k.stacked() ? "wqkv: Tensor" : "wq: Tensor, wk: Tensor, wv: Tensor")
                 + (k.bias() ? ", bq: Tensor, bk: Tensor, bv: Tensor" : "")
                 + (k.qkNorm() ? ", qn: Tensor, kn: Tensor" : "")
                 + ", cos: Tensor, sin: Tensor, rot: Tensor";

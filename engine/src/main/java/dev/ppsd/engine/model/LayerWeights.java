@@ -17,6 +17,10 @@ import java.util.Map;
  * down {@code [D, I]}. The family's optional tensors are null when its config has none: q/k/v biases
  * {@code [H*hd]}, {@code [KV*hd]}, {@code [KV*hd]} (Qwen2, {@code attention_bias}), the o bias {@code [D]}
  * ({@code attention_bias} of Llama / Qwen3), and the per-head q/k RMSNorm weights {@code [hd]} (Qwen3).
+ *
+ * <p>A layer {@link #packed()} for inference may hold q, k and v stacked into one packed weight {@code [(H + 2KV)
+ * hd, D]} in {@code q}, with {@code k} and {@code v} null ({@link #qkvStacked()}); {@link #map}, {@link #named} and
+ * {@link #copyTo} see them as three plain weights again.
  */
 public record LayerWeights(
         NDArray inputNorm,
@@ -68,7 +72,7 @@ public record LayerWeights(
      */
     public Map<String, NDArray> named(String prefix, int i) {
         Map<String, NDArray> out = new LinkedHashMap<>();
-        List<NDArray> t = slots();
+        List<NDArray> t = unstacked().slots();
         for (int j = 0; j < t.size(); j++) {
             if (t.get(j) != null) {
                 String suffix = j < NAMES.size() ? NAMES.get(j) : OPTIONAL_NAMES.get(j - NAMES.size());
@@ -158,21 +162,51 @@ public record LayerWeights(
      * the plain tensors are closed); the norms and biases stay as they are. Unchanged when they cannot be packed.
      */
     public LayerWeights packed() {
-        return new LayerWeights(inputNorm, PackedLinear.pack(q), PackedLinear.pack(k), PackedLinear.pack(v),
-                PackedLinear.pack(o), postAttentionNorm, PackedLinear.pack(gate), PackedLinear.pack(up),
-                PackedLinear.pack(down), qBias, kBias, vBias, oBias, qNorm, kNorm);
+        NDArray qkv = qkvStacked() ? null : PackedLinear.packStacked(q, k, v);
+        return qkv != null
+                ? new LayerWeights(inputNorm, qkv, null, null, PackedLinear.pack(o), postAttentionNorm,
+                        PackedLinear.pack(gate), PackedLinear.pack(up), PackedLinear.pack(down), qBias, kBias, vBias,
+                        oBias, qNorm, kNorm)
+                : new LayerWeights(inputNorm, PackedLinear.pack(q), PackedLinear.pack(k), PackedLinear.pack(v),
+                        PackedLinear.pack(o), postAttentionNorm, PackedLinear.pack(gate), PackedLinear.pack(up),
+                        PackedLinear.pack(down), qBias, kBias, vBias, oBias, qNorm, kNorm);
     }
 
-    /** The seven projections (q, k, v, o, gate, up, down): the weights {@link #packed()} packs. */
+    /** Whether {@code q} holds q, k and v stacked and packed ({@link PackedLinear#packStacked}); k and v are null. */
+    public boolean qkvStacked() {
+        return PackedLinear.isStacked(q);
+    }
+
+    /** The projections this layer holds (q, k, v, o, gate, up, down; q alone when q/k/v are stacked). */
     public List<NDArray> projections() {
-        return List.of(q, k, v, o, gate, up, down);
+        return qkvStacked() ? List.of(q, o, gate, up, down) : List.of(q, k, v, o, gate, up, down);
     }
 
-    /** This layer with {@code f} applied to each tensor it has (nulls stay null). */
+    /**
+     * This layer with {@code f} applied to each tensor it has (nulls stay null); stacked q/k/v are given to {@code f}
+     * as three plain weights (temporary copies, closed afterwards unless {@code f} returns them).
+     */
     public LayerWeights map(java.util.function.UnaryOperator<NDArray> f) {
+        LayerWeights u = unstacked();
         java.util.function.UnaryOperator<NDArray> g = a -> a == null ? null : f.apply(a);
-        return new LayerWeights(g.apply(inputNorm), g.apply(q), g.apply(k), g.apply(v), g.apply(o),
-                g.apply(postAttentionNorm), g.apply(gate), g.apply(up), g.apply(down), g.apply(qBias), g.apply(kBias),
-                g.apply(vBias), g.apply(oBias), g.apply(qNorm), g.apply(kNorm));
+        LayerWeights out = new LayerWeights(g.apply(u.inputNorm), g.apply(u.q), g.apply(u.k), g.apply(u.v),
+                g.apply(u.o), g.apply(u.postAttentionNorm), g.apply(u.gate), g.apply(u.up), g.apply(u.down),
+                g.apply(u.qBias), g.apply(u.kBias), g.apply(u.vBias), g.apply(u.oBias), g.apply(u.qNorm),
+                g.apply(u.kNorm));
+        if (u != this) {
+            List.of(u.q, u.k, u.v).stream().filter(a -> a != out.q && a != out.k && a != out.v)
+                    .forEach(NDArray::close);
+        }
+        return out;
+    }
+
+    /** This layer, or with stacked q/k/v as three plain copies ({@link PackedLinear#unstack}). */
+    private LayerWeights unstacked() {
+        if (!qkvStacked()) {
+            return this;
+        }
+        List<NDArray> qkv = PackedLinear.unstack(q);
+        return new LayerWeights(inputNorm, qkv.get(0), qkv.get(1), qkv.get(2), o, postAttentionNorm, gate, up, down,
+                qBias, kBias, vBias, oBias, qNorm, kNorm);
     }
 }

@@ -6,7 +6,10 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 
 import java.util.Collections;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -29,6 +32,9 @@ public final class PackedLinear {
      */
     private static final Set<NDArray> PACKED = Collections.synchronizedSet(Collections.newSetFromMap(
             new IdentityHashMap<>()));
+
+    /** The output rows of each weight a packed tensor was {@link #packStacked stacked} from, by identity. */
+    private static final Map<NDArray, long[]> STACKED = Collections.synchronizedMap(new IdentityHashMap<>());
 
     private static volatile Ops ops;
     private static volatile boolean unavailable;
@@ -115,10 +121,60 @@ public final class PackedLinear {
         return p;
     }
 
+    /**
+     * Weights {@code [out_i, in]} of the same input stacked into one {@code [sum out_i, in]} and packed, so that one
+     * call computes all of their outputs side by side (q, k and v of a layer); the weights are closed. oneDNN is
+     * slower on 768 outputs than on 2304: the 97M model's q/k/v take 1.2 ms less a token stacked
+     * (docs/benchmarks.md). Null when they are not all {@link #packable} or their inputs or types differ: then
+     * nothing is changed.
+     */
+    public static NDArray packStacked(NDArray... ws) {
+        long[] rows = new long[ws.length];
+        for (int i = 0; i < ws.length; i++) {
+            if (isPacked(ws[i]) || !packable(ws[i]) || ws[i].getShape().get(1) != ws[0].getShape().get(1)
+                    || Bfloat16.typeOf(ws[i]) != Bfloat16.typeOf(ws[0])) {
+                return null;
+            }
+            rows[i] = ws[i].getShape().get(0);
+        }
+        NDArray stacked = ai.djl.ndarray.NDArrays.concat(new ai.djl.ndarray.NDList(ws), 0);
+        stacked.attach(ws[0].getManager());
+        for (NDArray w : ws) {
+            w.close();
+        }
+        NDArray p = pack(stacked);
+        STACKED.put(p, rows);
+        return p;
+    }
+
+    /** Whether {@code w} is a packed tensor made by {@link #packStacked}. */
+    public static boolean isStacked(NDArray w) {
+        return w != null && STACKED.containsKey(w);
+    }
+
+    /**
+     * Plain copies of the weights {@link #packStacked stacked} into {@code w}, in their order, owned by its manager.
+     */
+    public static List<NDArray> unstack(NDArray w) {
+        long[] rows = STACKED.get(w);
+        NDArray plain = dense(w);
+        List<NDArray> out = new ArrayList<>();
+        long from = 0;
+        for (long r : rows) {
+            NDArray part = plain.get(new ai.djl.ndarray.index.NDIndex().addSliceDim(from, from + r)).duplicate();
+            part.attach(w.getManager());
+            out.add(part);
+            from += r;
+        }
+        plain.close();
+        return out;
+    }
+
     /** Drops {@code w} from the packed tensors (its owner closes it); nothing for a null or plain tensor. */
     public static void forget(NDArray w) {
         if (w != null) {
             PACKED.remove(w);
+            STACKED.remove(w);
         }
     }
 

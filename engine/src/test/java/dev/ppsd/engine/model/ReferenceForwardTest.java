@@ -327,6 +327,37 @@ class ReferenceForwardTest {
         assertSensitive(tmp, run, COMMON);
     }
 
+    /**
+     * With q, k and v all of the packing size (as on the 97M benchmark model, where k and v are as large as q), a
+     * layer loaded for inference holds them stacked into one packed weight (k and v slots empty), with Llama's
+     * {@code attention_bias} added after the stacked call. The layer computes what the reference does, without its
+     * biases it would not, and it gives back the three weights as they are in the file to code that reads them
+     * (saving, a head initialised from the layer).
+     */
+    @Test
+    void stackedQkvWithBiases() throws IOException {
+        LlamaConfig cfg = config(512, 1024, 2, 8, 8, 64, 512, 128, false)
+                .asFamily(Family.LLAMA, true, RopeScaling.NONE, 0, "float32");
+        Path dir = FamilyModels.write(tmp, cfg, 18);
+        LlamaModel model = LlamaModel.load(dir, ai.djl.Device.cpu(), "float32", false);
+        LayerWeights l1 = model.weights().layer(1);
+        assertTrue(l1.qkvStacked() && l1.k() == null && l1.v() == null && PackedLinear.isPacked(l1.q()),
+                "q, k and v stacked into one packed weight");
+        try (LlamaModel plain = LlamaModel.load(dir); NDManager sub = model.manager().newSubManager()) {
+            Map<String, NDArray> named = l1.named("model.", 1);
+            LayerWeights file = plain.weights().layer(1);
+            assertTrue(named.get("model.layers.1.self_attn.q_proj.weight").contentEquals(file.q())
+                    && named.get("model.layers.1.self_attn.k_proj.weight").contentEquals(file.k())
+                    && named.get("model.layers.1.self_attn.v_proj.weight").contentEquals(file.v()),
+                    "named() gives q, k and v back as in the file");
+            ExitHead head = ExitHead.initTrained(model, 1, sub);
+            assertTrue(head.named().get("model.layers.0.self_attn.v_proj.weight").contentEquals(file.v()),
+                    "a head initialised from the stacked layer gets its plain v");
+        }
+        Run run = promptAndDecode(model, dir, 108, "stacked q/k/v with biases F32");
+        assertSensitive(dir, run, ReferenceLlama.Variant.NO_BIAS, ReferenceLlama.Variant.NO_ROPE);
+    }
+
     // ------------------------------------------------------------------ batched slots
 
     /** Runs {@code tokens[b]} at {@code start[b]} of {@code slots[b]} in one batched call; logits {@code [B][T][V]}. */
