@@ -10,7 +10,6 @@ import dev.ppsd.engine.runtime.Bfloat16;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
 import java.nio.file.Path;
-import java.util.Arrays;
 
 /**
  * A loaded decoder of any {@link Family}: config, weights in one long-lived manager, RoPE tables, on one device, in
@@ -214,13 +213,16 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    /** Logits {@code [..., V]} as one Java array per position: {@code [B, T, V] -> float[B*T][V]}. */
+    /**
+     * Logits {@code [..., V]} as one Java array per position: {@code [B, T, V] -> float[B*T][V]}, copied once from the
+     * tensor's memory (read in place when it is a contiguous CPU tensor).
+     */
     public static float[][] rows(NDArray logits) {
-        float[] flat = logits.toFloatArray();
+        java.nio.FloatBuffer all = logits.toByteBuffer(true).order(java.nio.ByteOrder.nativeOrder()).asFloatBuffer();
         int v = (int) logits.getShape().get(logits.getShape().dimension() - 1);
-        float[][] out = new float[flat.length / v][];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = Arrays.copyOfRange(flat, i * v, (i + 1) * v);
+        float[][] out = new float[all.remaining() / v][v];
+        for (float[] row : out) {
+            all.get(row);
         }
         return out;
     }
