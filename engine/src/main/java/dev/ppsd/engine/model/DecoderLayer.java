@@ -26,8 +26,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * Java array object: on the 97M benchmark model single-sequence {@code ar} runs about 5% faster (docs/benchmarks.md).
  * Each function is specialised at first use for a config's shapes and features and for which weights are {@link
  * PackedLinear packed} (q, k and v {@link LayerWeights#qkvStacked stacked} into one); an absent feature is absent
- * from the code. Gradients flow through them as through the
- * operations they are made of.
+ * from the code. Gradients flow through them as through the operations they are made of.
  *
  * <p>Weights in bfloat16 / float16 run as transformers runs them: activations in that type, RMSNorm and softmax
  * computed in float32 and cast back, logits returned in float32 for sampling. Float32 weights take none of these
