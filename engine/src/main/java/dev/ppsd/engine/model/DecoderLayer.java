@@ -170,7 +170,8 @@ public final class DecoderLayer {
         b.add("q = torch.add(torch.mul(q, cos), torch.mul(torch.matmul(q, rot), sin))");
         b.add("k = torch.add(torch.mul(k, cos), torch.mul(torch.matmul(k, rot), sin))");
         b.add("return (q, k, v)");
-        String params = "x: Tensor, norm: Tensor, " + (k.stacked() ? "wqkv: Tensor" : "wq: Tensor, wk: Tensor, wv: Tensor")
+        String params = "x: Tensor, norm: Tensor, "
+                + (k.stacked() ? "wqkv: Tensor" : "wq: Tensor, wk: Tensor, wv: Tensor")
                 + (k.bias() ? ", bq: Tensor, bk: Tensor, bv: Tensor" : "")
                 + (k.qkNorm() ? ", qn: Tensor, kn: Tensor" : "")
                 + ", cos: Tensor, sin: Tensor, rot: Tensor";

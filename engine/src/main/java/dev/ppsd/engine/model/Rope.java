@@ -7,14 +7,14 @@ import ai.djl.ndarray.types.Shape;
 import dev.ppsd.engine.runtime.Bfloat16;
 
 /**
- * Rotary position embedding in the Hugging Face Llama convention: {@code inv_freq[i] = theta^(-2i/hd)},
- * {@code emb = cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where
- * {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])} per head. {@code rotate_half} is one matmul with a
- * signed permutation matrix (each output is one input times ±1 plus exact zeros, so the result is bit-identical
- * to slicing, negating and concatenating, in one op instead of four); {@link DecoderLayer} applies it to q and k. The inverse frequencies follow the config's
- * {@link RopeScaling}; the tables are computed in float32 and held in the model's type (as transformers casts cos
- * and sin to the activations' type). A Rope also carries what else every forward of its config shares about
- * positions: the sliding window {@link AttentionBatch} masks with and the type of the masks.
+ * Rotary position embedding in the Hugging Face Llama convention: {@code inv_freq[i] = theta^(-2i/hd)}, {@code emb =
+ * cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])}
+ * per head. {@code rotate_half} is one matmul with a signed permutation matrix (each output is one input times ±1 plus
+ * exact zeros, so the result is bit-identical to slicing, negating and concatenating, in one op instead of four);
+ * {@link DecoderLayer} applies it to q and k. The inverse frequencies follow the config's {@link RopeScaling}; the
+ * tables are computed in float32 and held in the model's type (as transformers casts cos and sin to the activations'
+ * type). A Rope also carries what else every forward of its config shares about positions: the sliding window {@link
+ * AttentionBatch} masks with and the type of the masks.
  */
 public final class Rope {
     private final NDArray cos; // [maxPos, hd]

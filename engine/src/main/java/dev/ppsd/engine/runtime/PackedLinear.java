@@ -13,17 +13,18 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Linear weights packed once for oneDNN on a CPU, the layout PyTorch's own compiler (Inductor) gives a frozen
- * model's weights: {@code mkldnn._reorder_linear_weight} at load, {@code mkldnn._linear_pointwise} per call, through
- * {@link TorchScripts} modules since DJL cannot name these operators. A plain float32 linear goes to the MKL BLAS
- * that PyTorch bundles, which runs its generic kernels on AMD CPUs; a plain bfloat16 one goes to oneDNN on the
- * {@code [out, in]} layout, which it copies into its own at every call. Packed, both run oneDNN's kernels for the
- * CPU on the weight as it is (docs/benchmarks.md has the figures), and each output row is computed the same way
- * whatever rows come with it, so a verify pass over k+1 positions gives the same logits as k+1 single steps.
+ * Linear weights packed once for oneDNN on a CPU, the layout PyTorch's own compiler (Inductor) gives a frozen model's
+ * weights: {@code mkldnn._reorder_linear_weight} at load, {@code mkldnn._linear_pointwise} per call ({@link
+ * #scriptCall}, inside the decoder layer's TorchScript functions), since DJL cannot name these operators. A plain
+ * float32 linear goes to the MKL BLAS that PyTorch bundles, which runs its generic kernels on AMD CPUs; a plain
+ * bfloat16 one goes to oneDNN on the {@code [out, in]} layout, which it copies into its own at every call. Packed, both
+ * run oneDNN's kernels for the CPU on the weight as it is (docs/benchmarks.md has the figures), and each output row is
+ * computed the same way whatever rows come with it, so a verify pass over k+1 positions gives the same logits as k+1
+ * single steps.
  *
- * <p>A packed weight replaces the plain one (no second copy is kept): it serves only this class's {@link #linear};
- * {@link #dense} gives a plain copy back to code that slices or moves it. Float32 and bfloat16 only (float16 has no
- * fast oneDNN kernel on CPUs without AVX-512 FP16 and keeps PyTorch's own GEMV).
+ * <p>A packed weight replaces the plain one (no second copy is kept): it serves only the packed linear; {@link #dense}
+ * gives a plain copy back to code that slices or moves it. Float32 and bfloat16 only (float16 has no fast oneDNN kernel
+ * on CPUs without AVX-512 FP16 and keeps PyTorch's own GEMV).
  */
 public final class PackedLinear {
     /**
@@ -43,7 +44,7 @@ public final class PackedLinear {
     }
 
     /** The modules, loaded on first use. */
-    private record Ops(PtSymbolBlock pack, PtSymbolBlock linear, PtSymbolBlock linearBias, PtSymbolBlock dense) {
+    private record Ops(PtSymbolBlock pack, PtSymbolBlock dense) {
     }
 
     /**
@@ -178,15 +179,30 @@ public final class PackedLinear {
         }
     }
 
-    /** {@code x [..., in] -> [..., out]}: {@code x W^T + bias} with a packed {@code w}; {@code bias} may be null. */
-    public static NDArray linear(NDArray x, NDArray w, NDArray bias) {
-        Ops o = ops();
-        return bias == null ? TorchScripts.run(o.linear(), x, w) : TorchScripts.run(o.linearBias(), x, w, bias);
+    /**
+     * {@code x [..., in] -> [..., out]}: {@code x W^T + bias} with a packed {@code w} ({@code bias} may be null), as a
+     * call of its own: the expression the decoder layer's functions run inline ({@link #scriptCall}), for the tests
+     * of the kernel. Its modules are loaded at the first call.
+     */
+    static NDArray linear(NDArray x, NDArray w, NDArray bias) {
+        return bias == null ? TorchScripts.run(OneCall.LINEAR, x, w)
+                : TorchScripts.run(OneCall.LINEAR_BIAS, x, w, bias);
+    }
+
+    /** {@link #linear}'s modules. */
+    private static final class OneCall {
+        static final PtSymbolBlock LINEAR = TorchScripts.load("packed_linear", "x: Tensor, w: Tensor",
+                scriptCall("x", "w", "None"));
+        static final PtSymbolBlock LINEAR_BIAS = TorchScripts.load("packed_linear_bias",
+                "x: Tensor, w: Tensor, b: Tensor", scriptCall("x", "w", "b"));
+
+        private OneCall() {
+        }
     }
 
     /**
-     * The TorchScript expression of {@link #linear}: {@code x W^T + bias} for the variables {@code x}, a packed weight
-     * {@code w} and {@code bias} ({@code "None"} for none), for a function that runs it among other operations.
+     * The TorchScript expression of the packed linear, {@code x W^T + bias}, for the variables {@code x}, a packed
+     * weight {@code w} and {@code bias} ({@code "None"} for none), for a function that runs it among other operations.
      */
     public static String scriptCall(String x, String w, String bias) {
         return "ops.mkldnn._linear_pointwise(" + x + ", " + w + ", " + bias + ", \"none\", [], \"\")";
@@ -218,9 +234,6 @@ public final class PackedLinear {
                         ops = new Ops(
                                 TorchScripts.load("pack_linear", "w: Tensor",
                                         "ops.mkldnn._reorder_linear_weight(w, " + PACKED_FOR_ROWS + ")"),
-                                TorchScripts.load("packed_linear", "x: Tensor, w: Tensor", scriptCall("x", "w", "None")),
-                                TorchScripts.load("packed_linear_bias", "x: Tensor, w: Tensor, b: Tensor",
-                                        scriptCall("x", "w", "b")),
                                 TorchScripts.load("packed_dense", "w: Tensor", "w.to_dense()"));
                     } catch (RuntimeException e) { // a PyTorch built without oneDNN: linears stay plain
                         unavailable = true;
