@@ -2,7 +2,6 @@ package dev.ppsd.engine.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.ppsd.engine.runtime.Bfloat16;
@@ -31,12 +30,14 @@ public final class AttentionBatch {
     final int attend; // L = max(start) + T
     final int windowFrom; // window mode: attention row r is cache slot windowFrom + r; -1 when gathering
     final int rows; // R
-    final NDArray rowIndex; // [B] attention row of each batch row; null when they are the same rows
-    final NDArray gatherSlots; // [B] slots to gather (gather mode only)
-    final NDIndex writeAt; // [slots [B, 1], :, positions [B, T]]: where the new K/V go; null for B == 1
+    // how a cached forward addresses the cache (null uncached): slots [B, 1] and positions [B, T] where the new K/V go
+    // (B > 1), the attention row of each batch row [B] (when they are not the same rows), the slots to gather [B]
+    // (gather mode); an entry not needed holds the positions
+    private final NDArray[] cacheIndex;
+    private final boolean pickRows;
 
     private AttentionBatch(int[] start, int[] slots, NDArray[] ropeTables, NDArray mask, int attend, int windowFrom,
-            int rows, NDArray rowIndex, NDArray gatherSlots, NDIndex writeAt) {
+            int rows, NDArray[] cacheIndex, boolean pickRows) {
         this.start = start;
         this.slots = slots;
         this.ropeTables = ropeTables;
@@ -44,9 +45,8 @@ public final class AttentionBatch {
         this.attend = attend;
         this.windowFrom = windowFrom;
         this.rows = rows;
-        this.rowIndex = rowIndex;
-        this.gatherSlots = gatherSlots;
-        this.writeAt = writeAt;
+        this.cacheIndex = cacheIndex;
+        this.pickRows = pickRows;
     }
 
     /** For a cached forward of {@code t} new tokens per row. */
@@ -80,16 +80,33 @@ public final class AttentionBatch {
             }
         }
         NDArray positions = m.create(pos, new Shape(b, t));
-        // one row (always a window of one slot) is written by slicing and needs no index tensors
+        // one row (always a window of one slot) is written by slicing and needs no slot tensor
         NDArray slotIndex = b > 1 ? ints(m, slots) : null; // [B]
-        // advanced indices on the slot and position axes of K/V [slots, KV, maxLen, hd]: [B, 1] and [B, T]
-        // broadcast to [B, T] and select [B, T, KV, hd]
-        NDIndex writeAt = b > 1 ? new NDIndex("{}, :, {}", slotIndex.reshape(b, 1), positions) : null;
-        NDArray rowIndex = identity ? null : ints(m, rowOf);
-        NDArray gatherSlots = window ? null : slotIndex;
+        NDArray[] cacheIndex = {b > 1 ? slotIndex.reshape(b, 1) : positions, positions,
+            identity ? positions : ints(m, rowOf), window ? positions : slotIndex};
         return new AttentionBatch(start, slots, rope.tables(positions),
-                mask(m, rope, mask, new Shape(rows, 1, 1, t, attend)), attend, window ? lo : -1, rows, rowIndex,
-                gatherSlots, writeAt);
+                mask(m, rope, mask, new Shape(rows, 1, 1, t, attend)), attend, window ? lo : -1, rows, cacheIndex,
+                !identity);
+    }
+
+    /**
+     * The index tensors {@code cached_layers} reads ({@link DecoderLayer}): where the new K/V go when there are
+     * several rows (slots {@code [B, 1]}, positions {@code [B, T]}), the attention row of each batch row, the slots to
+     * gather.
+     */
+    NDArray[] cacheIndex() {
+        return cacheIndex;
+    }
+
+    /**
+     * The integers {@code cached_layers} reads for {@code layers} layers: the layer count, whether one row is written
+     * by slicing (1) or several by index, whether the attention rows are a window of slots in place (1) or gathered,
+     * whether outputs are picked back from attention rows (1), the one row's slot and start, the window's first slot,
+     * R and L.
+     */
+    long[] cacheInts(int layers) {
+        return new long[] {layers, slots.length == 1 ? 1 : 0, windowFrom >= 0 ? 1 : 0, pickRows ? 1 : 0, slots[0],
+            start[0], Math.max(windowFrom, 0), rows, attend};
     }
 
     /** Masks, in the row of {@code attend} keys at {@code at}, the keys a query at {@code p} may not see. */
@@ -119,7 +136,7 @@ public final class AttentionBatch {
             maskRow(mask, q * t, q, t, rope.slidingWindow());
         }
         return new AttentionBatch(new int[b], new int[b], rope.tables(m.create(pos, new Shape(b, t))),
-                mask(m, rope, mask, new Shape(1, 1, 1, t, t)), t, 0, b, null, null, null);
+                mask(m, rope, mask, new Shape(1, 1, 1, t, t)), t, 0, b, null, false);
     }
 
     /**
@@ -136,25 +153,7 @@ public final class AttentionBatch {
             }
         }
         return new AttentionBatch(new int[b], new int[b], rope.tables(m.create(positions, new Shape(b, t))),
-                mask(m, rope, mask, new Shape(b, 1, 1, t, t)), t, 0, b, null, null, null);
-    }
-
-    /** Batch rows to attention rows: {@code [B, ...] -> [R, ...]} (unused window rows are zero). */
-    NDArray toRows(NDArray x) {
-        if (rowIndex == null) {
-            return x;
-        }
-        Shape s = x.getShape();
-        Shape shape = new Shape(rows).addAll(s.slice(1));
-        NDArray out = Bfloat16.is(x) ? Bfloat16.of(x.getManager().zeros(shape, DataType.FLOAT32, x.getDevice()))
-                : x.getManager().zeros(shape, x.getDataType(), x.getDevice());
-        out.set(new NDIndex("{}", rowIndex), x);
-        return out;
-    }
-
-    /** Attention rows back to batch rows: {@code [R, ...] -> [B, ...]}. */
-    NDArray fromRows(NDArray x) {
-        return rowIndex == null ? x : x.get(rowIndex);
+                mask(m, rope, mask, new Shape(b, 1, 1, t, t)), t, 0, b, null, false);
     }
 
     private static NDArray ints(NDManager m, int[] v) {

@@ -19,18 +19,20 @@ import java.util.concurrent.ConcurrentHashMap;
  * sliding window through the mask) and an optional KV cache, and a SwiGLU MLP. Pure functions over DJL NDArrays,
  * differentiable when no cache is used.
  *
- * <p>The arithmetic is written here once as TorchScript and runs in libtorch as two functions a layer: {@code
- * query_key_value} (RMSNorm, the q/k/v projections, the heads, the q/k norms, RoPE) and, after the KV cache (Java:
- * {@link KvCache}, {@link AttentionBatch}), {@code attention_and_mlp} (attention, the o projection, the residuals, the
- * MLP). A layer is thus two calls instead of about fifty DJL operations, each of which makes, registers and frees a
- * Java array object: on the 97M benchmark model single-sequence {@code ar} runs about 5% faster (docs/benchmarks.md).
- * Each function is specialised at first use for a config's shapes and features and for which weights are {@link
- * PackedLinear packed} (q, k and v {@link LayerWeights#qkvStacked stacked} into one); an absent feature is absent
- * from the code. Gradients flow through them as through the operations they are made of.
+ * <p>The arithmetic is written here once as TorchScript statements, run in libtorch: {@code query_key_value}'s
+ * (RMSNorm, the q/k/v projections, the heads, the q/k norms, RoPE) and {@code attention_and_mlp}'s (attention as
+ * PyTorch's {@code scaled_dot_product_attention}, the o projection, the residuals, the MLP). Without a cache
+ * (training, scoring) each is a function of its own, so a layer is two calls. With a KV cache, {@code cached_layers}
+ * runs every layer of the call in one loop, the cache's write and read between the two halves of each layer: one call
+ * for a whole stack instead of two a layer plus about ten DJL operations on the cache, each of which made, registered
+ * and freed Java objects (docs/benchmarks.md has the figures). Each function is specialised at first use for a
+ * config's shapes and features and for which weights are {@link PackedLinear packed} (q, k and v {@link
+ * LayerWeights#qkvStacked stacked} into one); an absent feature is absent from the code. Gradients flow through the
+ * uncached functions as through the operations they are made of.
  *
- * <p>Weights in bfloat16 / float16 run as transformers runs them: activations in that type, RMSNorm and softmax
- * computed in float32 and cast back, logits returned in float32 for sampling. Float32 weights take none of these
- * casts.
+ * <p>Weights in bfloat16 / float16 run as transformers runs them (with its default attention, sdpa): activations in
+ * that type, RMSNorm computed in float32 and cast back before the weight, attention accumulated in float32, logits
+ * returned in float32 for sampling. Float32 weights take none of these casts.
  */
 public final class DecoderLayer {
     /** The loaded functions, by what they were specialised for. */
@@ -46,7 +48,7 @@ public final class DecoderLayer {
     private record NormKey(boolean wide, float eps) {
     }
 
-    /** What {@code lm_head} is specialised for. */
+    /** What {@code lm_head} is specialised for: float32 weights (no cast of the logits), eps, a packed head. */
     private record HeadKey(boolean wide, float eps, boolean packed) {
     }
 
@@ -55,9 +57,9 @@ public final class DecoderLayer {
             boolean stacked, boolean packedQ, boolean packedK, boolean packedV) {
     }
 
-    /** What {@code attention_and_mlp} is specialised for. */
+    /** What the rest of a layer ({@code attention_and_mlp}'s statements) is specialised for. */
     private record RestKey(boolean wide, float eps, int heads, int kvHeads, int headDim, boolean oBias,
-            boolean packedO, boolean packedGate, boolean packedUp, boolean packedDown, boolean pickRows) {
+            boolean packedO, boolean packedGate, boolean packedUp, boolean packedDown, boolean cached) {
     }
 
     /**
@@ -89,47 +91,170 @@ public final class DecoderLayer {
     }
 
     /**
-     * One decoder layer on {@code x [B, T, D]}; with {@code cache != null} it writes this layer's K/V for the
-     * new positions into {@code cache} (layer index {@code cacheLayer}) and attends over the cached prefix.
+     * Layers {@code [from, to)} of {@code layers} on {@code x [B, T, D]}. Without a cache (training, scoring) each
+     * layer is two calls and gradients flow. With {@code cache} (layer {@code i} of {@code layers} is layer {@code i}
+     * of the cache) the layers write their K/V for the new positions and attend over the cached prefix, all of them in
+     * one call ({@link #cachedLayers}).
      */
-    public static NDArray forward(LlamaConfig c, LayerWeights w, NDArray x, AttentionBatch a, KvCache cache,
-            int cacheLayer) {
-        NDList qkv = queryKeyValue(c, w, x, a.ropeTables);
-        NDArray q = qkv.get(0);
-        NDArray k = qkv.get(1);
-        NDArray v = qkv.get(2);
-        NDArray rowIndex = null;
+    public static NDArray forward(LlamaConfig c, LayerWeights[] layers, int from, int to, NDArray x, AttentionBatch a,
+            KvCache cache) {
         if (cache != null) {
-            // [B, KV, T, hd] new -> [R, KV, L, hd] cached prefix (new positions included) of the attention rows
-            NDArray[] kv = cache.appendAndRead(cacheLayer, k, v, a);
-            k = kv[0];
-            v = kv[1];
-            q = a.toRows(q); // [B, H, T, hd] -> [R, H, T, hd]
-            rowIndex = a.rowIndex;
+            return cachedLayers(c, layers, from, to, x, a, cache);
         }
-        return attentionAndMlp(c, w, x, q, k, v, a.mask, rowIndex);
+        NDArray h = x;
+        for (int i = from; i < to; i++) {
+            LayerWeights w = layers[i];
+            NDList qkv = queryKeyValue(c, w, h, a.ropeTables);
+            h = attentionAndMlp(c, w, h, qkv.get(0), qkv.get(1), qkv.get(2), a.mask);
+        }
+        return h;
+    }
+
+    /**
+     * The cached layers {@code [from, to)}: one call of {@code cached_layers}, a loop over the layers that runs
+     * {@code query_key_value}'s and {@code attention_and_mlp}'s statements with the KV cache's write and read between
+     * them. Layers whose weights are packed differently (none in the models this runs) are separate calls.
+     */
+    private static NDArray cachedLayers(LlamaConfig c, LayerWeights[] layers, int from, int to, NDArray x,
+            AttentionBatch a, KvCache cache) {
+        int t = (int) x.getShape().get(1);
+        cache.checkWrite(from, to, a, t);
+        NDArray h = x;
+        for (int i = from; i < to; ) {
+            LayerKey key = layerKey(c, layers[i]);
+            int end = i + 1;
+            while (end < to && layerKey(c, layers[end]).equals(key)) {
+                end++;
+            }
+            List<NDArray> weights = new ArrayList<>();
+            for (int l = i; l < end; l++) {
+                weights.addAll(key.weights(layers[l]));
+            }
+            PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> cachedLayersFunction(key));
+            NDArray[] index = a.cacheIndex();
+            h = TorchScripts.runWithLists(f, h, weights.toArray(new NDArray[0]), cache.keys(i, end),
+                    cache.values(i, end), a.ropeTables, new NDArray[] {a.mask}, index, a.cacheInts(end - i));
+            i = end;
+        }
+        cache.wrote(from, to, a, t);
+        return h;
+    }
+
+    /** What {@code cached_layers} is specialised for: its layers' {@code query_key_value} and the rest. */
+    private record LayerKey(QkvKey qkv, RestKey rest) {
+        /** {@code w}'s tensors in the order the function reads them from its weight list. */
+        List<NDArray> weights(LayerWeights w) {
+            List<NDArray> in = new ArrayList<>(qkvWeights(qkv, w));
+            in.addAll(restWeights(rest, w));
+            return in;
+        }
+    }
+
+    private static LayerKey layerKey(LlamaConfig c, LayerWeights w) {
+        return new LayerKey(qkvKey(c, w), restKey(c, w, true));
+    }
+
+    private static PtSymbolBlock cachedLayersFunction(LayerKey key) {
+        List<String> qkvNames = qkvWeightNames(key.qkv());
+        List<String> restNames = restWeightNames(key.rest());
+        int perLayer = qkvNames.size() + restNames.size();
+        List<String> b = new ArrayList<>();
+        // ints: layers, one-row write (1) or indexed, window (1) or gather, rows picked back (1), then slot and
+        // start of the one row, the window's first slot, R and L
+        b.add("cos = rope[0]");
+        b.add("sin = rope[1]");
+        b.add("rot = rope[2]");
+        b.add("t = x.size(1)");
+        b.add(groupedMask("masks[0]", "ints[7]", key.rest().heads() / key.rest().kvHeads(), "t", "ints[8]"));
+        b.add("for i in range(ints[0]):");
+        List<String> layer = new ArrayList<>();
+        for (int j = 0; j < perLayer; j++) {
+            String name = j < qkvNames.size() ? qkvNames.get(j) : restNames.get(j - qkvNames.size());
+            layer.add(name + " = w[i * " + perLayer + " + " + j + "]");
+        }
+        qkvStatements(layer, key.qkv());
+        // the new K/V [B, KV, T, hd] into the cache [slots, KV, maxLen, hd]: the one row by slicing, several rows at
+        // [slot [B, 1], :, position [B, T]] ([B, T] selects [B, T, KV, hd])
+        layer.add("if ints[1] == 1:");
+        layer.add("  torch.copy_(torch.narrow(torch.narrow(kc[i], 0, ints[4], 1), 2, ints[5], t), k)");
+        layer.add("  torch.copy_(torch.narrow(torch.narrow(vc[i], 0, ints[4], 1), 2, ints[5], t), v)");
+        layer.add("else:");
+        layer.add("  at: List[Optional[Tensor]] = [index[0], None, index[1], None]");
+        layer.add("  torch.index_put_(kc[i], at, torch.transpose(k, 1, 2))");
+        layer.add("  torch.index_put_(vc[i], at, torch.transpose(v, 1, 2))");
+        // the cached prefix [R, KV, L, hd] of the attention rows: the window of slots in place, or the slots gathered
+        layer.add("if ints[2] == 1:");
+        layer.add("  keys = torch.narrow(torch.narrow(kc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
+        layer.add("  values = torch.narrow(torch.narrow(vc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
+        layer.add("else:");
+        layer.add("  keys = torch.index_select(torch.narrow(kc[i], 2, 0, ints[8]), 0, index[3])");
+        layer.add("  values = torch.index_select(torch.narrow(vc[i], 2, 0, ints[8]), 0, index[3])");
+        // the queries of batch rows into their attention rows (unused window rows stay zero: their output is dropped)
+        layer.add("if ints[3] == 1:");
+        layer.add("  q = torch.index_copy(torch.new_zeros(q, [ints[7], q.size(1), t, q.size(3)]), 0, index[2], q)");
+        restStatements(layer, key.rest());
+        layer.add("x = out");
+        for (String line : layer) {
+            b.add("  " + line);
+        }
+        b.add("return x");
+        return TorchScripts.loadFunction("cached_layers", "x: Tensor, w: List[Tensor], kc: List[Tensor], "
+                + "vc: List[Tensor], rope: List[Tensor], masks: List[Tensor], index: List[Tensor], ints: List[int]",
+                "Tensor", b);
     }
 
     /** {@code x [B, T, D]} to the rotated queries {@code [B, H, T, hd]}, keys and values {@code [B, KV, T, hd]}. */
     private static NDList queryKeyValue(LlamaConfig c, LayerWeights w, NDArray x, NDArray[] ropeTables) {
-        QkvKey key = new QkvKey(wide(w.q()), c.rmsNormEps(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
-                w.qBias() != null, w.qNorm() != null, w.qkvStacked(), PackedLinear.isPacked(w.q()),
-                PackedLinear.isPacked(w.k()), PackedLinear.isPacked(w.v()));
-        PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> queryKeyValueFunction(key));
-        List<NDArray> in = new ArrayList<>(key.stacked() ? List.of(x, w.inputNorm(), w.q())
-                : List.of(x, w.inputNorm(), w.q(), w.k(), w.v()));
-        if (key.bias()) {
-            in.addAll(List.of(w.qBias(), w.kBias(), w.vBias()));
-        }
-        if (key.qkNorm()) {
-            in.addAll(List.of(w.qNorm(), w.kNorm()));
-        }
+        QkvKey key = qkvKey(c, w);
+        PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> {
+            List<String> b = new ArrayList<>();
+            qkvStatements(b, key);
+            b.add("return (q, k, v)");
+            return TorchScripts.loadFunction("query_key_value", "x: Tensor, "
+                    + String.join(": Tensor, ", qkvWeightNames(key)) + ": Tensor, cos: Tensor, sin: Tensor, rot: Tensor",
+                    "Tuple[Tensor, Tensor, Tensor]", b);
+        });
+        List<NDArray> in = new ArrayList<>(List.of(x));
+        in.addAll(qkvWeights(key, w));
         in.addAll(List.of(ropeTables));
         return TorchScripts.runTuple(f, in.toArray(new NDArray[0]));
     }
 
-    private static PtSymbolBlock queryKeyValueFunction(QkvKey k) {
-        List<String> b = new ArrayList<>();
+    private static QkvKey qkvKey(LlamaConfig c, LayerWeights w) {
+        return new QkvKey(wide(w.q()), c.rmsNormEps(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
+                w.qBias() != null, w.qNorm() != null, w.qkvStacked(), PackedLinear.isPacked(w.q()),
+                PackedLinear.isPacked(w.k()), PackedLinear.isPacked(w.v()));
+    }
+
+    /** The weights {@code query_key_value} reads, in the order of {@link #qkvWeightNames}. */
+    private static List<NDArray> qkvWeights(QkvKey k, LayerWeights w) {
+        List<NDArray> in = new ArrayList<>(k.stacked() ? List.of(w.inputNorm(), w.q())
+                : List.of(w.inputNorm(), w.q(), w.k(), w.v()));
+        if (k.bias()) {
+            in.addAll(List.of(w.qBias(), w.kBias(), w.vBias()));
+        }
+        if (k.qkNorm()) {
+            in.addAll(List.of(w.qNorm(), w.kNorm()));
+        }
+        return in;
+    }
+
+    private static List<String> qkvWeightNames(QkvKey k) {
+        List<String> names = new ArrayList<>(k.stacked() ? List.of("norm", "wqkv") : List.of("norm", "wq", "wk", "wv"));
+        if (k.bias()) {
+            names.addAll(List.of("bq", "bk", "bv"));
+        }
+        if (k.qkNorm()) {
+            names.addAll(List.of("qn", "kn"));
+        }
+        return names;
+    }
+
+    /**
+     * Statements computing the rotated {@code q [B, H, T, hd]}, {@code k} and {@code v [B, KV, T, hd]} from {@code x
+     * [B, T, D]}, the weights of {@link #qkvWeightNames} and the RoPE tables {@code cos}, {@code sin}, {@code rot}.
+     */
+    private static void qkvStatements(List<String> b, QkvKey k) {
         b.add("b = x.size(0)");
         b.add("t = x.size(1)");
         norm(b, "n", "x", "norm", k.wide(), k.eps());
@@ -167,63 +292,84 @@ public final class DecoderLayer {
             norm(b, "k", "k", "kn", k.wide(), k.eps());
         }
         // RoPE with the tables of Rope#tables: x * cos + rotate_half(x) * sin, rotate_half as a matrix product
-        b.add("q = torch.add(torch.mul(q, cos), torch.mul(torch.matmul(q, rot), sin))");
-        b.add("k = torch.add(torch.mul(k, cos), torch.mul(torch.matmul(k, rot), sin))");
-        b.add("return (q, k, v)");
-        String params = "x: Tensor, norm: Tensor, "
-                + (k.stacked() ? "wqkv: Tensor" : "wq: Tensor, wk: Tensor, wv: Tensor")
-                + (k.bias() ? ", bq: Tensor, bk: Tensor, bv: Tensor" : "")
-                + (k.qkNorm() ? ", qn: Tensor, kn: Tensor" : "")
-                + ", cos: Tensor, sin: Tensor, rot: Tensor";
-        return TorchScripts.loadFunction("query_key_value", params, "Tuple[Tensor, Tensor, Tensor]", b);
+        b.add("q = torch.addcmul(torch.mul(q, cos), torch.matmul(q, rot), sin)");
+        b.add("k = torch.addcmul(torch.mul(k, cos), torch.matmul(k, rot), sin)");
     }
 
     /**
-     * The rest of the layer: queries {@code q [R, H, T, hd]} against keys and values {@code [R, KV, L, hd]} under the
-     * additive {@code mask [R, 1, 1, T, L]}, the attention rows picked back to batch rows by {@code rowIndex} (null
-     * when they are the same rows), then {@code h = x + o(attn)} and {@code h + mlp(h)}: {@code [B, T, D]}.
+     * The rest of an uncached layer: queries {@code q [B, H, T, hd]} against keys and values {@code [B, KV, T, hd]}
+     * under the additive {@code mask [B or 1, 1, 1, T, T]}, then {@code h = x + o(attn)} and {@code h + mlp(h)}:
+     * {@code [B, T, D]}.
      */
     private static NDArray attentionAndMlp(LlamaConfig c, LayerWeights w, NDArray x, NDArray q, NDArray k, NDArray v,
-            NDArray mask, NDArray rowIndex) {
-        RestKey key = new RestKey(wide(w.o()), c.rmsNormEps(), c.numAttentionHeads(), c.numKeyValueHeads(),
-                c.headDim(), w.oBias() != null, PackedLinear.isPacked(w.o()), PackedLinear.isPacked(w.gate()),
-                PackedLinear.isPacked(w.up()), PackedLinear.isPacked(w.down()), rowIndex != null);
-        PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> attentionAndMlpFunction(key));
-        List<NDArray> in = new ArrayList<>(List.of(x, q, k, v, mask, w.o()));
-        if (key.oBias()) {
-            in.add(w.oBias());
-        }
-        in.addAll(List.of(w.postAttentionNorm(), w.gate(), w.up(), w.down()));
-        if (rowIndex != null) {
-            in.add(rowIndex);
-        }
+            NDArray mask) {
+        RestKey key = restKey(c, w, false);
+        PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> {
+            List<String> b = new ArrayList<>();
+            restStatements(b, key);
+            b.add("return out");
+            return TorchScripts.loadFunction("attention_and_mlp", "x: Tensor, q: Tensor, keys: Tensor, "
+                    + "values: Tensor, mask: Tensor, " + String.join(": Tensor, ", restWeightNames(key)) + ": Tensor",
+                    "Tensor", b);
+        });
+        List<NDArray> in = new ArrayList<>(List.of(x, q, k, v, mask));
+        in.addAll(restWeights(key, w));
         return TorchScripts.run(f, in.toArray(new NDArray[0]));
     }
 
-    private static PtSymbolBlock attentionAndMlpFunction(RestKey k) {
+    /** {@code cached}: the statements run inside {@code cached_layers}, which may pick attention rows back. */
+    private static RestKey restKey(LlamaConfig c, LayerWeights w, boolean cached) {
+        return new RestKey(wide(w.o()), c.rmsNormEps(), c.numAttentionHeads(), c.numKeyValueHeads(), c.headDim(),
+                w.oBias() != null, PackedLinear.isPacked(w.o()), PackedLinear.isPacked(w.gate()),
+                PackedLinear.isPacked(w.up()), PackedLinear.isPacked(w.down()), cached);
+    }
+
+    /** The weights the rest of the layer reads, in the order of {@link #restWeightNames}. */
+    private static List<NDArray> restWeights(RestKey k, LayerWeights w) {
+        List<NDArray> in = new ArrayList<>(List.of(w.o()));
+        if (k.oBias()) {
+            in.add(w.oBias());
+        }
+        in.addAll(List.of(w.postAttentionNorm(), w.gate(), w.up(), w.down()));
+        return in;
+    }
+
+    private static List<String> restWeightNames(RestKey k) {
+        List<String> names = new ArrayList<>(List.of("wo"));
+        if (k.oBias()) {
+            names.add("bo");
+        }
+        names.addAll(List.of("post_norm", "wg", "wu", "wd"));
+        return names;
+    }
+
+    /**
+     * Statements computing the layer's output {@code out [B, T, D]}: queries {@code q [R, H, T, hd]} against {@code
+     * keys} and {@code values [R, KV, L, hd]} under the additive {@code mask [R, 1, 1, T, L]}, then {@code h = x +
+     * o(attn)} and {@code h + mlp(h)}, with the weights of {@link #restWeightNames}. In {@code cached_layers} the
+     * attention rows are picked back to batch rows ({@code index[2]}) when {@code ints[3] == 1}.
+     */
+    private static void restStatements(List<String> b, RestKey k) {
         int h = k.heads();
         int kvh = k.kvHeads();
         int g = h / kvh;
         int hd = k.headDim();
-        List<String> b = new ArrayList<>();
         b.add("bt = x.size(0)");
         b.add("t = x.size(1)");
         b.add("r = keys.size(0)");
         b.add("l = keys.size(2)");
         // grouped-query attention without copying K/V: query head j uses kv head j / G, so the G query heads of a kv
-        // head are G*T query rows against the same keys (batch dims match exactly: no broadcast copy)
-        // q [R, H, T, hd] -> [R, KV, G*T, hd]; scores [R, KV, G*T, L] -> [R, KV, G, T, L] (+ mask [R, 1, 1, T, L])
-        b.add("s = torch.matmul(torch.reshape(q, [r, " + kvh + ", " + g + " * t, " + hd
-                + "]), torch.transpose(keys, 2, 3))");
-        b.add("s = torch.add(torch.reshape(torch.mul(s, " + (1.0f / (float) Math.sqrt(hd)) + "), [r, " + kvh + ", "
-                + g + ", t, l]), mask)");
-        b.add(k.wide() ? "p = torch.softmax(s, -1)"
-                : "p = torch.to(torch.softmax(torch.to(s, " + FLOAT32 + "), -1), s.dtype)");
-        // [R, KV, G*T, L] x [R, KV, L, hd] -> [R, KV, G*T, hd] -> [R, H, T, hd] (-> [B, H, T, hd])
-        b.add("a = torch.reshape(torch.matmul(torch.reshape(p, [r, " + kvh + ", " + g + " * t, l]), values), [r, " + h
-                + ", t, " + hd + "])");
-        if (k.pickRows()) {
-            b.add("a = torch.index_select(a, 0, rows)");
+        // head are G*T query rows against the same keys (batch dims match exactly: no broadcast copy): q [R, H, T, hd]
+        // -> [R, KV, G*T, hd], PyTorch's scaled_dot_product_attention under the mask [R, 1, G*T, L] -> [R, H, T, hd]
+        if (!k.cached()) { // cached_layers computes it once for all its layers
+            b.add(groupedMask("mask", "r", g, "t", "l"));
+        }
+        b.add("a = torch.reshape(torch.scaled_dot_product_attention(torch.reshape(q, [r, " + kvh + ", " + g
+                + " * t, " + hd + "]), keys, values, attn_mask=mg, scale=" + (1.0f / (float) Math.sqrt(hd))
+                + "), [r, " + h + ", t, " + hd + "])");
+        if (k.cached()) {
+            b.add("if ints[3] == 1:");
+            b.add("  a = torch.index_select(a, 0, index[2])");
         }
         // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd] (one reshape when T == 1: the same memory order)
         b.add("if t == 1:");
@@ -233,25 +379,30 @@ public final class DecoderLayer {
         b.add("hidden = torch.add(x, " + linear("a", "wo", k.oBias() ? "bo" : null, k.packedO()) + ")");
         // MLP block: hidden + down(silu(gate(norm(hidden))) * up(norm(hidden)))
         norm(b, "m", "hidden", "post_norm", k.wide(), k.eps());
-        b.add("gate = " + linear("m", "wg", null, k.packedGate()));
-        b.add("act = torch.mul(torch.mul(gate, torch.sigmoid(gate)), " + linear("m", "wu", null, k.packedUp()) + ")");
-        b.add("return torch.add(hidden, " + linear("act", "wd", null, k.packedDown()) + ")");
-        String params = "x: Tensor, q: Tensor, keys: Tensor, values: Tensor, mask: Tensor, wo: Tensor"
-                + (k.oBias() ? ", bo: Tensor" : "") + ", post_norm: Tensor, wg: Tensor, wu: Tensor, wd: Tensor"
-                + (k.pickRows() ? ", rows: Tensor" : "");
-        return TorchScripts.loadFunction("attention_and_mlp", params, "Tensor", b);
+        b.add("act = torch.mul(torch.silu(" + linear("m", "wg", null, k.packedGate()) + "), "
+                + linear("m", "wu", null, k.packedUp()) + ")");
+        b.add("out = torch.add(hidden, " + linear("act", "wd", null, k.packedDown()) + ")");
     }
 
     /**
-     * Lines computing {@code dst = rmsNorm(x, w)}: in float32 for a half-precision {@code x}, cast back to its type
-     * before the weight (transformers' LlamaRMSNorm).
+     * {@code mg = } the additive {@code mask [R, 1, 1, T, L]} for the grouped queries {@code [R, KV, G*T, hd]} of
+     * attention: {@code [R, 1, G*T, L]}.
+     */
+    private static String groupedMask(String mask, String r, int g, String t, String l) {
+        return "mg = torch.reshape(torch.expand(" + mask + ", [" + r + ", 1, " + g + ", " + t + ", " + l + "]), [" + r
+                + ", 1, " + g + " * " + t + ", " + l + "])";
+    }
+
+    /**
+     * Lines computing {@code dst = rmsNorm(x, w)} as transformers' LlamaRMSNorm does: for a half-precision {@code x}
+     * normalised in float32 and cast back to its type before the weight. (PyTorch's {@code rms_norm} on a bfloat16
+     * {@code x} multiplies by the weight before the cast, which rounds a quarter of the outputs differently.)
      */
     private static void norm(List<String> b, String dst, String x, String w, boolean wide, float eps) {
-        String t = dst + "_";
-        b.add(t + " = " + (wide ? x : "torch.to(" + x + ", " + FLOAT32 + ")"));
-        b.add(t + " = torch.div(" + t + ", torch.sqrt(torch.add(torch.mean(torch.square(" + t + "), [-1], True), "
-                + eps + ")))");
-        b.add(dst + " = torch.mul(" + (wide ? t : "torch.to(" + t + ", " + x + ".dtype)") + ", " + w + ")");
+        String size = "[" + w + ".size(0)]";
+        b.add(dst + " = " + (wide ? "torch.rms_norm(" + x + ", " + size + ", " + w + ", " + eps + ")"
+                : "torch.mul(torch.to(torch.rms_norm(torch.to(" + x + ", " + FLOAT32 + "), " + size + ", None, " + eps
+                        + "), " + x + ".dtype), " + w + ")"));
     }
 
     /** {@code x W^T (+ bias)}: oneDNN's packed linear for a {@link PackedLinear} weight, else PyTorch's linear. */

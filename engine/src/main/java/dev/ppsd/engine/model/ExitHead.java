@@ -132,7 +132,7 @@ public final class ExitHead {
             return hE;
         }
         NDArray h = DecoderLayer.rmsNorm(hE, exitNorm, config.rmsNormEps());
-        return DecoderLayer.forward(config, layer, h, a, cache, 0);
+        return DecoderLayer.forward(config, new LayerWeights[] {layer}, 0, 1, h, a, cache);
     }
 
     /** Draft logits from {@link #advance}'s state: final norm and LM head. */

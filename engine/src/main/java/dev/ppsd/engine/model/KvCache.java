@@ -181,53 +181,42 @@ public final class KvCache implements AutoCloseable {
     }
 
     /**
-     * Writes {@code k, v [B, kvHeads, T, hd]} of layer {@code layer} at positions {@code start[b]..+T} of
-     * {@code slots[b]} (one indexed write for the whole batch), then returns the cached keys and values over
-     * the batch's attention rows {@code [R, kvHeads, L, hd]} for {@code L = max(start) + T}: a view of the
-     * batch's window of slots, or the batch's slots gathered ({@link AttentionBatch}). Positions past each
-     * row's own end are masked by the caller.
+     * Checks that layers {@code [from, to)} can take {@code t} new positions per batch row at the batch's start
+     * positions: inside the buffers, and right after what each slot holds (no gap). {@link DecoderLayer} then writes
+     * them ({@link #keys}, {@link #values}) and records them ({@link #wrote}).
      */
-    NDArray[] appendAndRead(int layer, NDArray k, NDArray v, AttentionBatch a) {
-        int[] start = a.start;
-        int[] slots = a.slots;
-        int t = (int) k.getShape().get(2);
-        for (int b = 0; b < slots.length; b++) {
-            int end = start[b] + t;
+    void checkWrite(int from, int to, AttentionBatch a, int t) {
+        for (int b = 0; b < a.slots.length; b++) {
+            int end = a.start[b] + t;
             if (end > maxLen) {
                 throw new IllegalStateException("KV cache full: position " + end + " > maxLen " + maxLen);
             }
-            if (start[b] > lengths[layer][slots[b]]) {
-                throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + slots[b] + ": writing at "
-                        + start[b] + " but length is " + lengths[layer][slots[b]]);
+            for (int layer = from; layer < to; layer++) {
+                if (a.start[b] > lengths[layer][a.slots[b]]) {
+                    throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + a.slots[b]
+                            + ": writing at " + a.start[b] + " but length is " + lengths[layer][a.slots[b]]);
+                }
             }
         }
-        if (a.writeAt == null) {
-            // one row: [slot:slot+1, :, start:end, :] <- k / v [1, KV, T, hd]; built without string parsing
-            NDIndex at = new NDIndex().addSliceDim(slots[0], slots[0] + 1L).addAllDim()
-                    .addSliceDim(start[0], start[0] + (long) t).addAllDim();
-            keys[layer].set(at, k);
-            values[layer].set(at, v);
-        } else {
-            // every row at once: [B, KV, T, hd] -> [B, T, KV, hd], the shape the advanced index selects
-            keys[layer].set(a.writeAt, k.transpose(0, 2, 1, 3));
-            values[layer].set(a.writeAt, v.transpose(0, 2, 1, 3));
+    }
+
+    /** The key buffers {@code [slots, KV, maxLen, hd]} of layers {@code [from, to)}, written in place. */
+    NDArray[] keys(int from, int to) {
+        return Arrays.copyOfRange(keys, from, to);
+    }
+
+    /** The value buffers of layers {@code [from, to)}. */
+    NDArray[] values(int from, int to) {
+        return Arrays.copyOfRange(values, from, to);
+    }
+
+    /** Records that layers {@code [from, to)} hold each batch row's slot up to its start + {@code t}. */
+    void wrote(int from, int to, AttentionBatch a, int t) {
+        for (int layer = from; layer < to; layer++) {
+            for (int b = 0; b < a.slots.length; b++) {
+                lengths[layer][a.slots[b]] = a.start[b] + t;
+            }
         }
-        for (int b = 0; b < slots.length; b++) {
-            lengths[layer][slots[b]] = start[b] + t;
-        }
-        NDArray kk;
-        NDArray vv;
-        if (a.windowFrom >= 0) { // the window of slots, in place
-            NDIndex window = new NDIndex().addSliceDim(a.windowFrom, a.windowFrom + (long) a.rows).addAllDim()
-                    .addSliceDim(0, a.attend).addAllDim();
-            kk = keys[layer].get(window);
-            vv = values[layer].get(window);
-        } else { // sparse slots: gather them
-            NDIndex upTo = new NDIndex().addAllDim(2).addSliceDim(0, a.attend).addAllDim();
-            kk = keys[layer].get(upTo).get(a.gatherSlots);
-            vv = values[layer].get(upTo).get(a.gatherSlots);
-        }
-        return new NDArray[] {kk, vv};
     }
 
     @Override

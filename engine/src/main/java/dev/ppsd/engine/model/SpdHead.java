@@ -289,11 +289,7 @@ public final class SpdHead {
 
     /** The head's layers on rows {@code [B, T, D]} at the positions of {@code a}, cached in {@code cache}. */
     public NDArray advance(NDArray rows, AttentionBatch a, KvCache cache) {
-        NDArray h = rows;
-        for (int l = 0; l < layers.length; l++) {
-            h = DecoderLayer.forward(layerConfig, layers[l], h, a, cache, l);
-        }
-        return h;
+        return DecoderLayer.forward(layerConfig, layers, 0, layers.length, rows, a, cache);
     }
 
     /** Draft logits from {@link #advance}'s output {@code h}: its last position, norm, LM head {@code -> [B, 1, V]}. */

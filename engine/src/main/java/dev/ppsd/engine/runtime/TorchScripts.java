@@ -5,7 +5,10 @@ import ai.djl.MalformedModelException;
 import ai.djl.Model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 
 import java.io.ByteArrayInputStream;
@@ -13,6 +16,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.zip.ZipEntry;
@@ -72,6 +76,40 @@ public final class TorchScripts {
     /** {@link #run} for a module that returns a tuple of tensors: its elements in order. */
     public static NDList runTuple(PtSymbolBlock block, NDArray... inputs) {
         return IValueUtils.forward(block, new NDList(inputs), true);
+    }
+
+    /**
+     * {@link #run} for a module whose parameters include lists: each input is a tensor ({@code NDArray}), a list of
+     * tensors ({@code NDArray[]}, {@code List[Tensor]}) or a list of integers ({@code long[]}, {@code List[int]}). A
+     * list goes to libtorch as one value whatever its length (a tensor each costs a Java object and a native call of
+     * its own). Unlike {@link #run} the module runs as DJL runs inference, which may update tensors in place (a KV
+     * cache); its result is not differentiable. It belongs to the first input's manager.
+     */
+    public static NDArray runWithLists(PtSymbolBlock block, Object... inputs) {
+        IValue[] values = new IValue[inputs.length];
+        try {
+            for (int i = 0; i < inputs.length; i++) {
+                Object in = inputs[i];
+                if (in instanceof NDArray a) {
+                    values[i] = IValue.from((PtNDArray) a);
+                } else if (in instanceof NDArray[] list) {
+                    values[i] = IValue.listFrom(Arrays.copyOf(list, list.length, PtNDArray[].class));
+                } else if (in instanceof long[] ints) {
+                    values[i] = IValue.listFrom(ints);
+                } else {
+                    throw new IllegalArgumentException("not a tensor, tensor list or int list: " + in);
+                }
+            }
+            try (IValue out = IValueUtils.forward(block, values)) {
+                return out.toTensor((PtNDManager) ((NDArray) inputs[0]).getManager());
+            }
+        } finally {
+            for (IValue v : values) {
+                if (v != null) {
+                    v.close();
+                }
+            }
+        }
     }
 
     /**
