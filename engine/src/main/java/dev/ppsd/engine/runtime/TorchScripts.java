@@ -25,7 +25,7 @@ import java.util.zip.ZipOutputStream;
 /**
  * TorchScript modules written in memory: PyTorch operations that DJL 0.35.1 cannot call itself (bfloat16
  * conversions, oneDNN's packed linear), and functions of many operations run as one call (the decoder layer's, in
- * {@code model.DecoderLayer}). A module's {@code forward} takes tensors and returns one expression of them ({@link
+ * {@code model.DecoderLayer}, whose cached one takes lists of tensors and integers: {@link #runWithLists}). A module's {@code forward} takes tensors and returns one expression of them ({@link
  * #load}) or runs a list of statements ({@link #loadFunction}); it is loaded once and kept for the JVM's life. A
  * call costs about 15-50 us on top of its operations.
  */
