@@ -117,6 +117,9 @@ public final class DecoderLayer {
      */
     private static NDArray cachedLayers(LlamaConfig c, LayerWeights[] layers, int from, int to, NDArray x,
             AttentionBatch a, KvCache cache) {
+        if (a.cacheIndex() == null) {
+            throw new IllegalArgumentException("a cached forward needs the attention batch of AttentionBatch.cached");
+        }
         int t = (int) x.getShape().get(1);
         cache.checkWrite(from, to, a, t);
         NDArray h = x;
@@ -131,9 +134,8 @@ public final class DecoderLayer {
                 weights.addAll(key.weights(layers[l]));
             }
             PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> cachedLayersFunction(key));
-            NDArray[] index = a.cacheIndex();
             h = TorchScripts.runWithLists(f, h, weights.toArray(new NDArray[0]), cache.keys(i, end),
-                    cache.values(i, end), a.ropeTables, new NDArray[] {a.mask}, index, a.cacheInts(end - i));
+                    cache.values(i, end), a.ropeTables, new NDArray[] {a.mask}, a.cacheIndex(), a.cacheInts(end - i));
             i = end;
         }
         cache.wrote(from, to, a, t);
