@@ -212,9 +212,10 @@ public final class DecoderLayer {
             List<String> b = new ArrayList<>();
             qkvStatements(b, key);
             b.add("return (q, k, v)");
-            return TorchScripts.loadFunction("query_key_value", "x: Tensor, "
-                    + String.join(": Tensor, ", qkvWeightNames(key)) + ": Tensor, cos: Tensor, sin: Tensor, rot: Tensor",
-                    "Tuple[Tensor, Tensor, Tensor]", b);
+            List<String> params = new ArrayList<>(List.of("x"));
+            params.addAll(qkvWeightNames(key));
+            params.addAll(List.of("cos", "sin", "rot"));
+            return TorchScripts.loadFunction("query_key_value", tensors(params), "Tuple[Tensor, Tensor, Tensor]", b);
         });
         List<NDArray> in = new ArrayList<>(List.of(x));
         in.addAll(qkvWeights(key, w));
@@ -310,9 +311,9 @@ public final class DecoderLayer {
             List<String> b = new ArrayList<>();
             restStatements(b, key);
             b.add("return out");
-            return TorchScripts.loadFunction("attention_and_mlp", "x: Tensor, q: Tensor, keys: Tensor, "
-                    + "values: Tensor, mask: Tensor, " + String.join(": Tensor, ", restWeightNames(key)) + ": Tensor",
-                    "Tensor", b);
+            List<String> params = new ArrayList<>(List.of("x", "q", "keys", "values", "mask"));
+            params.addAll(restWeightNames(key));
+            return TorchScripts.loadFunction("attention_and_mlp", tensors(params), "Tensor", b);
         });
         List<NDArray> in = new ArrayList<>(List.of(x, q, k, v, mask));
         in.addAll(restWeights(key, w));
@@ -405,6 +406,11 @@ public final class DecoderLayer {
         b.add(dst + " = " + (wide ? "torch.rms_norm(" + x + ", " + size + ", " + w + ", " + eps + ")"
                 : "torch.mul(torch.to(torch.rms_norm(torch.to(" + x + ", " + FLOAT32 + "), " + size + ", None, " + eps
                         + "), " + x + ".dtype), " + w + ")"));
+    }
+
+    /** The parameter list of a function of the tensors {@code names}: {@code "a: Tensor, b: Tensor"}. */
+    private static String tensors(List<String> names) {
+        return String.join(": Tensor, ", names) + ": Tensor";
     }
 
     /** {@code x W^T (+ bias)}: oneDNN's packed linear for a {@link PackedLinear} weight, else PyTorch's linear. */

@@ -25,9 +25,10 @@ import java.util.zip.ZipOutputStream;
 /**
  * TorchScript modules written in memory: PyTorch operations that DJL 0.35.1 cannot call itself (bfloat16
  * conversions, oneDNN's packed linear), and functions of many operations run as one call (the decoder layer's, in
- * {@code model.DecoderLayer}, whose cached one takes lists of tensors and integers: {@link #runWithLists}). A module's {@code forward} takes tensors and returns one expression of them ({@link
- * #load}) or runs a list of statements ({@link #loadFunction}); it is loaded once and kept for the JVM's life. A
- * call costs about 15-50 us on top of its operations.
+ * {@code model.DecoderLayer}, whose cached one takes lists of tensors and integers: {@link #runWithLists}). A
+ * module's {@code forward} takes tensors and returns one expression of them ({@link #load}) or runs a list of
+ * statements ({@link #loadFunction}); it is loaded once and kept for the JVM's life. A call costs about 15-50 us on
+ * top of its operations.
  */
 public final class TorchScripts {
     /** The loaded modules' models, held so that nothing frees their native handles while the JVM runs. */
