@@ -25,7 +25,7 @@ public final class AttentionBatch {
 
     final int[] start;
     final int[] slots;
-    final NDArray[] ropeTables; // cos, sin [B, 1, T, hd] and rotate_half [hd, hd] ({@link Rope#tables})
+    final NDArray[] ropeTables; // cos and signed sin [B, 1, T, hd] ({@link Rope#tables})
     final NDArray mask; // [R, 1, 1, T, L] additive: 0 or -inf, in the model's type
     final int attend; // L = max(start) + T
     final int windowFrom; // window mode: attention row r is cache slot windowFrom + r; -1 when gathering

@@ -165,7 +165,6 @@ public final class DecoderLayer {
         // start of the one row, the window's first slot, R and L
         b.add("cos = rope[0]");
         b.add("sin = rope[1]");
-        b.add("rot = rope[2]");
         b.add("t = x.size(1)");
         b.add(groupedMask("masks[0]", "ints[7]", key.rest().heads() / key.rest().kvHeads(), "t", "ints[8]"));
         b.add("for i in range(ints[0]):");
@@ -214,7 +213,7 @@ public final class DecoderLayer {
             b.add("return (q, k, v)");
             List<String> params = new ArrayList<>(List.of("x"));
             params.addAll(qkvWeightNames(key));
-            params.addAll(List.of("cos", "sin", "rot"));
+            params.addAll(List.of("cos", "sin"));
             return TorchScripts.loadFunction("query_key_value", tensors(params), "Tuple[Tensor, Tensor, Tensor]", b);
         });
         List<NDArray> in = new ArrayList<>(List.of(x));
@@ -255,7 +254,7 @@ public final class DecoderLayer {
 
     /**
      * Statements computing the rotated {@code q [B, H, T, hd]}, {@code k} and {@code v [B, KV, T, hd]} from {@code x
-     * [B, T, D]}, the weights of {@link #qkvWeightNames} and the RoPE tables {@code cos}, {@code sin}, {@code rot}.
+     * [B, T, D]}, the weights of {@link #qkvWeightNames} and the RoPE tables {@code cos} and {@code sin} (signed).
      */
     private static void qkvStatements(List<String> b, QkvKey k) {
         b.add("b = x.size(0)");
@@ -294,9 +293,10 @@ public final class DecoderLayer {
             norm(b, "q", "q", "qn", k.wide(), k.eps());
             norm(b, "k", "k", "kn", k.wide(), k.eps());
         }
-        // RoPE with the tables of Rope#tables: x * cos + rotate_half(x) * sin, rotate_half as a matrix product
-        b.add("q = torch.addcmul(torch.mul(q, cos), torch.matmul(q, rot), sin)");
-        b.add("k = torch.addcmul(torch.mul(k, cos), torch.matmul(k, rot), sin)");
+        // RoPE with the tables of Rope#tables: x * cos + rotate_half(x) * sin == x * cos + roll(x, hd/2) * signed sin
+        String half = "[" + k.headDim() / 2 + "], [-1]";
+        b.add("q = torch.addcmul(torch.mul(q, cos), torch.roll(q, " + half + "), sin)");
+        b.add("k = torch.addcmul(torch.mul(k, cos), torch.roll(k, " + half + "), sin)");
     }
 
     /**

@@ -9,17 +9,17 @@ import dev.ppsd.engine.runtime.Bfloat16;
 /**
  * Rotary position embedding in the Hugging Face Llama convention: {@code inv_freq[i] = theta^(-2i/hd)}, {@code emb =
  * cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])}
- * per head. {@code rotate_half} is one matmul with a signed permutation matrix (each output is one input times ±1 plus
- * exact zeros, so the result is bit-identical to slicing, negating and concatenating, in one op instead of four);
- * {@link DecoderLayer} applies it to q and k. The inverse frequencies follow the config's {@link RopeScaling}; the
+ * per head. {@code rotate_half(x)*sin} is computed as {@code roll(x, hd/2)*signedSin}, where {@code signedSin} is
+ * {@code sin} with its first half negated: each product is the same product with the sign moved, so the result is
+ * bit-identical to slicing, negating and concatenating, in two ops instead of five; {@link DecoderLayer} applies it to
+ * q and k. The inverse frequencies follow the config's {@link RopeScaling}; the
  * tables are computed in float32 and held in the model's type (as transformers casts cos and sin to the activations'
  * type). A Rope also carries what else every forward of its config shares about positions: the sliding window {@link
  * AttentionBatch} masks with and the type of the masks.
  */
 public final class Rope {
     private final NDArray cos; // [maxPos, hd]
-    private final NDArray sin; // [maxPos, hd]
-    private final NDArray rotateHalf; // [hd, hd]: x @ rotateHalf == rotate_half(x)
+    private final NDArray signedSin; // [maxPos, hd]: -sin in the first half, sin in the second
     private final ai.djl.Device device;
     private final DataType dataType;
     private final int slidingWindow;
@@ -43,18 +43,12 @@ public final class Rope {
                 float si = (float) Math.sin(f);
                 cosv[p * hd + i] = co;
                 cosv[p * hd + i + hd / 2] = co;
-                sinv[p * hd + i] = si;
+                sinv[p * hd + i] = -si;
                 sinv[p * hd + i + hd / 2] = si;
             }
         }
         this.cos = inType(manager.create(cosv, new Shape(maxPos, hd)), dataType);
-        this.sin = inType(manager.create(sinv, new Shape(maxPos, hd)), dataType);
-        float[] rot = new float[hd * hd]; // row = input index, column = output index
-        for (int i = 0; i < hd / 2; i++) {
-            rot[(i + hd / 2) * hd + i] = -1; // out[i] = -x[i + hd/2]
-            rot[i * hd + i + hd / 2] = 1; // out[i + hd/2] = x[i]
-        }
-        this.rotateHalf = inType(manager.create(rot, new Shape(hd, hd)), dataType);
+        this.signedSin = inType(manager.create(sinv, new Shape(maxPos, hd)), dataType);
         this.device = manager.getDevice();
         this.dataType = dataType;
         this.slidingWindow = c.slidingWindow();
@@ -84,12 +78,11 @@ public final class Rope {
     }
 
     /**
-     * Cos and sin rows for the given positions, {@code [B, T] -> [B, 1, T, hd]} each (broadcast over heads), and
-     * the {@code rotate_half} matrix {@code [hd, hd]}.
+     * Cos and signed sin rows for the given positions, {@code [B, T] -> [B, 1, T, hd]} each (broadcast over heads).
      */
     public NDArray[] tables(NDArray positions) {
         NDArray c = cos.get(positions).expandDims(1);
-        NDArray s = sin.get(positions).expandDims(1);
-        return new NDArray[] {c, s, rotateHalf};
+        NDArray s = signedSin.get(positions).expandDims(1);
+        return new NDArray[] {c, s};
     }
 }
