@@ -48,12 +48,13 @@ public final class PackedLinear {
     }
 
     /**
-     * The smallest float32 weight packed, in elements (1 MB). A packed call has a fixed cost of about 15 us, which
-     * a smaller weight does not earn back on one row: the bundled 256-wide model runs 11% slower at batch 1 with
-     * every weight packed, a 768-wide one no slower. A plain bfloat16 weight is reordered at every call, so every
-     * bfloat16 weight is packed.
+     * The smallest float32 weight packed, in elements (512 KB). On this CPU, one row, the weights streaming from
+     * memory: a packed 704×256 or 768×256 weight takes 38–56 us against 54–68 plain, 256×704 the same either way,
+     * 256×256 25 us against 23. With the layers in one call, packing the bundled 256-wide model's gate, up and down
+     * (and its q/k/v stacked, {@link #packStacked}) made its decode step ~10% faster at batch 1 and its bench 11–21%
+     * faster at batch 32. A plain bfloat16 weight is reordered at every call, so every bfloat16 weight is packed.
      */
-    static final long MIN_FLOAT32_ELEMENTS = 1L << 18;
+    static final long MIN_FLOAT32_ELEMENTS = 1L << 17;
 
     /**
      * The rows per call oneDNN is told to expect when it chooses a weight's packed layout. Decoding calls with 1–16
@@ -126,19 +127,25 @@ public final class PackedLinear {
      * Weights {@code [out_i, in]} of the same input stacked into one {@code [sum out_i, in]} and packed, so that one
      * call computes all of their outputs side by side (q, k and v of a layer); the weights are closed. oneDNN is
      * slower on 768 outputs than on 2304: the 97M model's single-sequence {@code ar} runs 2.7% faster with its q/k/v
-     * stacked (docs/benchmarks.md). Null when they are not all {@link #packable} or their inputs or types differ: then
-     * nothing is changed.
+     * stacked (docs/benchmarks.md). Whether to pack is asked of the stacked weight: the bundled model's 256×256 q, k
+     * and v are too small to pack one by one, their 768×256 stack is not. Null when the stack is not {@link #packable},
+     * one of them is packed already, or their inputs or types differ: then nothing is changed.
      */
     public static NDArray packStacked(NDArray... ws) {
         long[] rows = new long[ws.length];
         for (int i = 0; i < ws.length; i++) {
-            if (isPacked(ws[i]) || !packable(ws[i]) || ws[i].getShape().get(1) != ws[0].getShape().get(1)
+            if (isPacked(ws[i]) || ws[i].getShape().dimension() != 2
+                    || ws[i].getShape().get(1) != ws[0].getShape().get(1)
                     || Bfloat16.typeOf(ws[i]) != Bfloat16.typeOf(ws[0])) {
                 return null;
             }
             rows[i] = ws[i].getShape().get(0);
         }
         NDArray stacked = ai.djl.ndarray.NDArrays.concat(new ai.djl.ndarray.NDList(ws), 0);
+        if (!packable(stacked)) {
+            stacked.close();
+            return null;
+        }
         stacked.attach(ws[0].getManager());
         for (NDArray w : ws) {
             w.close();

@@ -297,8 +297,8 @@ class ReferenceForwardTest {
 
     /**
      * Loaded for inference on a CPU ({@code LlamaModel.load(dir, cpu, "float32", false)}, as an engine loads it),
-     * the projections of at least {@link PackedLinear#MIN_FLOAT32_ELEMENTS} are packed for oneDNN (q, o, gate, up,
-     * down and the untied LM head here; k and v stay plain): the packed linears compute what the reference does.
+     * the projections of at least {@link PackedLinear#MIN_FLOAT32_ELEMENTS} are packed for oneDNN (q/k/v stacked, o,
+     * gate, up, down and the untied LM head here): the packed linears compute what the reference does.
      */
     @Test
     void packedProjections() throws IOException {
@@ -306,14 +306,13 @@ class ReferenceForwardTest {
         writeModel(tmp, cfg, 17, "F32");
         LlamaModel model = LlamaModel.load(tmp, ai.djl.Device.cpu(), "float32", false);
         LayerWeights l0 = model.weights().layer(0);
-        assertTrue(PackedLinear.isPacked(l0.q()) && PackedLinear.isPacked(l0.gate()) && PackedLinear.isPacked(
-                l0.down()), "q, gate and down packed");
-        assertTrue(!PackedLinear.isPacked(l0.k()) && !PackedLinear.isPacked(l0.v()), "k and v below the size");
+        assertTrue(l0.qkvStacked() && PackedLinear.isPacked(l0.q()) && PackedLinear.isPacked(l0.gate())
+                && PackedLinear.isPacked(l0.down()), "q/k/v stacked and packed, gate and down packed");
         assertTrue(PackedLinear.isPacked(model.weights().lmHead()), "the untied LM head packed");
         try (NDManager sub = model.manager().newSubManager()) { // a head initialised from it gets plain weights
             ExitHead head = ExitHead.initTrained(model, 1, sub);
             assertTrue(head.named().get("model.layers.0.self_attn.q_proj.weight").contentEquals(
-                    PackedLinear.dense(model.weights().layer(1).q())), "the head's layer starts as layer 1");
+                    PackedLinear.unstack(model.weights().layer(1).q()).get(0)), "the head's layer starts as layer 1");
             LayerStack stack = head.stack(model.rope());
             NDArray logits = head.logits(sub.randomNormal(new ai.djl.ndarray.types.Shape(1, 3, 512)),
                     stack.batch(sub, new int[] {0}, new int[] {0}, 3), null);

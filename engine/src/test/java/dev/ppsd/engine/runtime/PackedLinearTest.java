@@ -6,10 +6,14 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -62,6 +66,42 @@ class PackedLinearTest {
                             "row " + last + " alone, output " + o);
                 }
             }
+        }
+    }
+
+    /**
+     * Whether q, k and v are stacked and packed is asked of their stack: three 256×256 float32 weights, each under
+     * the packing size, stack into a packable 768×256 that computes their three outputs side by side; a stack under
+     * the size changes nothing (the weights stay open and plain).
+     */
+    @Test
+    void stackedWeightsArePackedWhenTheirStackIsLargeEnough() {
+        DjlRuntime.init();
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray[] qkv = {m.randomNormal(new Shape(256, 256)), m.randomNormal(new Shape(256, 256)),
+                m.randomNormal(new Shape(256, 256))};
+            assertFalse(PackedLinear.packable(qkv[0]), "one 256×256 float32 weight is under the packing size");
+            Assumptions.assumeTrue(PackedLinear.packable(m.zeros(new Shape(1024, 512))), "no oneDNN packing here");
+            assertTrue(PackedLinear.packable(m.zeros(new Shape(768, 256))), "768×256 float32 is over the packing size");
+            NDArray x = m.randomNormal(new Shape(3, 256));
+            float[][] expected = new float[3][];
+            for (int i = 0; i < 3; i++) {
+                expected[i] = x.matMul(qkv[i].transpose()).toFloatArray();
+            }
+            NDArray stacked = PackedLinear.packStacked(qkv);
+            assertTrue(PackedLinear.isStacked(stacked) && PackedLinear.isPacked(stacked));
+            NDArray out = PackedLinear.linear(x, stacked, null); // [3, 768]: q, k, v side by side
+            for (int i = 0; i < 3; i++) {
+                float[] got = out.get(new NDIndex(":, " + 256 * i + ":" + 256 * (i + 1))).toFloatArray();
+                for (int k = 0; k < got.length; k++) {
+                    assertEquals(expected[i][k], got[k], 1e-3 * Math.max(1, Math.abs(expected[i][k]) / 8),
+                            "projection " + i + ", element " + k);
+                }
+            }
+            NDArray[] small = {m.randomNormal(new Shape(64, 256)), m.randomNormal(new Shape(64, 256))};
+            float[] before = small[1].toFloatArray();
+            assertNull(PackedLinear.packStacked(small), "a 128×256 stack is under the packing size");
+            assertArrayEquals(before, small[1].toFloatArray(), "and its weights are left as they were");
         }
     }
 
