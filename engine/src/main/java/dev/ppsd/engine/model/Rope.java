@@ -11,11 +11,11 @@ import dev.ppsd.engine.runtime.Bfloat16;
  * cat(freqs, freqs)}, and {@code x*cos + rotate_half(x)*sin} where {@code rotate_half(x) = cat(-x[hd/2:], x[:hd/2])}
  * per head. {@code rotate_half(x)*sin} is computed as {@code roll(x, hd/2)*signedSin}, where {@code signedSin} is
  * {@code sin} with its first half negated: each product is the same product with the sign moved, so the result is
- * bit-identical to slicing, negating and concatenating, in two ops instead of five; {@link DecoderLayer} applies it to
- * q and k. The inverse frequencies follow the config's {@link RopeScaling}; the
- * tables are computed in float32 and held in the model's type (as transformers casts cos and sin to the activations'
- * type). A Rope also carries what else every forward of its config shares about positions: the sliding window {@link
- * AttentionBatch} masks with and the type of the masks.
+ * bit-identical to slicing, negating and concatenating, in one op ({@code roll}) instead of four; {@link DecoderLayer}
+ * applies it to q and k. The inverse frequencies follow the config's {@link RopeScaling}; the tables are computed in
+ * float32 and held in the model's type (as transformers casts cos and sin to the activations' type). A Rope also
+ * carries what else every forward of its config shares about positions: the sliding window {@link AttentionBatch}
+ * masks with and the type of the masks.
  */
 public final class Rope {
     private final NDArray cos; // [maxPos, hd]

@@ -51,8 +51,8 @@ public final class PackedLinear {
      * The smallest float32 weight packed, in elements (512 KB). On this CPU, one row, the weights streaming from
      * memory: a packed 704×256 or 768×256 weight takes 38–56 us against 54–68 plain, 256×704 the same either way,
      * 256×256 25 us against 23. With the layers in one call, packing the bundled 256-wide model's gate, up and down
-     * (and its q/k/v stacked, {@link #packStacked}) made its decode step ~10% faster at batch 1 and its bench 11–21%
-     * faster at batch 32. A plain bfloat16 weight is reordered at every call, so every bfloat16 weight is packed.
+     * (and its q/k/v stacked, {@link #packStacked}) made its decode step ~15% faster at batch 1 and every mode
+     * faster at batch 8 and 32 (docs/benchmarks.md, "Small weights packed too"). A plain bfloat16 weight is reordered at every call, so every bfloat16 weight is packed.
      */
     static final long MIN_FLOAT32_ELEMENTS = 1L << 17;
 
