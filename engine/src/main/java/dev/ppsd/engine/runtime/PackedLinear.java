@@ -3,6 +3,7 @@ package dev.ppsd.engine.runtime;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 
 import java.util.ArrayList;
@@ -52,7 +53,8 @@ public final class PackedLinear {
      * memory: a packed 704×256 or 768×256 weight takes 38–56 us against 54–68 plain, 256×704 the same either way,
      * 256×256 25 us against 23. With the layers in one call, packing the bundled 256-wide model's gate, up and down
      * (and its q/k/v stacked, {@link #packStacked}) made its decode step ~15% faster at batch 1 and every mode
-     * faster at batch 8 and 32 (docs/benchmarks.md, "Small weights packed too"). A plain bfloat16 weight is reordered at every call, so every bfloat16 weight is packed.
+     * faster at batch 8 and 32 (docs/benchmarks.md, "Small weights packed too"). A plain bfloat16 weight is
+     * reordered at every call, so every bfloat16 weight is packed.
      */
     static final long MIN_FLOAT32_ELEMENTS = 1L << 17;
 
@@ -71,11 +73,15 @@ public final class PackedLinear {
      * #MIN_FLOAT32_ELEMENTS}, with PyTorch built with oneDNN (checked once; without it everything stays plain).
      */
     public static boolean packable(NDArray w) {
-        DataType t = Bfloat16.typeOf(w);
+        return packable(Bfloat16.typeOf(w), w.getDevice(), w.getShape());
+    }
+
+    /** As {@link #packable(NDArray)}, for a weight of this type, device and shape (a stack not built yet). */
+    private static boolean packable(DataType t, Device device, Shape shape) {
         boolean worth = t == DataType.BFLOAT16 ? CpuFeatures.AVX512_BF16_CAPABLE
-                : t == DataType.FLOAT32 && w.size() >= MIN_FLOAT32_ELEMENTS;
-        return worth && CpuFeatures.X86_64 && Device.Type.CPU.equals(w.getDevice().getDeviceType())
-                && w.getShape().dimension() == 2 && ops() != null;
+                : t == DataType.FLOAT32 && shape.size() >= MIN_FLOAT32_ELEMENTS;
+        return worth && CpuFeatures.X86_64 && Device.Type.CPU.equals(device.getDeviceType())
+                && shape.dimension() == 2 && ops() != null;
     }
 
     /** What this machine's CPU offers oneDNN, read once. */
@@ -133,6 +139,7 @@ public final class PackedLinear {
      */
     public static NDArray packStacked(NDArray... ws) {
         long[] rows = new long[ws.length];
+        long stackedRows = 0;
         for (int i = 0; i < ws.length; i++) {
             if (isPacked(ws[i]) || ws[i].getShape().dimension() != 2
                     || ws[i].getShape().get(1) != ws[0].getShape().get(1)
@@ -140,12 +147,12 @@ public final class PackedLinear {
                 return null;
             }
             rows[i] = ws[i].getShape().get(0);
+            stackedRows += rows[i];
+        }
+        if (!packable(Bfloat16.typeOf(ws[0]), ws[0].getDevice(), new Shape(stackedRows, ws[0].getShape().get(1)))) {
+            return null; // asked before the stack is built: most weights that cannot be packed never are copied
         }
         NDArray stacked = ai.djl.ndarray.NDArrays.concat(new ai.djl.ndarray.NDList(ws), 0);
-        if (!packable(stacked)) {
-            stacked.close();
-            return null;
-        }
         stacked.attach(ws[0].getManager());
         for (NDArray w : ws) {
             w.close();
