@@ -75,7 +75,7 @@ public final class GenerationEngine implements AutoCloseable {
 
     /** The worker: runs the scheduler whenever sequences wait; a failure fails every caller. */
     private void work() {
-        DjlRuntime.pinIntraOpThreads();
+        DjlRuntime.configureThread();
         try {
             while (queue.awaitWork()) {
                 try {

@@ -26,6 +26,8 @@ public final class DjlRuntime {
             // one intra-op thread per calling thread: PPSD runs one thread per stage
             setIfAbsent("ai.djl.pytorch.num_threads", "1");
             setIfAbsent("ai.djl.pytorch.num_interop_threads", "1");
+            // TorchScript's profiling executor off: see configureThread
+            setIfAbsent(GRAPH_OPTIMIZER, "false");
             String cache = System.getenv("PPSD_CACHE");
             if (cache != null && !cache.isBlank()) {
                 setIfAbsent("DJL_CACHE_DIR", cache + "/djl");
@@ -36,25 +38,41 @@ public final class DjlRuntime {
     }
 
     /**
-     * Applies the intra-op thread count ({@code ai.djl.pytorch.num_threads}, default 1) to the calling
-     * thread. PyTorch's OpenMP thread count is a per-thread setting: DJL applies it only on the thread that
-     * starts the engine, so every other thread that runs tensor ops (a pipeline stage, a Spark task, a
-     * batcher) would otherwise fork an OpenMP team of one spinning worker per core for each op, and two
-     * such threads slow each other down 2-10x. Cheap after the first call on a thread.
+     * Applies PyTorch's per-thread settings to the calling thread, which DJL applies only on the thread that starts
+     * the engine (or, for the second, around its own module calls, which the engine bypasses). Cheap after the first
+     * call on a thread.
+     * <ul>
+     *   <li>The intra-op thread count ({@code ai.djl.pytorch.num_threads}, default 1): every other thread that
+     *       runs tensor ops (a pipeline stage, a Spark task, a batcher) would otherwise fork an OpenMP team of one
+     *       spinning worker per core for each op, and two such threads slow each other down 2-10x.</li>
+     *   <li>TorchScript's graph-executor optimisation ({@code ai.djl.pytorch.graph_optimizer}, default false):
+     *       on, the profiling executor specialises each module's graph to the shapes it has seen and profiles and
+     *       re-optimises it when they change, and a decoder's shapes change at every step (batch rows, cache
+     *       length). On the bundled model it cost the first 7,000 tokens of a 220-prompt run at batch 8 a third of
+     *       their speed (PPSD 890-970 tokens/s, then 1,440-1,590 in the same process; off: 1,320-1,560 from the
+     *       first token), and it gains nothing once warm: the CPU has no fuser to feed.</li>
+     * </ul>
      */
-    public static void pinIntraOpThreads() {
-        if (PINNED.get()) {
+    public static void configureThread() {
+        if (CONFIGURED.get()) {
             return;
         }
         init();
-        int n = Integer.getInteger("ai.djl.pytorch.num_threads", 1);
-        if (n > 0 && "PyTorch".equals(ai.djl.engine.Engine.getDefaultEngineName())) {
-            ai.djl.pytorch.jni.JniUtils.setNumThreads(n);
+        if ("PyTorch".equals(ai.djl.engine.Engine.getDefaultEngineName())) {
+            int n = Integer.getInteger("ai.djl.pytorch.num_threads", 1);
+            if (n > 0) {
+                ai.djl.pytorch.jni.JniUtils.setNumThreads(n);
+            }
+            ai.djl.pytorch.jni.JniUtils.setGraphExecutorOptimize(Boolean.parseBoolean(
+                    System.getProperty(GRAPH_OPTIMIZER, "false")));
         }
-        PINNED.set(true);
+        CONFIGURED.set(true);
     }
 
-    private static final ThreadLocal<Boolean> PINNED = ThreadLocal.withInitial(() -> false);
+    /** DJL's switch for TorchScript's graph-executor optimisation, which {@link #configureThread} applies. */
+    static final String GRAPH_OPTIMIZER = "ai.djl.pytorch.graph_optimizer";
+
+    private static final ThreadLocal<Boolean> CONFIGURED = ThreadLocal.withInitial(() -> false);
 
     private static void setIfAbsent(String key, String value) {
         if (System.getProperty(key) == null) {

@@ -12,7 +12,7 @@ import java.util.concurrent.locks.LockSupport;
  * <p>One task at a time: tasks are numbered, and {@link #start} refuses a task while the previous one still runs
  * (its {@link #await} was interrupted, or never called), since both would use the stage's caches and the second's
  * await could return when the first one ended. A reused scheduler checks {@link #checkIdle} before it touches the
- * stage's caches. The worker thread never dies of a task: what a task (or pinning the thread) throws is rethrown
+ * stage's caches. The worker thread never dies of a task: what a task (or configuring the thread) throws is rethrown
  * by {@link #await}.
  */
 final class StageWorker implements AutoCloseable {
@@ -20,7 +20,7 @@ final class StageWorker implements AutoCloseable {
     static final long SPIN_NANOS = 300_000;
     private final Thread thread;
     private final long spinNanos;
-    private final Runnable pin;
+    private final Runnable configure;
     private volatile Runnable task;
     /** Tasks handed to the worker so far (coordinator only). */
     private long started;
@@ -37,13 +37,16 @@ final class StageWorker implements AutoCloseable {
      *                fewer cores than that (a spinning thread would then take a core from a working one)
      */
     StageWorker(String name, int threads) {
-        this(name, threads, DjlRuntime::pinIntraOpThreads);
+        this(name, threads, DjlRuntime::configureThread);
     }
 
-    /** As above; {@code pin} runs on the worker thread before each task (tests replace the DJL thread pinning). */
-    StageWorker(String name, int threads, Runnable pin) {
+    /**
+     * As above; {@code configure} runs on the worker thread before each task (tests replace DJL's per-thread
+     * settings).
+     */
+    StageWorker(String name, int threads, Runnable configure) {
         this.spinNanos = Runtime.getRuntime().availableProcessors() >= threads ? SPIN_NANOS : 0;
-        this.pin = pin;
+        this.configure = configure;
         this.thread = new Thread(this::loop, name);
         thread.setDaemon(true);
         thread.start();
@@ -117,7 +120,7 @@ final class StageWorker implements AutoCloseable {
                 continue;
             }
             try {
-                pin.run(); // cheap once it succeeded on this thread
+                configure.run(); // cheap once it succeeded on this thread
                 r.run();
             } catch (Throwable t) {
                 failure = t;

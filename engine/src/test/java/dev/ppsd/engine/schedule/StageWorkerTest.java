@@ -15,7 +15,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * The stage worker's hand-off: every task runs once and its effects are visible after {@link StageWorker#await};
  * failures are rethrown; one task at a time, so a stage whose await was interrupted refuses new work (loudly) until
- * its task has ended. The workers here pin nothing (the DJL pinning needs a loaded engine; a test of its own).
+ * its task has ended. The workers here configure nothing (DJL's per-thread settings need a loaded engine; a test of
+ * its own).
  */
 class StageWorkerTest {
     private static final Runnable NO_PIN = () -> { };
@@ -146,9 +147,9 @@ class StageWorkerTest {
     }
 
     @Test
-    void aThreadThatCannotBePinnedFailsItsTasksInsteadOfHanging() {
-        // DJL's pinning throws UnsatisfiedLinkError when no engine is loaded yet: the worker thread used to die of
-        // it before its first task, and await then waited forever
+    void aThreadThatCannotBeConfiguredFailsItsTasksInsteadOfHanging() {
+        // DJL's per-thread settings throw UnsatisfiedLinkError when no engine is loaded yet: the worker thread used to
+        // die of it before its first task, and await then waited forever
         Runnable broken = () -> {
             throw new UnsatisfiedLinkError("torchSetNumThreads");
         };
