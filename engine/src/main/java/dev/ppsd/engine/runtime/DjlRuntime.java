@@ -48,9 +48,9 @@ public final class DjlRuntime {
      *   <li>TorchScript's graph-executor optimisation ({@code ai.djl.pytorch.graph_optimizer}, default false):
      *       on, the profiling executor specialises each module's graph to the shapes it has seen and profiles and
      *       re-optimises it when they change, and a decoder's shapes change at every step (batch rows, cache
-     *       length). On the bundled model it cost the first 7,000 tokens of a 220-prompt run at batch 8 a third of
-     *       their speed (PPSD 890-970 tokens/s, then 1,440-1,590 in the same process; off: 1,320-1,560 from the
-     *       first token), and it gains nothing once warm: the CPU has no fuser to feed.</li>
+     *       length). Off, the logits are the same to the bit, a warm step is no slower, and the pipeline's first
+     *       steps are faster (16 requests of the bundled model at batch 8: 680-744 ms against 820-848;
+     *       docs/benchmarks.md).</li>
      * </ul>
      */
     public static void configureThread() {

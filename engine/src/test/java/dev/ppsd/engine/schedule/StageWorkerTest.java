@@ -19,10 +19,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * its own).
  */
 class StageWorkerTest {
-    private static final Runnable NO_PIN = () -> { };
+    private static final Runnable NO_CONFIGURATION = () -> { };
 
     private static StageWorker worker(int threads) {
-        return new StageWorker("test-stage", threads, NO_PIN);
+        return new StageWorker("test-stage", threads, NO_CONFIGURATION);
     }
 
     @Test
