@@ -17,7 +17,9 @@ import dev.ppsd.engine.runtime.Bfloat16;
  * are the {@code R} rows attention runs over. A cached batch whose slots lie densely in a run of cache
  * slots attends over that <em>window</em> of the cache in place ({@code R} = window size, no copy of K/V):
  * its queries are scattered into window rows first and the outputs picked back. A sparse batch (a few
- * slots spread over a large cache) gathers its slots' K/V instead ({@code R = B}).
+ * slots spread over a large cache) gathers its slots' K/V instead ({@code R = B}), and so does a batch whose
+ * rows share a slot (a prompt's tokens in a {@link BatchRows} flat batch, each a row attending over its slot's
+ * positions up to its own).
  */
 public final class AttentionBatch {
     /** A window may hold at most this many attention rows per batch row; sparser batches gather. */
@@ -60,7 +62,9 @@ public final class AttentionBatch {
             lo = Math.min(lo, slots[r]);
             hi = Math.max(hi, slots[r] + 1);
         }
-        boolean window = hi - lo <= MAX_WINDOW_PER_ROW * b;
+        // a window holds one attention row per slot: rows that share a slot (a prompt's tokens in BatchRows' flat
+        // batch, each a row of its own with the positions before it) gather their slot's K/V instead
+        boolean window = hi - lo <= MAX_WINDOW_PER_ROW * b && distinct(slots);
         int rows = window ? hi - lo : b;
         // attention row of batch row r; rows of the window that no batch row uses keep a zero mask (their
         // output is dropped, and a zero mask keeps their softmax finite)
@@ -154,6 +158,16 @@ public final class AttentionBatch {
         }
         return new AttentionBatch(new int[b], new int[b], rope.tables(m.create(positions, new Shape(b, t))),
                 mask(m, rope, mask, new Shape(b, 1, 1, t, t)), t, 0, b, null, false);
+    }
+
+    private static boolean distinct(int[] slots) {
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int s : slots) {
+            if (!seen.add(s)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static NDArray ints(NDManager m, int[] v) {

@@ -186,18 +186,23 @@ public final class KvCache implements AutoCloseable {
      * them ({@link #keys}, {@link #values}) and records them ({@link #wrote}).
      */
     void checkWrite(int from, int to, AttentionBatch a, int t) {
+        // rows that share a slot (a prompt's tokens, a row each) write one run: its first row must follow what it holds
+        java.util.Map<Integer, Integer> first = new java.util.LinkedHashMap<>();
         for (int b = 0; b < a.slots.length; b++) {
             int end = a.start[b] + t;
             if (end > maxLen) {
                 throw new IllegalStateException("KV cache full: position " + end + " > maxLen " + maxLen);
             }
+            first.merge(a.slots[b], a.start[b], Math::min);
+        }
+        first.forEach((slot, start) -> {
             for (int layer = from; layer < to; layer++) {
-                if (a.start[b] > lengths[layer][a.slots[b]]) {
-                    throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + a.slots[b]
-                            + ": writing at " + a.start[b] + " but length is " + lengths[layer][a.slots[b]]);
+                if (start > lengths[layer][slot]) {
+                    throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + slot
+                            + ": writing at " + start + " but length is " + lengths[layer][slot]);
                 }
             }
-        }
+        });
     }
 
     /** The key buffers {@code [slots, KV, maxLen, hd]} of layers {@code [from, to)}, written in place. */
@@ -214,7 +219,10 @@ public final class KvCache implements AutoCloseable {
     void wrote(int from, int to, AttentionBatch a, int t) {
         for (int layer = from; layer < to; layer++) {
             for (int b = 0; b < a.slots.length; b++) {
-                lengths[layer][a.slots[b]] = a.start[b] + t;
+                lengths[layer][a.slots[b]] = 0;
+            }
+            for (int b = 0; b < a.slots.length; b++) { // (rows that share a slot: it holds up to the run's end)
+                lengths[layer][a.slots[b]] = Math.max(lengths[layer][a.slots[b]], a.start[b] + t);
             }
         }
     }

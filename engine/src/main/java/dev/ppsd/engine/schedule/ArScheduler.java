@@ -7,6 +7,7 @@ import dev.ppsd.engine.decode.Sequence;
 import dev.ppsd.engine.decode.SequenceSource;
 import dev.ppsd.engine.decode.StopCriteria;
 import dev.ppsd.engine.model.AttentionBatch;
+import dev.ppsd.engine.model.BatchRows;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.ModelRunner;
 import dev.ppsd.engine.model.PrefixStore;
@@ -21,8 +22,8 @@ import java.util.List;
 /**
  * Plain autoregressive decoding, the oracle the speculative schedulers must match. Continuous batching:
  * up to {@code maxBatch} sequences decode one token per step together; a finished sequence's cache slot is
- * taken by the next waiting one (after a one-pass prefill of its prompt). The KV cache grows with the longest
- * sequence in flight (prompt + clamped budget).
+ * taken by the next waiting one, whose prompt runs in the next step with the others' tokens ({@link BatchRows}).
+ * The KV cache grows with the longest sequence in flight (prompt + clamped budget).
  */
 public final class ArScheduler implements Scheduler {
     private final LlamaModel model;
@@ -73,9 +74,13 @@ public final class ArScheduler implements Scheduler {
         KvCache cache = null;
         try {
             Sequence[] active = new Sequence[maxBatch];
-            int[] next = new int[maxBatch]; // token to feed at the next step
+            // what each slot feeds at the next step, from position at[slot]: the prompt past its reused prefix for a
+            // sequence just admitted (prefilling), else the token sampled last
+            int[][] feed = new int[maxBatch][];
+            int[] at = new int[maxBatch];
+            boolean[] prefilling = new boolean[maxBatch];
             while (true) {
-                // admit: a waiting sequence takes a free slot; prefill its prompt, sample its first token
+                // admit: a waiting sequence takes a free slot; its prompt runs in the next step
                 for (int slot = 0; slot < maxBatch; slot++) {
                     Sequence s;
                     while (active[slot] == null && (s = source.poll()) != null) {
@@ -86,46 +91,84 @@ public final class ArScheduler implements Scheduler {
                         }
                         cache.ensureLength(need, budget.maxSequence());
                         cache.reset(slot);
-                        float[] logits = prefill(all, cache, slot, s);
-                        int tok = s.sample(logits);
-                        if (s.commit(tok, stop)) {
-                            source.finished(s);
+                        if (PromptLogprobs.wanted(s)) {
+                            // its prompt logprobs need all its positions together: a pass of its own, now
+                            int tok = s.sample(prefillAlone(all, cache, slot, s));
+                            if (s.commit(tok, stop)) {
+                                source.finished(s);
+                                continue;
+                            }
+                            feed[slot] = new int[] {tok};
+                            at[slot] = s.totalLength() - 1;
                         } else {
-                            active[slot] = s;
-                            next[slot] = tok;
+                            int[] prompt = s.promptIds();
+                            int reused = 0;
+                            if (prefix != null) {
+                                reused = prefix.match(prompt);
+                                prefix.restore(cache, slot, prompt, reused);
+                            }
+                            feed[slot] = Arrays.copyOfRange(prompt, reused, prompt.length);
+                            at[slot] = reused;
+                            prefilling[slot] = true;
                         }
+                        active[slot] = s;
                     }
                 }
-                List<Integer> rows = new ArrayList<>();
+                // one forward for every active sequence: its next token, or its prompt (prompts among the tokens
+                // flattened, as BatchRows#joining lets them; the others a pass of their own)
+                List<Integer> decode = new ArrayList<>();
+                List<Integer> prompts = new ArrayList<>();
                 for (int slot = 0; slot < maxBatch; slot++) {
                     if (active[slot] != null) {
-                        rows.add(slot);
+                        (feed[slot].length == 1 ? decode : prompts).add(slot);
                     }
                 }
-                if (rows.isEmpty()) {
+                if (decode.isEmpty() && prompts.isEmpty()) {
                     return;
                 }
-                // decode: one token for every active sequence in one forward
-                int b = rows.size();
-                int[] start = new int[b];
-                int[] slotIds = new int[b];
-                int[][] tokens = new int[b][1];
-                for (int r = 0; r < b; r++) {
-                    int slot = rows.get(r);
-                    slotIds[r] = slot;
-                    start[r] = active[slot].totalLength() - 1;
-                    tokens[r][0] = next[slot];
+                List<Integer> joining = BatchRows.joining(model.config(), decode, prompts, slot -> feed[slot].length,
+                        slot -> at[slot] + feed[slot].length);
+                List<List<Integer>> calls = new ArrayList<>();
+                for (int slot : prompts) {
+                    if (!joining.contains(slot)) {
+                        calls.add(List.of(slot));
+                    }
                 }
-                float[][] logits = step(all, cache, start, slotIds, tokens);
-                for (int r = 0; r < b; r++) {
-                    int slot = slotIds[r];
-                    Sequence s = active[slot];
-                    int tok = s.sample(logits[r]);
-                    if (s.commit(tok, stop)) {
-                        active[slot] = null;
-                        source.finished(s);
-                    } else {
-                        next[slot] = tok;
+                decode.addAll(joining);
+                decode.sort(null);
+                calls.add(decode);
+                for (List<Integer> call : calls) {
+                    if (call.isEmpty()) {
+                        continue;
+                    }
+                    int b = call.size();
+                    int[] slots = new int[b];
+                    int[] start = new int[b];
+                    int[][] tokens = new int[b][];
+                    for (int r = 0; r < b; r++) {
+                        slots[r] = call.get(r);
+                        start[r] = at[slots[r]];
+                        tokens[r] = feed[slots[r]];
+                    }
+                    float[][] logits = step(all, cache, slots, start, tokens);
+                    for (int r = 0; r < b; r++) {
+                        int slot = slots[r];
+                        Sequence s = active[slot];
+                        if (prefilling[slot]) {
+                            prefilling[slot] = false;
+                            if (prefix != null) {
+                                prefix.save(cache, slot, s.promptIds());
+                            }
+                            s.markPrefilled();
+                        }
+                        int tok = s.sample(logits[r]);
+                        if (s.commit(tok, stop)) {
+                            active[slot] = null;
+                            source.finished(s);
+                        } else {
+                            feed[slot] = new int[] {tok};
+                            at[slot] = s.totalLength() - 1;
+                        }
                     }
                 }
             }
@@ -136,26 +179,14 @@ public final class ArScheduler implements Scheduler {
         }
     }
 
-    /**
-     * Runs the prompt in one pass — after the longest prefix the prefix cache holds, copied in — and returns the
-     * logits of its last position; the prompt's full blocks then go to the prefix cache.
-     */
-    private float[] prefill(ModelRunner all, KvCache cache, int slot, Sequence s) {
+    /** Runs a prompt whose prompt logprobs are wanted in one pass, from position 0; returns its last logits. */
+    private float[] prefillAlone(ModelRunner all, KvCache cache, int slot, Sequence s) {
         int[] prompt = s.promptIds();
-        boolean promptLogprobs = PromptLogprobs.wanted(s);
-        int reused = 0;
-        if (prefix != null && !promptLogprobs) {
-            reused = prefix.match(prompt);
-            prefix.restore(cache, slot, prompt, reused);
-        }
         float[] logits;
         try (NDScope ignored = new NDScope()) {
-            AttentionBatch a = all.batch(new int[] {reused}, new int[] {slot}, prompt.length - reused);
-            NDArray h = all.forward(all.embed(new int[][] {Arrays.copyOfRange(prompt, reused, prompt.length)}), a,
-                    cache);
-            if (promptLogprobs) {
-                PromptLogprobs.compute(s, all, h);
-            }
+            AttentionBatch a = all.batch(new int[] {0}, new int[] {slot}, prompt.length);
+            NDArray h = all.forward(all.embed(new int[][] {prompt}), a, cache);
+            PromptLogprobs.compute(s, all, h);
             logits = all.nextTokenLogits(h)[0];
             if (prefix != null) {
                 prefix.save(cache, slot, prompt);
@@ -165,11 +196,12 @@ public final class ArScheduler implements Scheduler {
         return logits;
     }
 
-    /** One cached forward of {@code tokens [B][T]}; returns each row's next-token logits. */
-    private static float[][] step(ModelRunner all, KvCache cache, int[] start, int[] slots, int[][] tokens) {
+    /** One cached forward of each slot's {@code tokens} from {@code start} ({@link BatchRows}); each one's logits. */
+    private static float[][] step(ModelRunner all, KvCache cache, int[] slots, int[] start, int[][] tokens) {
         try (NDScope ignored = new NDScope()) {
-            AttentionBatch a = all.batch(start, slots, tokens[0].length);
-            return all.nextTokenLogits(all.forward(all.embed(tokens), a, cache));
+            BatchRows rows = new BatchRows(slots, start, tokens);
+            return all.nextTokenLogits(rows.lastOfEach(all.forward(all.embed(rows.tokens()), rows.attention(all),
+                    cache)));
         }
     }
 }

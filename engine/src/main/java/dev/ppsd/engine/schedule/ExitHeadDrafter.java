@@ -10,6 +10,7 @@ import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.Rope;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * PPSD's drafter: the exit head after stage 0's block, on stage 0. The entry that just ran stage 0 drafts the next
@@ -37,10 +38,10 @@ final class ExitHeadDrafter extends PipelineDrafter {
     }
 
     @Override
-    void afterBlock(List<InFlight> group, NDArray h, AttentionBatch a) {
-        // only the last position of each entry drafts: [B, T, D] -> [B, 1, D]; a trained head's layer runs on every
-        // position (its cache must hold them all), its LM head only when an entry of the group drafts
-        NDArray state = (head.trained() ? head.advance(h, a, cache()) : h).get(":, -1:, :");
+    void afterBlock(List<InFlight> group, NDArray h, AttentionBatch a, UnaryOperator<NDArray> lastOfEach) {
+        // only the last position of each entry drafts: [B, 1, D]; a trained head's layer runs on every position (its
+        // cache must hold them all), its LM head only when an entry of the group drafts
+        NDArray state = lastOfEach.apply(head.trained() ? head.advance(h, a, cache()) : h);
         if (group.stream().anyMatch(e -> e.wantDraft)) {
             float[][] rows = LlamaModel.rows(head.project(state));
             for (int r = 0; r < group.size(); r++) {

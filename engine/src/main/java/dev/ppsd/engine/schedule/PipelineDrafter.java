@@ -11,6 +11,7 @@ import dev.ppsd.engine.model.PrefixStore;
 import dev.ppsd.engine.runtime.Bfloat16;
 
 import java.util.List;
+import java.util.function.UnaryOperator;
 
 /**
  * What drafts in a pipeline, on the stage that runs it (its <em>host</em>): the exit head after stage 0's block
@@ -68,8 +69,11 @@ abstract class PipelineDrafter implements AutoCloseable {
         return 0;
     }
 
-    /** Stage 0's output {@code h [B, T, D]} of {@code group}, on stage 0's thread (the host when it is 0). */
-    void afterBlock(List<InFlight> group, NDArray h, AttentionBatch a) {
+    /**
+     * Stage 0's output {@code h} of {@code group} (rows as in {@code a}: {@code [B, T, D]}, or one token a row),
+     * on stage 0's thread (the host when it is 0); {@code lastOfEach} picks each entry's last position from it.
+     */
+    void afterBlock(List<InFlight> group, NDArray h, AttentionBatch a, UnaryOperator<NDArray> lastOfEach) {
     }
 
     /** After every stage of the cycle has finished, before the verifications. */

@@ -2,10 +2,10 @@ package dev.ppsd.engine.schedule;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import dev.ppsd.engine.model.AttentionBatch;
+import dev.ppsd.engine.model.BatchRows;
 import dev.ppsd.engine.model.KvCache;
 import dev.ppsd.engine.model.LlamaModel;
 import dev.ppsd.engine.model.ModelRunner;
@@ -204,25 +204,48 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
-    /** Single-token entries of different sequences run as one batch; a prefill runs alone. */
+    /**
+     * The cycle's entries run as one call, prompts among the single tokens flattened ({@link BatchRows#joining}); a
+     * prompt that does not join, or whose prompt logprobs are wanted on the last stage (which needs all its positions
+     * together), runs alone. The part of a shared call's time charged to prefilling is its prompts' share of its
+     * tokens.
+     */
     private void run(List<InFlight> entries) {
-        List<InFlight> singles = new ArrayList<>();
-        lastPrefillMs = 0;
+        List<InFlight> batch = new ArrayList<>();
+        List<InFlight> prompts = new ArrayList<>();
         for (InFlight e : entries) {
-            if (!e.isPrefill()) {
-                singles.add(e);
-            } else {
+            (!e.isPrefill() ? batch : prompts).add(e);
+        }
+        List<InFlight> joining = BatchRows.joining(runner.layers().config(), batch,
+                prompts.stream().filter(e -> !(last && PromptLogprobs.wanted(e.lane.seq))).toList(),
+                e -> e.tokens.length, InFlight::end);
+        lastPrefillMs = 0;
+        for (InFlight e : prompts) {
+            if (!joining.contains(e)) {
                 long t0 = System.nanoTime();
                 runGroup(List.of(e));
                 savePrefix(e);
                 lastPrefillMs += (System.nanoTime() - t0) / 1e6;
             }
         }
-        if (!singles.isEmpty()) {
-            // in slot order: a batch that holds a run of slots then attends over it in place, with no scatter
-            singles.sort(java.util.Comparator.comparingInt(e -> e.lane.slot));
-            runGroup(singles);
+        batch.addAll(joining);
+        if (batch.isEmpty()) {
+            return;
         }
+        // in slot order: a batch of single tokens that holds a run of slots then attends over it in place, no scatter
+        batch.sort(java.util.Comparator.comparingInt(e -> e.lane.slot));
+        long t0 = System.nanoTime();
+        runGroup(batch);
+        int tokens = 0;
+        int promptTokens = 0;
+        for (InFlight e : batch) {
+            tokens += e.tokens.length;
+            if (e.isPrefill()) {
+                promptTokens += e.tokens.length;
+                savePrefix(e);
+            }
+        }
+        lastPrefillMs += (System.nanoTime() - t0) / 1e6 * promptTokens / tokens;
     }
 
     /** After a prompt's prefill: its full blocks go to this stage's prefix cache. */
@@ -233,59 +256,57 @@ final class PipelineStage implements AutoCloseable {
         }
     }
 
+    /** Runs the block on {@code group}: one call, its entries the rows of {@link BatchRows}. */
     private void runGroup(List<InFlight> group) {
         int b = group.size();
-        int t = group.get(0).tokens.length;
         int[] start = new int[b];
         int[] slots = new int[b];
+        int[][] tokens = new int[b][];
         for (int r = 0; r < b; r++) {
             start[r] = group.get(r).start;
             slots[r] = group.get(r).lane.slot;
+            tokens[r] = group.get(r).tokens;
         }
+        BatchRows rows = new BatchRows(slots, start, tokens);
         NDArray x;
         if (first) {
-            int[][] tokens = new int[b][];
-            for (int r = 0; r < b; r++) {
-                tokens[r] = group.get(r).tokens;
-            }
-            x = runner.embed(tokens); // [B, T, D]
+            x = runner.embed(rows.tokens());
         } else {
-            NDList in = new NDList();
+            List<NDArray> in = new ArrayList<>();
             for (InFlight e : group) {
-                NDArray here = e.hidden.getDevice().equals(runner.layers().device()) ? e.hidden
-                        : Bfloat16.toDevice(e.hidden, runner.layers().device()); // (DJL cannot move bfloat16 itself)
-                in.add(here); // [1, T, D] from the previous stage
+                in.add(e.hidden.getDevice().equals(runner.layers().device()) ? e.hidden
+                        : Bfloat16.toDevice(e.hidden, runner.layers().device())); // (DJL cannot move bfloat16 itself)
             }
-            x = b == 1 ? in.get(0) : ai.djl.ndarray.NDArrays.concat(in, 0); // [B, T, D]
+            x = rows.join(in); // the [1, T, D] hand-offs of the previous stage
         }
-        AttentionBatch a = runner.batch(start, slots, t);
+        AttentionBatch a = rows.attention(runner);
         NDArray[] kept = new NDArray[stateDepths.length];
         NDArray h = runner.forward(x, a, cache, stateDepths, kept);
         group.forEach(InFlight::release); // the previous stage's hand-offs are consumed
         for (int i = 0; i < kept.length; i++) {
             for (int r = 0; kept[i] != null && r < b; r++) {
-                // [B, T, D] -> [1, T, D] kept by the entry for the drafter, past the cycle's scope
-                NDArray state = kept[i].get(new ai.djl.ndarray.index.NDIndex().addSliceDim(r, r + 1L));
+                // the entry's [1, T, D], kept by the entry for the drafter, past the cycle's scope
+                NDArray state = rows.rowsOf(kept[i], r);
                 NDScope.unregister(state);
                 group.get(r).states[i] = state;
             }
         }
         if (first && drafter != null) {
-            drafter.afterBlock(group, h, a);
+            drafter.afterBlock(group, h, a, rows::lastOfEach);
         }
         if (last) {
-            if (group.size() == 1 && t > 1 && PromptLogprobs.wanted(group.get(0).lane.seq)) {
+            if (group.size() == 1 && tokens[0].length > 1 && PromptLogprobs.wanted(group.get(0).lane.seq)) {
                 PromptLogprobs.compute(group.get(0).lane.seq, runner, h); // a whole prompt (no prefix reused)
             }
-            // only the last position of each entry is verified: [B, T, D] -> [B, 1, D]
-            float[][] rows = runner.nextTokenLogits(h.get(":, -1:, :"));
+            // only the last position of each entry is verified
+            float[][] logits = runner.nextTokenLogits(rows.lastOfEach(h));
             for (int r = 0; r < b; r++) {
-                group.get(r).logits = rows[r];
+                group.get(r).logits = logits[r];
             }
         } else {
             for (int r = 0; r < b; r++) {
                 // [1, T, D] hand-off, survives the cycle scope
-                NDArray out = h.get(new ai.djl.ndarray.index.NDIndex().addSliceDim(r, r + 1L));
+                NDArray out = rows.rowsOf(h, r);
                 NDScope.unregister(out);
                 group.get(r).hidden = out;
             }

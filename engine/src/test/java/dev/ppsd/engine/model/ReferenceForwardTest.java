@@ -460,6 +460,65 @@ class ReferenceForwardTest {
         batchedCase(8, new int[] {7, 0}, "batched slots {7,0} of 8");
     }
 
+    /**
+     * A flat batch ({@link BatchRows}): one call holds a decode token of slot 2 and two prompts of different lengths
+     * (slots 0 and 1), every token a row; every row's logits match its sequence's reference at its position, each
+     * sequence's last row is picked, the cache holds each run, and batched decode steps after it stay on the
+     * reference.
+     */
+    @Test
+    void flatBatchPromptsAmongDecodeTokens() throws IOException {
+        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false);
+        writeModel(tmp, cfg, 21, "F32");
+        ReferenceLlama[] ref = {ReferenceLlama.load(tmp), ReferenceLlama.load(tmp), ReferenceLlama.load(tmp)};
+        int v = ref[0].vocab;
+        int[][] prompts = {randomTokens(6, v, 211), randomTokens(5, v, 212), randomTokens(3, v, 213)};
+        int[] slots = {2, 0, 1};
+        double worst = 0;
+        try (LlamaModel model = LlamaModel.load(tmp); KvCache cache = model.newCache(3, 128)) {
+            ModelRunner all = ModelRunner.of(model, 0, cfg.numHiddenLayers());
+            float[][] want0 = ref[0].prefill(prompts[0]);
+            model.forwardLogits(cache, slots[0], prompts[0], 0);
+            int tok = argmax(want0[want0.length - 1]);
+            BatchRows rows = new BatchRows(slots, new int[] {ref[0].position(), 0, 0},
+                    new int[][] {{tok}, prompts[1], prompts[2]});
+            assertTrue(rows.flat());
+            float[][] last = new float[3][];
+            try (NDScope ignored = new NDScope()) {
+                NDArray h = all.forward(all.embed(rows.tokens()), rows.attention(all), cache);
+                float[][] every = all.logits(h); // one row per token: 1 + 5 + 3
+                assertEquals(9, every.length);
+                last[0] = ref[0].step(tok);
+                worst = Math.max(worst, compare("flat decode row", last[0], every[0]));
+                for (int r = 1; r < 3; r++) {
+                    float[][] want = ref[r].prefill(prompts[r]);
+                    int from = r == 1 ? 1 : 6;
+                    for (int i = 0; i < want.length; i++) {
+                        worst = Math.max(worst, compare("flat prompt " + r + " pos " + i, want[i], every[from + i]));
+                    }
+                    last[r] = want[want.length - 1];
+                }
+                float[][] picked = all.nextTokenLogits(rows.lastOfEach(h));
+                for (int r = 0; r < 3; r++) {
+                    worst = Math.max(worst, compare("flat last of " + r, last[r], picked[r]));
+                }
+            }
+            for (int r = 0; r < 3; r++) {
+                assertEquals(ref[r].position(), cache.length(cfg.numHiddenLayers() - 1, slots[r]));
+            }
+            for (int s = 0; s < 10; s++) {
+                int[][] toks = {{argmax(last[0])}, {argmax(last[1])}, {argmax(last[2])}};
+                int[] start = {ref[0].position(), ref[1].position(), ref[2].position()};
+                float[][][] got = batched(model, cache, toks, start, slots);
+                for (int r = 0; r < 3; r++) {
+                    last[r] = ref[r].step(toks[r][0]);
+                    worst = Math.max(worst, compare("decode after flat, row " + r, last[r], got[r][0]));
+                }
+            }
+        }
+        System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e%n", "flat batch", worst);
+    }
+
     // ------------------------------------------------------------------ truncate
 
     @Test
