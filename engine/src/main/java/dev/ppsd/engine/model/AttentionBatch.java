@@ -93,6 +93,11 @@ public final class AttentionBatch {
                 !identity);
     }
 
+    /** Whether attention gathers its rows' K/V (sparse slots, or rows that share a slot) rather than a window. */
+    boolean gathers() {
+        return windowFrom < 0;
+    }
+
     /**
      * The index tensors {@code cached_layers} reads ({@link DecoderLayer}): where the new K/V go when there are
      * several rows (slots {@code [B, 1]}, positions {@code [B, T]}), the attention row of each batch row, the slots to

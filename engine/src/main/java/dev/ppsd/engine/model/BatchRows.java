@@ -18,8 +18,7 @@ import java.util.function.ToIntFunction;
  * weights instead of taking a pass of its own. The KV cache takes the rows of a slot as one run of positions, and
  * each row attends over its own copy of its slot's keys and values ({@link AttentionBatch}: rows that share a slot
  * gather), which {@link #joining} bounds. On the bundled model a 15-token prompt added 2.5 ms to a batch of 8 decode
- * rows, against 7.2 ms as a call of its own, and a 40-token prompt 7.0 ms to 32 rows, against 8.7 ms (one thread,
- * 5 rounds each; {@code docs/benchmarks.md}).
+ * rows, against 7.2 ms as a call of its own (one thread, 5 rounds; {@code docs/benchmarks.md}).
  */
 public final class BatchRows {
     private final boolean flat;
@@ -57,17 +56,21 @@ public final class BatchRows {
     }
 
     /**
+     * At most this many numbers (keys and values) a flat call gathers for one layer: 2^20 (4 MiB in float32).
+     * Measured on the 2-core VM: on the bundled model 8 decode rows and a 15-token prompt gather 0.65M and the flat
+     * call saves 60% of what the prompt cost as a call of its own; on the 97M model, whose prompts cost a call that is
+     * already compute-bound, flat calls of 8 prompts gathering about 6M made {@code ar} 10% slower over a whole run.
+     */
+    public static final long MAX_GATHERED = 1L << 20;
+
+    /**
      * Which of {@code prompts} join {@code decode} (single-token entries) in one call: shortest first, while the keys
-     * and values the flat batch gathers for one layer (every row its slot's positions) hold no more numbers than two
-     * layers' weights: the copy stays of the order of the pass over the weights it saves (on the bundled model 32
-     * decode rows and a 40-token prompt, a copy of 1.9 layers, still ran 20% faster than two calls), and the memory
-     * it takes for the layer's time small beside the model's. A prompt with no decode rows to join starts the call (a
-     * batch of its own length gathers nothing). The others run as calls of their own.
+     * and values the flat rows gather for a layer (every row its slot's positions) stay within {@link #MAX_GATHERED}.
+     * A prompt with no decode rows to join starts the call (a batch of its own length gathers nothing). The others
+     * run as calls of their own.
      */
     public static <E> List<E> joining(LlamaConfig c, List<E> decode, List<E> prompts, ToIntFunction<E> length,
             ToIntFunction<E> end) {
-        long twoLayers = 2 * (2L * c.hiddenSize() * (c.numAttentionHeads() + c.numKeyValueHeads()) * c.headDim()
-                + 3L * c.hiddenSize() * c.intermediateSize()); // (q, o; k, v; gate, up, down)
         long perPosition = 2L * c.numKeyValueHeads() * c.headDim();
         List<E> sorted = new ArrayList<>(prompts);
         sorted.sort(Comparator.comparingInt(length));
@@ -77,7 +80,7 @@ public final class BatchRows {
         for (E p : sorted) {
             int a = Math.max(attend, end.applyAsInt(p));
             long n = rows + length.applyAsInt(p);
-            if (rows == 0 || n * a * perPosition <= twoLayers) {
+            if (rows == 0 || n * a * perPosition <= MAX_GATHERED) {
                 joining.add(p);
                 rows = n;
                 attend = a;

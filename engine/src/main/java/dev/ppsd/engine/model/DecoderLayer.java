@@ -134,8 +134,14 @@ public final class DecoderLayer {
                 weights.addAll(key.weights(layers[l]));
             }
             PtSymbolBlock f = FUNCTIONS.computeIfAbsent(key, any -> cachedLayersFunction(key));
-            h = TorchScripts.runWithLists(f, h, weights.toArray(new NDArray[0]), cache.keys(i, end),
-                    cache.values(i, end), a.ropeTables, new NDArray[] {a.mask}, a.cacheIndex(), a.cacheInts(end - i));
+            NDArray[] keys = cache.keys(i, end);
+            NDArray[] values = cache.values(i, end);
+            // where a gathering layer copies its rows' K/V (a window reads them in place: any tensor will do)
+            NDArray[] gathered = a.gathers()
+                    ? cache.gatherBuffers((long) a.rows * c.numKeyValueHeads() * a.attend * c.headDim())
+                    : new NDArray[] {keys[0], values[0]};
+            h = TorchScripts.runWithLists(f, h, weights.toArray(new NDArray[0]), keys, values, a.ropeTables,
+                    new NDArray[] {a.mask}, a.cacheIndex(), a.cacheInts(end - i), gathered);
             i = end;
         }
         cache.wrote(from, to, a, t);
@@ -187,9 +193,14 @@ public final class DecoderLayer {
         layer.add("if ints[2] == 1:");
         layer.add("  keys = torch.narrow(torch.narrow(kc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
         layer.add("  values = torch.narrow(torch.narrow(vc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
+        // (into the cache's gather buffers: kept memory, KvCache#gatherBuffers)
+        String gathered = "[ints[7], " + key.rest().kvHeads() + ", ints[8], " + key.rest().headDim() + "]";
+        String size = "ints[7] * " + key.rest().kvHeads() * key.rest().headDim() + " * ints[8]";
         layer.add("else:");
-        layer.add("  keys = torch.index_select(torch.narrow(kc[i], 2, 0, ints[8]), 0, index[3])");
-        layer.add("  values = torch.index_select(torch.narrow(vc[i], 2, 0, ints[8]), 0, index[3])");
+        layer.add("  keys = torch.index_select(torch.narrow(kc[i], 2, 0, ints[8]), 0, index[3], out=torch.reshape("
+                + "torch.narrow(scratch[0], 0, 0, " + size + "), " + gathered + "))");
+        layer.add("  values = torch.index_select(torch.narrow(vc[i], 2, 0, ints[8]), 0, index[3], out=torch.reshape("
+                + "torch.narrow(scratch[1], 0, 0, " + size + "), " + gathered + "))");
         // the queries of batch rows into their attention rows (unused window rows stay zero: their output is dropped)
         layer.add("if ints[3] == 1:");
         layer.add("  q = torch.index_copy(torch.new_zeros(q, [ints[7], q.size(1), t, q.size(3)]), 0, index[2], q)");
@@ -200,7 +211,8 @@ public final class DecoderLayer {
         }
         b.add("return x");
         return TorchScripts.loadFunction("cached_layers", "x: Tensor, w: List[Tensor], kc: List[Tensor], "
-                + "vc: List[Tensor], rope: List[Tensor], masks: List[Tensor], index: List[Tensor], ints: List[int]",
+                + "vc: List[Tensor], rope: List[Tensor], masks: List[Tensor], index: List[Tensor], ints: List[int], "
+                + "scratch: List[Tensor]",
                 "Tensor", b);
     }
 

@@ -22,6 +22,7 @@ public final class KvCache implements AutoCloseable {
     private final NDArray[] values;
     private final int[][] lengths; // [layer][slot]
     private int maxLen;
+    private NDArray[] gathered; // two flat buffers for one layer's gathered K and V ({@link #gatherBuffers})
 
     /** A float32 cache. */
     public KvCache(LlamaConfig c, int layers, int slots, int maxLen, NDManager parent, Device device) {
@@ -112,6 +113,26 @@ public final class KvCache implements AutoCloseable {
         b.set(held, a);
         a.close();
         return b;
+    }
+
+    /**
+     * Two flat buffers of at least {@code n} numbers each, in the cache's type on its device, into which a layer that
+     * gathers its rows' K/V ({@link AttentionBatch}: sparse slots, or rows that share a slot) copies them; every layer
+     * and call reuses them, growing them when a call needs more. A fresh tensor per layer is fresh memory to the
+     * allocator, and on a CPU its first touch costs about 10 µs a 4 KiB page in the 2-core VM: a flat call of the 97M
+     * model (8 decode rows and a 13-token prompt, 6 layers) took 60–100 ms so, against 52 ms with the pages kept.
+     */
+    NDArray[] gatherBuffers(long n) {
+        if (gathered == null || gathered[0].size() < n) {
+            long size = gathered == null ? n : Math.max(n, 2 * gathered[0].size());
+            if (gathered != null) {
+                gathered[0].close();
+                gathered[1].close();
+            }
+            gathered = new NDArray[] {zeros(new Shape(size), dataType()), zeros(new Shape(size), dataType())};
+            ai.djl.ndarray.NDScope.unregister(gathered); // (made in a call's scope, kept with the cache)
+        }
+        return gathered;
     }
 
     /** Number of positions of {@code slot} stored in layer {@code layer} (relative to this cache's range). */

@@ -207,8 +207,8 @@ final class PipelineStage implements AutoCloseable {
     /**
      * The cycle's entries run as one call, prompts among the single tokens flattened ({@link BatchRows#joining}); a
      * prompt that does not join, or whose prompt logprobs are wanted on the last stage (which needs all its positions
-     * together), runs alone. The part of a shared call's time charged to prefilling is its prompts' share of its
-     * tokens.
+     * together), runs alone. What a shared call's prompts cost (the time the controller leaves out of its cycle) is
+     * the call's time beyond what its decode rows cost in the stage's cycles without prompts.
      */
     private void run(List<InFlight> entries) {
         List<InFlight> batch = new ArrayList<>();
@@ -236,16 +236,24 @@ final class PipelineStage implements AutoCloseable {
         batch.sort(java.util.Comparator.comparingInt(e -> e.lane.slot));
         long t0 = System.nanoTime();
         runGroup(batch);
-        int tokens = 0;
+        int decodeRows = 0;
         int promptTokens = 0;
         for (InFlight e : batch) {
-            tokens += e.tokens.length;
             if (e.isPrefill()) {
                 promptTokens += e.tokens.length;
                 savePrefix(e);
+            } else {
+                decodeRows++;
             }
         }
-        lastPrefillMs += (System.nanoTime() - t0) / 1e6 * promptTokens / tokens;
+        if (promptTokens > 0) {
+            double ms = (System.nanoTime() - t0) / 1e6;
+            // what the decode rows would have cost alone, at this stage's cost per row in cycles without prompts
+            // (before there is one, the rows' share of the call's tokens)
+            double decode = decodeTokens > 0 ? decodeBusyMs / decodeTokens * decodeRows
+                    : ms * decodeRows / (decodeRows + promptTokens);
+            lastPrefillMs += Math.max(0, ms - decode);
+        }
     }
 
     /** After a prompt's prefill: its full blocks go to this stage's prefix cache. */

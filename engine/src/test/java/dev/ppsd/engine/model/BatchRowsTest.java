@@ -36,18 +36,20 @@ class BatchRowsTest {
 
     @Test
     void shortPromptsJoinTheDecodeTokensLongOnesRunAlone() {
-        // two layers hold 2 * (2*256*(8+4)*32 + 3*256*704) = 1,474,560 numbers; a row gathers 2*4*32 = 256 per position
+        // a row gathers 2 * 4 * 32 = 256 numbers per position, at most 2^20 = 1,048,576 in all
         List<int[]> decode = List.of(new int[] {1, 60}, new int[] {1, 90});
-        int[] small = prompt(15);
-        int[] large = prompt(300); // (2 + 300) rows * 300 positions * 256 > 1,474,560
-        int[] medium = prompt(40);
+        int[] small = prompt(15); // (2 + 15) rows * 90 positions * 256 = 391,680
+        int[] large = prompt(300);
+        int[] medium = prompt(40); // then (17 + 40) * 90 * 256 = 1,313,280: too many
         List<int[]> joining = BatchRows.joining(BUNDLED, decode, List.of(large, small, medium), p -> p[0], p -> p[1]);
-        assertEquals(List.of(small, medium), joining); // shortest first; the large one runs alone
+        assertEquals(List.of(small), joining); // shortest first; the others run alone
+        // without the small one, the medium one fits: (2 + 40) * 90 * 256 = 967,680
+        assertEquals(List.of(medium), BatchRows.joining(BUNDLED, decode, List.of(large, medium), p -> p[0], p -> p[1]));
         // with no decode tokens the first (shortest) prompt always starts the call
         assertEquals(List.of(large), BatchRows.joining(BUNDLED, List.of(), List.of(large), p -> p[0], p -> p[1]));
-        // the bound: 2 + n rows over 90 positions: n = 62 fits (64 * 90 * 256 = 1,474,560), 63 does not
-        assertEquals(1, BatchRows.joining(BUNDLED, decode, List.of(new int[] {62, 62}), p -> p[0], p -> p[1]).size());
-        assertEquals(0, BatchRows.joining(BUNDLED, decode, List.of(new int[] {63, 63}), p -> p[0], p -> p[1]).size());
+        // the bound: 2 + n rows over 90 positions: n = 43 fits (45 * 90 * 256 = 1,036,800), 44 does not
+        assertEquals(1, BatchRows.joining(BUNDLED, decode, List.of(new int[] {43, 43}), p -> p[0], p -> p[1]).size());
+        assertEquals(0, BatchRows.joining(BUNDLED, decode, List.of(new int[] {44, 44}), p -> p[0], p -> p[1]).size());
     }
 
     @Test
