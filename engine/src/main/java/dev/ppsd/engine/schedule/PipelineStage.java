@@ -206,8 +206,9 @@ final class PipelineStage implements AutoCloseable {
 
     /**
      * The cycle's entries run as one call, prompts among the single tokens flattened ({@link BatchRows#joining}); a
-     * prompt that does not join, or whose prompt logprobs are wanted on the last stage (which needs all its positions
-     * together), runs alone. What a shared call's prompts cost (the time the controller leaves out of its cycle) is
+     * prompt that does not join runs alone, and so does one whose prompt logprobs are wanted, on every stage: the last
+     * needs all its positions together, and alone its logprobs do not depend on what else the call holds (flat rows
+     * attend one query at a time, which rounds differently in the last bits). What a shared call's prompts cost (the time the controller leaves out of its cycle) is
      * the call's time beyond what its decode rows cost in the stage's cycles without prompts.
      */
     private void run(List<InFlight> entries) {
@@ -217,7 +218,7 @@ final class PipelineStage implements AutoCloseable {
             (!e.isPrefill() ? batch : prompts).add(e);
         }
         List<InFlight> joining = BatchRows.joining(runner.layers().config(), batch,
-                prompts.stream().filter(e -> !(last && PromptLogprobs.wanted(e.lane.seq))).toList(),
+                prompts.stream().filter(e -> !PromptLogprobs.wanted(e.lane.seq)).toList(),
                 e -> e.tokens.length, InFlight::end);
         lastPrefillMs = 0;
         for (InFlight e : prompts) {
