@@ -141,7 +141,7 @@ public final class DecoderLayer {
                     ? cache.gatherBuffers((long) a.rows * c.numKeyValueHeads() * a.attend * c.headDim())
                     : new NDArray[] {keys[0], values[0]};
             h = TorchScripts.runWithLists(f, h, weights.toArray(new NDArray[0]), keys, values, a.ropeTables,
-                    new NDArray[] {a.mask}, a.cacheIndex(), a.cacheInts(end - i), gathered);
+                    a.masks(), a.cacheIndex(), a.cacheInts(end - i), gathered);
             i = end;
         }
         cache.wrote(from, to, a, t);
@@ -167,12 +167,21 @@ public final class DecoderLayer {
         List<String> restNames = restWeightNames(key.rest());
         int perLayer = qkvNames.size() + restNames.size();
         List<String> b = new ArrayList<>();
-        // ints: layers, one-row write (1) or indexed, window (1) or gather, rows picked back (1), then slot and
-        // start of the one row, the window's first slot, R and L
+        // ints (AttentionBatch#cacheInts): layers, one-row write (1) or indexed, window (1) or gather, rows picked
+        // back (1), then slot and start of the one row, the window's first slot, R and L, the batch rows, the runs
+        // and four ints a run
         b.add("cos = rope[0]");
         b.add("sin = rope[1]");
         b.add("t = x.size(1)");
-        b.add(groupedMask("masks[0]", "ints[7]", key.rest().heads() / key.rest().kvHeads(), "t", "ints[8]"));
+        int g = key.rest().heads() / key.rest().kvHeads();
+        b.add("mg = masks[0]");
+        b.add("if ints[9] > 0:");
+        b.add("  " + groupedMask("masks[0]", "ints[7]", g, "t", "ints[8]"));
+        // each run's mask [1, 1, 1, n, keys] for its grouped queries: [1, 1, G*n, keys]
+        b.add("run_masks: List[Tensor] = []");
+        b.add("for j in range(ints[10]):");
+        b.add("  run_masks.append(torch.reshape(torch.expand(masks[1 + j], [1, 1, " + g + ", ints[12 + 4 * j], "
+                + "ints[14 + 4 * j]]), [1, 1, " + g + " * ints[12 + 4 * j], ints[14 + 4 * j]]))");
         b.add("for i in range(ints[0]):");
         List<String> layer = new ArrayList<>();
         for (int j = 0; j < perLayer; j++) {
@@ -189,21 +198,6 @@ public final class DecoderLayer {
         layer.add("  at: List[Optional[Tensor]] = [index[0], None, index[1], None]");
         layer.add("  torch.index_put_(kc[i], at, torch.transpose(k, 1, 2))");
         layer.add("  torch.index_put_(vc[i], at, torch.transpose(v, 1, 2))");
-        // the cached prefix [R, KV, L, hd] of the attention rows: the window of slots in place, or the slots gathered
-        layer.add("if ints[2] == 1:");
-        layer.add("  keys = torch.narrow(torch.narrow(kc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
-        layer.add("  values = torch.narrow(torch.narrow(vc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
-        // (into the cache's gather buffers: kept memory, KvCache#gatherBuffers)
-        String gathered = "[ints[7], " + key.rest().kvHeads() + ", ints[8], " + key.rest().headDim() + "]";
-        String size = "ints[7] * " + key.rest().kvHeads() * key.rest().headDim() + " * ints[8]";
-        layer.add("else:");
-        layer.add("  keys = torch.index_select(torch.narrow(kc[i], 2, 0, ints[8]), 0, index[3], out=torch.reshape("
-                + "torch.narrow(scratch[0], 0, 0, " + size + "), " + gathered + "))");
-        layer.add("  values = torch.index_select(torch.narrow(vc[i], 2, 0, ints[8]), 0, index[3], out=torch.reshape("
-                + "torch.narrow(scratch[1], 0, 0, " + size + "), " + gathered + "))");
-        // the queries of batch rows into their attention rows (unused window rows stay zero: their output is dropped)
-        layer.add("if ints[3] == 1:");
-        layer.add("  q = torch.index_copy(torch.new_zeros(q, [ints[7], q.size(1), t, q.size(3)]), 0, index[2], q)");
         restStatements(layer, key.rest());
         layer.add("x = out");
         for (String line : layer) {
@@ -359,33 +353,20 @@ public final class DecoderLayer {
     }
 
     /**
-     * Statements computing the layer's output {@code out [B, T, D]}: queries {@code q [R, H, T, hd]} against {@code
-     * keys} and {@code values [R, KV, L, hd]} under the additive {@code mask [R, 1, 1, T, L]}, then {@code h = x +
-     * o(attn)} and {@code h + mlp(h)}, with the weights of {@link #restWeightNames}. In {@code cached_layers} the
-     * attention rows are picked back to batch rows ({@code index[2]}) when {@code ints[3] == 1}.
+     * Statements computing the layer's output {@code out [B, T, D]}: attention ({@link #attentionStatements} or, in
+     * {@code cached_layers}, {@link #cachedAttentionStatements}), then {@code h = x + o(attn)} and {@code h +
+     * mlp(h)}, with the weights of {@link #restWeightNames}.
      */
     private static void restStatements(List<String> b, RestKey k) {
         int h = k.heads();
-        int kvh = k.kvHeads();
-        int g = h / kvh;
         int hd = k.headDim();
+        if (k.cached()) {
+            cachedAttentionStatements(b, k);
+        } else {
+            attentionStatements(b, k);
+        }
         b.add("bt = x.size(0)");
         b.add("t = x.size(1)");
-        b.add("r = keys.size(0)");
-        b.add("l = keys.size(2)");
-        // grouped-query attention without copying K/V: query head j uses kv head j / G, so the G query heads of a kv
-        // head are G*T query rows against the same keys (batch dims match exactly: no broadcast copy): q [R, H, T, hd]
-        // -> [R, KV, G*T, hd], PyTorch's scaled_dot_product_attention under the mask [R, 1, G*T, L] -> [R, H, T, hd]
-        if (!k.cached()) { // cached_layers computes it once for all its layers
-            b.add(groupedMask("mask", "r", g, "t", "l"));
-        }
-        b.add("a = torch.reshape(torch.scaled_dot_product_attention(torch.reshape(q, [r, " + kvh + ", " + g
-                + " * t, " + hd + "]), keys, values, attn_mask=mg, scale=" + (1.0f / (float) Math.sqrt(hd))
-                + "), [r, " + h + ", t, " + hd + "])");
-        if (k.cached()) {
-            b.add("if ints[3] == 1:");
-            b.add("  a = torch.index_select(a, 0, index[2])");
-        }
         // [B, H, T, hd] -> [B, T, H, hd] -> [B, T, H*hd] (one reshape when T == 1: the same memory order)
         b.add("if t == 1:");
         b.add("  a = torch.reshape(a, [bt, 1, " + h * hd + "])");
@@ -397,6 +378,83 @@ public final class DecoderLayer {
         b.add("act = torch.mul(torch.silu(" + linear("m", "wg", null, k.packedGate()) + "), "
                 + linear("m", "wu", null, k.packedUp()) + ")");
         b.add("out = torch.add(hidden, " + linear("act", "wd", null, k.packedDown()) + ")");
+    }
+
+    /**
+     * {@code a [B, H, T, hd]}: queries {@code q [B, H, T, hd]} against {@code keys} and {@code values [B, KV, L, hd]}
+     * under the additive {@code mask [B or 1, 1, 1, T, L]}. Grouped-query attention without copying K/V: query head
+     * j uses kv head j / G, so the G query heads of a kv head are G*T query rows against the same keys (batch dims
+     * match exactly: no broadcast copy): {@code [B, KV, G*T, hd]} under the mask {@code [B, 1, G*T, L]}.
+     */
+    private static void attentionStatements(List<String> b, RestKey k) {
+        b.add(groupedMask("mask", "keys.size(0)", k.heads() / k.kvHeads(), "q.size(2)", "keys.size(2)"));
+        b.add("a = " + groupedAttention(k, "q", "keys", "values", "mg", "keys.size(0)", "q.size(2)"));
+    }
+
+    /**
+     * {@code a} in {@code cached_layers} (the batch's new K/V already in the caches {@code kc[i]}, {@code vc[i]}).
+     * The batch rows (every row, or a flat batch's single tokens: the first {@code ints[9]}) attend over the cached
+     * prefix {@code [R, KV, L, hd]} of their attention rows: the window of slots in place, or their slots gathered into
+     * the cache's gather buffers ({@link KvCache#gatherBuffers}); their queries are scattered into the attention rows
+     * and the outputs picked back when {@code ints[3] == 1}. Each run of a flat batch (a prompt's tokens, a row each:
+     * {@code [n, H, 1, hd]}) attends as one sequence {@code [1, H, n, hd]} over its slot in place. Their outputs,
+     * concatenated in row order, are {@code a}.
+     */
+    private static void cachedAttentionStatements(List<String> b, RestKey k) {
+        int h = k.heads();
+        int kvh = k.kvHeads();
+        int hd = k.headDim();
+        String gathered = "[ints[7], " + kvh + ", ints[8], " + hd + "]";
+        String size = "ints[7] * " + kvh * hd + " * ints[8]";
+        b.add("parts: List[Tensor] = []");
+        b.add("if ints[9] > 0:");
+        b.add("  qb = q");
+        b.add("  if ints[10] > 0:");
+        b.add("    qb = torch.narrow(q, 0, 0, ints[9])");
+        b.add("  if ints[2] == 1:");
+        b.add("    keys = torch.narrow(torch.narrow(kc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
+        b.add("    values = torch.narrow(torch.narrow(vc[i], 0, ints[6], ints[7]), 2, 0, ints[8])");
+        b.add("  else:");
+        b.add("    keys = torch.index_select(torch.narrow(kc[i], 2, 0, ints[8]), 0, index[3], out=torch.reshape("
+                + "torch.narrow(scratch[0], 0, 0, " + size + "), " + gathered + "))");
+        b.add("    values = torch.index_select(torch.narrow(vc[i], 2, 0, ints[8]), 0, index[3], out=torch.reshape("
+                + "torch.narrow(scratch[1], 0, 0, " + size + "), " + gathered + "))");
+        // (unused window rows stay zero: their output is dropped)
+        b.add("  if ints[3] == 1:");
+        b.add("    qb = torch.index_copy(torch.new_zeros(qb, [ints[7], qb.size(1), t, qb.size(3)]), 0, index[2], qb)");
+        b.add("  ab = " + groupedAttention(k, "qb", "keys", "values", "mg", "ints[7]", "t"));
+        b.add("  if ints[3] == 1:");
+        b.add("    ab = torch.index_select(ab, 0, index[2])");
+        b.add("  parts.append(ab)");
+        b.add("for j in range(ints[10]):");
+        b.add("  run_rows = ints[12 + 4 * j]");
+        b.add("  run_keys = ints[14 + 4 * j]");
+        b.add("  run_q = torch.transpose(torch.reshape(torch.narrow(q, 0, ints[11 + 4 * j], run_rows), [run_rows, " + h
+                + ", " + hd + "]), 0, 1)");
+        b.add("  run_k = torch.narrow(torch.narrow(kc[i], 0, ints[13 + 4 * j], 1), 2, 0, run_keys)");
+        b.add("  run_v = torch.narrow(torch.narrow(vc[i], 0, ints[13 + 4 * j], 1), 2, 0, run_keys)");
+        b.add("  run_a = " + groupedAttention(k, "run_q", "run_k", "run_v", "run_masks[j]", "1", "run_rows"));
+        b.add("  parts.append(torch.reshape(torch.transpose(torch.reshape(run_a, [" + h + ", run_rows, " + hd
+                + "]), 0, 1), [run_rows, " + h + ", 1, " + hd + "]))");
+        b.add("if len(parts) == 1:");
+        b.add("  a = parts[0]");
+        b.add("else:");
+        b.add("  a = torch.cat(parts, 0)");
+    }
+
+    /**
+     * PyTorch's {@code scaled_dot_product_attention} of the queries {@code q} ({@code rows} rows of {@code [H, t,
+     * hd]}, any layout) grouped as {@code [rows, KV, G*t, hd]} against {@code keys} and {@code values} under the
+     * grouped mask {@code mg}: {@code [rows, H, t, hd]}.
+     */
+    private static String groupedAttention(RestKey k, String q, String keys, String values, String mg, String rows,
+            String t) {
+        int kvh = k.kvHeads();
+        int g = k.heads() / kvh;
+        int hd = k.headDim();
+        return "torch.reshape(torch.scaled_dot_product_attention(torch.reshape(" + q + ", [" + rows + ", " + kvh + ", "
+                + g + " * " + t + ", " + hd + "]), " + keys + ", " + values + ", attn_mask=" + mg + ", scale="
+                + (1.0f / (float) Math.sqrt(hd)) + "), [" + rows + ", " + k.heads() + ", " + t + ", " + hd + "])";
     }
 
     /**

@@ -70,6 +70,14 @@ public final class ModelRunner {
         return layers.batch(manager, start, slots, t);
     }
 
+    /**
+     * The attention inputs of a flat cached forward ({@link BatchRows}): rows {@code [0, singleRows)} single tokens of
+     * distinct slots, then runs of one slot's consecutive positions ({@link AttentionBatch#flat}).
+     */
+    public AttentionBatch flatBatch(int[] start, int[] slots, int singleRows) {
+        return AttentionBatch.flat(manager, layers.rope(), start, slots, singleRows);
+    }
+
     /** Token embeddings (a range that starts at layer 0): ids {@code [B][T] -> [B, T, D]}. */
     public NDArray embed(int[][] tokens) {
         if (embed == null) {

@@ -15,9 +15,7 @@ import dev.ppsd.engine.settings.EngineOptions;
 import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.engine.model.LlamaModel;
 
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * Plain autoregressive decoding, the oracle the speculative schedulers must match. Continuous batching:
@@ -115,60 +113,42 @@ public final class ArScheduler implements Scheduler {
                     }
                 }
                 // one forward for every active sequence: its next token, or its prompt (prompts among the tokens
-                // flattened, as BatchRows#joining lets them; the others a pass of their own)
-                List<Integer> decode = new ArrayList<>();
-                List<Integer> prompts = new ArrayList<>();
-                for (int slot = 0; slot < maxBatch; slot++) {
-                    if (active[slot] != null) {
-                        (feed[slot].length == 1 ? decode : prompts).add(slot);
-                    }
+                // flattened: BatchRows)
+                int b = 0;
+                for (Sequence s : active) {
+                    b += s != null ? 1 : 0;
                 }
-                if (decode.isEmpty() && prompts.isEmpty()) {
+                if (b == 0) {
                     return;
                 }
-                List<Integer> joining = BatchRows.joining(model.config(), decode, prompts, slot -> feed[slot].length,
-                        slot -> at[slot] + feed[slot].length);
-                List<List<Integer>> calls = new ArrayList<>();
-                for (int slot : prompts) {
-                    if (!joining.contains(slot)) {
-                        calls.add(List.of(slot));
+                int[] slots = new int[b];
+                int[] start = new int[b];
+                int[][] tokens = new int[b][];
+                for (int slot = 0, r = 0; slot < maxBatch; slot++) {
+                    if (active[slot] != null) {
+                        slots[r] = slot;
+                        start[r] = at[slot];
+                        tokens[r++] = feed[slot];
                     }
                 }
-                decode.addAll(joining);
-                decode.sort(null);
-                calls.add(decode);
-                for (List<Integer> call : calls) {
-                    if (call.isEmpty()) {
-                        continue;
-                    }
-                    int b = call.size();
-                    int[] slots = new int[b];
-                    int[] start = new int[b];
-                    int[][] tokens = new int[b][];
-                    for (int r = 0; r < b; r++) {
-                        slots[r] = call.get(r);
-                        start[r] = at[slots[r]];
-                        tokens[r] = feed[slots[r]];
-                    }
-                    float[][] logits = step(all, cache, slots, start, tokens);
-                    for (int r = 0; r < b; r++) {
-                        int slot = slots[r];
-                        Sequence s = active[slot];
-                        if (prefilling[slot]) {
-                            prefilling[slot] = false;
-                            if (prefix != null) {
-                                prefix.save(cache, slot, s.promptIds());
-                            }
-                            s.markPrefilled();
+                float[][] logits = step(all, cache, slots, start, tokens);
+                for (int r = 0; r < b; r++) {
+                    int slot = slots[r];
+                    Sequence s = active[slot];
+                    if (prefilling[slot]) {
+                        prefilling[slot] = false;
+                        if (prefix != null) {
+                            prefix.save(cache, slot, s.promptIds());
                         }
-                        int tok = s.sample(logits[r]);
-                        if (s.commit(tok, stop)) {
-                            active[slot] = null;
-                            source.finished(s);
-                        } else {
-                            feed[slot] = new int[] {tok};
-                            at[slot] = s.totalLength() - 1;
-                        }
+                        s.markPrefilled();
+                    }
+                    int tok = s.sample(logits[r]);
+                    if (s.commit(tok, stop)) {
+                        active[slot] = null;
+                        source.finished(s);
+                    } else {
+                        feed[slot] = new int[] {tok};
+                        at[slot] = s.totalLength() - 1;
                     }
                 }
             }
@@ -200,7 +180,7 @@ public final class ArScheduler implements Scheduler {
     private static float[][] step(ModelRunner all, KvCache cache, int[] slots, int[] start, int[][] tokens) {
         try (NDScope ignored = new NDScope()) {
             BatchRows rows = new BatchRows(slots, start, tokens);
-            return all.nextTokenLogits(rows.lastOfEach(all.forward(all.embed(rows.tokens()), rows.attention(all),
+            return all.logits(rows.lastOfEach(all.forward(all.embed(rows.tokens()), rows.attention(all),
                     cache)));
         }
     }

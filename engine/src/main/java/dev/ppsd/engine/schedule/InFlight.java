@@ -44,8 +44,8 @@ final class InFlight {
 
     /**
      * Whether this entry is a prefill: two or more prompt tokens (those not copied from the prefix cache). Its tokens
-     * run as rows of the stage's decode batch when {@link dev.ppsd.engine.model.BatchRows#joining} lets them, else as
-     * a call of their own. A single token, a prompt's last one included, runs with the decode entries.
+     * run as rows of the stage's decode batch ({@link dev.ppsd.engine.model.BatchRows}), or as a call of their own
+     * when its prompt logprobs are wanted. A single token, a prompt's last one included, runs with the decode entries.
      */
     boolean isPrefill() {
         return tokens.length > 1;

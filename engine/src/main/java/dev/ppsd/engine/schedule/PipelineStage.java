@@ -205,31 +205,25 @@ final class PipelineStage implements AutoCloseable {
     }
 
     /**
-     * The cycle's entries run as one call, prompts among the single tokens flattened ({@link BatchRows#joining}); a
-     * prompt that does not join runs alone, and so does one whose prompt logprobs are wanted, on every stage: the last
-     * needs all its positions together, and alone its logprobs do not depend on what else the call holds (flat rows
-     * attend one query at a time, which rounds differently in the last bits). What a shared call's prompts cost (the time the controller leaves out of its cycle) is
-     * the call's time beyond what its decode rows cost in the stage's cycles without prompts.
+     * The cycle's entries run as one call, prompts among the single tokens flattened ({@link BatchRows}), but for a
+     * prompt whose prompt logprobs are wanted: it runs alone on every stage, since the last needs all its positions
+     * together and alone its logprobs do not depend on what else a call holds (a call's row count changes how the
+     * linears round in the last bits). What a shared call's prompts cost (the time the controller leaves out of its
+     * cycle) is the call's time beyond what its decode rows cost in the stage's cycles without prompts.
      */
     private void run(List<InFlight> entries) {
         List<InFlight> batch = new ArrayList<>();
-        List<InFlight> prompts = new ArrayList<>();
-        for (InFlight e : entries) {
-            (!e.isPrefill() ? batch : prompts).add(e);
-        }
-        List<InFlight> joining = BatchRows.joining(runner.layers().config(), batch,
-                prompts.stream().filter(e -> !PromptLogprobs.wanted(e.lane.seq)).toList(),
-                e -> e.tokens.length, InFlight::end);
         lastPrefillMs = 0;
-        for (InFlight e : prompts) {
-            if (!joining.contains(e)) {
+        for (InFlight e : entries) {
+            if (e.isPrefill() && PromptLogprobs.wanted(e.lane.seq)) {
                 long t0 = System.nanoTime();
                 runGroup(List.of(e));
                 savePrefix(e);
                 lastPrefillMs += (System.nanoTime() - t0) / 1e6;
+            } else {
+                batch.add(e);
             }
         }
-        batch.addAll(joining);
         if (batch.isEmpty()) {
             return;
         }
@@ -308,7 +302,7 @@ final class PipelineStage implements AutoCloseable {
                 PromptLogprobs.compute(group.get(0).lane.seq, runner, h); // a whole prompt (no prefix reused)
             }
             // only the last position of each entry is verified
-            float[][] logits = runner.nextTokenLogits(rows.lastOfEach(h));
+            float[][] logits = runner.logits(rows.lastOfEach(h));
             for (int r = 0; r < b; r++) {
                 group.get(r).logits = logits[r];
             }

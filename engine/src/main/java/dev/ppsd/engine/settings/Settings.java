@@ -90,8 +90,10 @@ public final class Settings {
     public static final Setting<Double> TOP_P = add(new Setting<>("top_p", Kind.DOUBLE, 1.0, Scope.REQUEST, "P",
             "in (0, 1]", p -> p > 0 && p <= 1, "sample among the most likely tokens of this total probability; 1 = off"));
     public static final Setting<Long> SEED = add(new Setting<>("seed", Kind.LONG, 0L, Scope.REQUEST, "S", null, null,
-            "random seed: the same seed gives the same text (a Spark job derives each row's seed from it and the row's"
-                    + " id; bin/ppsd gives line i of a prompts file seed + i; a per-row seed is used as is)"));
+            "random seed: the same seed gives the same text in the same mode (a Spark job derives each row's seed from"
+                    + " it and the row's id; bin/ppsd gives line i of a prompts file seed + i; a per-row seed is used as"
+                    + " is), but for a rare near-tie draw that turns on which rows shared the row's engine calls"
+                    + " (udf/README.md, Seeds)"));
     public static final Setting<List<String>> STOP = add(new Setting<>("stop", Kind.STRINGS, List.of(), Scope.REQUEST,
             "STR", "non-empty strings", l -> l.stream().noneMatch(String::isEmpty),
             "stop strings: the text ends before the first one generated (as a conf or option: a JSON array, or one"

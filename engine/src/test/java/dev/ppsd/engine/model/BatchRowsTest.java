@@ -16,40 +16,37 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link BatchRows}: which prompts join the decode tokens, and how a flat batch's rows map back to its sequences.
+ * {@link BatchRows}: how a flat batch orders its rows (single tokens, then each prompt's run) and maps them back to its
+ * sequences.
  * (That a flat call computes what separate calls do is {@code ReferenceForwardTest.flatBatchPromptsAmongDecodeTokens}.)
  */
 class BatchRowsTest {
-    /** The bundled model's shape: hidden 256, 8 heads of 32, 4 KV heads, intermediate 704. */
-    private static final LlamaConfig BUNDLED = new LlamaConfig(256, 704, 8, 8, 4, 32, 1e-5f, 10000f, 4096, 512, false,
-            0, List.of(1));
-
     @BeforeAll
     static void init() {
         DjlRuntime.init();
     }
 
-    /** A prompt of {@code length} tokens at positions [0, length): {length, end}. */
-    private static int[] prompt(int length) {
-        return new int[] {length, length};
-    }
-
     @Test
-    void shortPromptsJoinTheDecodeTokensLongOnesRunAlone() {
-        // a row gathers 2 * 4 * 32 = 256 numbers per position, at most 2^20 = 1,048,576 in all
-        List<int[]> decode = List.of(new int[] {1, 60}, new int[] {1, 90});
-        int[] small = prompt(15); // (2 + 15) rows * 90 positions * 256 = 391,680
-        int[] large = prompt(300);
-        int[] medium = prompt(40); // then (17 + 40) * 90 * 256 = 1,313,280: too many
-        List<int[]> joining = BatchRows.joining(BUNDLED, decode, List.of(large, small, medium), p -> p[0], p -> p[1]);
-        assertEquals(List.of(small), joining); // shortest first; the others run alone
-        // without the small one, the medium one fits: (2 + 40) * 90 * 256 = 967,680
-        assertEquals(List.of(medium), BatchRows.joining(BUNDLED, decode, List.of(large, medium), p -> p[0], p -> p[1]));
-        // with no decode tokens the first (shortest) prompt always starts the call
-        assertEquals(List.of(large), BatchRows.joining(BUNDLED, List.of(), List.of(large), p -> p[0], p -> p[1]));
-        // the bound: 2 + n rows over 90 positions: n = 43 fits (45 * 90 * 256 = 1,036,800), 44 does not
-        assertEquals(1, BatchRows.joining(BUNDLED, decode, List.of(new int[] {43, 43}), p -> p[0], p -> p[1]).size());
-        assertEquals(0, BatchRows.joining(BUNDLED, decode, List.of(new int[] {44, 44}), p -> p[0], p -> p[1]).size());
+    void singleTokensComeFirstThenEachPromptInARun() {
+        // sequences: a prompt of 3 (slot 1), a token (slot 3), a prompt of 2 (slot 0), a token (slot 2)
+        BatchRows rows = new BatchRows(new int[] {1, 3, 0, 2}, new int[] {0, 9, 4, 7},
+                new int[][] {{10, 11, 12}, {30}, {20, 21}, {40}});
+        assertTrue(rows.flat());
+        assertArrayEquals(new int[][] {{30}, {40}, {10}, {11}, {12}, {20}, {21}}, rows.tokens());
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray y = m.arange(7f).reshape(7, 1, 1); // row i holds i
+            assertArrayEquals(new float[] {2, 3, 4}, rows.rowsOf(y, 0).toFloatArray());
+            assertArrayEquals(new float[] {0}, rows.rowsOf(y, 1).toFloatArray());
+            assertArrayEquals(new float[] {5, 6}, rows.rowsOf(y, 2).toFloatArray());
+            assertArrayEquals(new float[] {1}, rows.rowsOf(y, 3).toFloatArray());
+            // each sequence's last row, in the sequences' order
+            assertArrayEquals(new float[] {4, 0, 6, 1}, rows.lastOfEach(y).toFloatArray());
+            // hidden states [1, T, D] per sequence, in the sequences' order, become the rows in row order
+            NDArray joined = rows.join(List.of(m.create(new float[] {2, 3, 4}, new Shape(1, 3, 1)),
+                    m.create(new float[] {0}, new Shape(1, 1, 1)), m.create(new float[] {5, 6}, new Shape(1, 2, 1)),
+                    m.create(new float[] {1}, new Shape(1, 1, 1))));
+            assertArrayEquals(y.toFloatArray(), joined.toFloatArray());
+        }
     }
 
     @Test

@@ -480,8 +480,9 @@ class ReferenceForwardTest {
             float[][] want0 = ref[0].prefill(prompts[0]);
             model.forwardLogits(cache, slots[0], prompts[0], 0);
             int tok = argmax(want0[want0.length - 1]);
-            BatchRows rows = new BatchRows(slots, new int[] {ref[0].position(), 0, 0},
-                    new int[][] {{tok}, prompts[1], prompts[2]});
+            // the call's sequences: prompt 1, the decode token, prompt 2 (its rows: the token first, then the runs)
+            BatchRows rows = new BatchRows(new int[] {slots[1], slots[0], slots[2]},
+                    new int[] {0, ref[0].position(), 0}, new int[][] {prompts[1], {tok}, prompts[2]});
             assertTrue(rows.flat());
             float[][] last = new float[3][];
             try (NDScope ignored = new NDScope()) {
@@ -498,9 +499,10 @@ class ReferenceForwardTest {
                     }
                     last[r] = want[want.length - 1];
                 }
-                float[][] picked = all.nextTokenLogits(rows.lastOfEach(h));
-                for (int r = 0; r < 3; r++) {
-                    worst = Math.max(worst, compare("flat last of " + r, last[r], picked[r]));
+                float[][] picked = all.logits(rows.lastOfEach(h)); // in the call's order of sequences
+                int[] sequence = {1, 0, 2};
+                for (int i = 0; i < 3; i++) {
+                    worst = Math.max(worst, compare("flat last of " + sequence[i], last[sequence[i]], picked[i]));
                 }
             }
             for (int r = 0; r < 3; r++) {
