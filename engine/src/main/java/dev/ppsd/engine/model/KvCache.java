@@ -207,23 +207,24 @@ public final class KvCache implements AutoCloseable {
      * them ({@link #keys}, {@link #values}) and records them ({@link #wrote}).
      */
     void checkWrite(int from, int to, AttentionBatch a, int t) {
-        // rows that share a slot (a prompt's tokens, a row each) write one run: its first row must follow what it holds
-        java.util.Map<Integer, Integer> first = new java.util.LinkedHashMap<>();
+        // rows that share a slot (a prompt's tokens, a row each) are consecutive and write one run of positions: its
+        // first row must follow what the slot holds
         for (int b = 0; b < a.slots.length; b++) {
             int end = a.start[b] + t;
             if (end > maxLen) {
                 throw new IllegalStateException("KV cache full: position " + end + " > maxLen " + maxLen);
             }
-            first.merge(a.slots[b], a.start[b], Math::min);
-        }
-        first.forEach((slot, start) -> {
+            int slot = a.slots[b];
+            if (b > 0 && slot == a.slots[b - 1]) {
+                continue;
+            }
             for (int layer = from; layer < to; layer++) {
-                if (start > lengths[layer][slot]) {
+                if (a.start[b] > lengths[layer][slot]) {
                     throw new IllegalStateException("KV cache gap in layer " + layer + " slot " + slot
-                            + ": writing at " + start + " but length is " + lengths[layer][slot]);
+                            + ": writing at " + a.start[b] + " but length is " + lengths[layer][slot]);
                 }
             }
-        });
+        }
     }
 
     /** The key buffers {@code [slots, KV, maxLen, hd]} of layers {@code [from, to)}, written in place. */

@@ -3,17 +3,22 @@ package dev.ppsd.engine.model;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
 import dev.ppsd.engine.runtime.DjlRuntime;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@link BatchRows}: how a flat batch orders its rows (single tokens, then each prompt's run) and maps them back to its
@@ -71,6 +76,28 @@ class BatchRowsTest {
                     m.create(new float[] {1, 1, 2, 2, 3, 3}, new Shape(1, 3, 2))));
             assertEquals(new Shape(4, 1, 2), joined.getShape());
             assertArrayEquals(y.toFloatArray(), joined.toFloatArray());
+        }
+    }
+
+    /** The cache takes a prompt's run as one write: it must start where its slot ends, and it fills the slot. */
+    @Test
+    void aRunStartsWhereItsSlotEnds(@TempDir Path dir) throws IOException {
+        ReferenceForwardTest.writeModel(dir, ReferenceForwardTest.config(16, 32, 2, 2, 1, 8, 32, 64, false), 51, "F32");
+        try (LlamaModel model = LlamaModel.load(dir); KvCache cache = model.newCache(2, 64)) {
+            ModelRunner all = ModelRunner.of(model, 0, 2);
+            // slot 0 holds nothing: a run of 3 at position 2 would leave a gap
+            BatchRows gap = new BatchRows(new int[] {1, 0}, new int[] {0, 2}, new int[][] {{5}, {6, 7, 8}});
+            try (NDScope ignored = new NDScope()) {
+                IllegalStateException e = assertThrows(IllegalStateException.class,
+                        () -> all.forward(all.embed(gap.tokens()), gap.attention(all), cache));
+                assertTrue(e.getMessage().startsWith("KV cache gap in layer 0 slot 0: writing at 2"), e.getMessage());
+            }
+            BatchRows fine = new BatchRows(new int[] {1, 0}, new int[] {0, 0}, new int[][] {{5}, {6, 7, 8}});
+            try (NDScope ignored = new NDScope()) {
+                all.forward(all.embed(fine.tokens()), fine.attention(all), cache);
+            }
+            assertEquals(3, cache.length(1, 0));
+            assertEquals(1, cache.length(1, 1));
         }
     }
 }
