@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -33,9 +34,15 @@ class BinPpsdIT {
     }
 
     private static Result launch(Path launcher, String... args) throws IOException, InterruptedException {
+        return launch(launcher, Map.of(), args);
+    }
+
+    private static Result launch(Path launcher, Map<String, String> env, String... args)
+            throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of("bash", launcher.toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().putAll(env);
         Path out = Files.createTempFile("ppsd-out", ".txt");
         Path err = Files.createTempFile("ppsd-err", ".txt");
         pb.redirectOutput(out.toFile()).redirectError(err.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
@@ -108,5 +115,31 @@ class BinPpsdIT {
         assertEquals(3, r.code(), r.err());
         assertTrue(r.err().contains("the tools are not built yet") && r.err().contains("mvn -q -DskipTests package"),
                 r.err());
+    }
+
+    /**
+     * {@code generate} and {@code bench} run the JVM with C1 only, the other commands with the default JIT, and
+     * {@code PPSD_JAVA_OPTS} comes after it (a JAVA_HOME whose java prints its arguments).
+     */
+    @Test
+    void decodingCommandsRunC1Only() throws Exception {
+        requireBuilt();
+        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
+        Files.writeString(java, "#!/usr/bin/env bash\necho \"$@\"\n");
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Map<String, String> env = Map.of("JAVA_HOME", tmp.resolve("jdk").toString());
+        for (String command : List.of("generate", "bench")) {
+            Result r = launch(LAUNCHER, env, command, "--help");
+            assertTrue(r.out().contains("-XX:TieredStopAtLevel=1 "), command + ": " + r.out());
+        }
+        for (String command : List.of("train", "train-tokenizer", "random-model", "eval")) {
+            Result r = launch(LAUNCHER, env, command, "--help");
+            assertTrue(r.out().contains("dev.ppsd.tools.cli.Main " + command) && !r.out().contains("TieredStopAtLevel"),
+                    command + ": " + r.out());
+        }
+        Result c2 = launch(LAUNCHER, Map.of("JAVA_HOME", tmp.resolve("jdk").toString(), "PPSD_JAVA_OPTS",
+                "-XX:TieredStopAtLevel=4"), "generate");
+        assertTrue(c2.out().indexOf("-XX:TieredStopAtLevel=1 ") < c2.out().indexOf("-XX:TieredStopAtLevel=4"),
+                c2.out());
     }
 }
