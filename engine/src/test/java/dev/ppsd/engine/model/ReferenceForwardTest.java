@@ -468,14 +468,25 @@ class ReferenceForwardTest {
      */
     @Test
     void flatBatchPromptsAmongDecodeTokens() throws IOException {
-        LlamaConfig cfg = config(64, 128, 2, 4, 2, 16, 96, 128, false);
-        writeModel(tmp, cfg, 21, "F32");
+        writeModel(tmp, config(64, 128, 2, 4, 2, 16, 96, 128, false), 21, "F32");
+        flatCase("flat batch");
+    }
+
+    /** The same flat call on Mistral with a sliding window of 3: a prompt's run masks by each row's own position. */
+    @Test
+    void mistralSlidingWindowFlatBatch() throws IOException {
+        family(FamilyModels.mistral(2, 512, 3), 51);
+        flatCase("Mistral window 3 flat batch");
+    }
+
+    private void flatCase(String label) throws IOException {
         ReferenceLlama[] ref = {ReferenceLlama.load(tmp), ReferenceLlama.load(tmp), ReferenceLlama.load(tmp)};
         int v = ref[0].vocab;
         int[][] prompts = {randomTokens(6, v, 211), randomTokens(5, v, 212), randomTokens(3, v, 213)};
         int[] slots = {2, 0, 1};
         double worst = 0;
         try (LlamaModel model = LlamaModel.load(tmp); KvCache cache = model.newCache(3, 128)) {
+            LlamaConfig cfg = model.config();
             ModelRunner all = ModelRunner.of(model, 0, cfg.numHiddenLayers());
             float[][] want0 = ref[0].prefill(prompts[0]);
             model.forwardLogits(cache, slots[0], prompts[0], 0);
@@ -518,7 +529,7 @@ class ReferenceForwardTest {
                 }
             }
         }
-        System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e%n", "flat batch", worst);
+        System.out.printf("[ReferenceForwardTest] %-28s max |logit diff| = %.3e%n", label, worst);
     }
 
     // ------------------------------------------------------------------ truncate
