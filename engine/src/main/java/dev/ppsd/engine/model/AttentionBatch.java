@@ -151,7 +151,7 @@ public final class AttentionBatch {
                 runMasks.toArray(new NDArray[0]));
     }
 
-    /** Whether attention gathers its rows' K/V (sparse slots, or rows that share a slot) rather than a window. */
+    /** Whether the batch rows' attention gathers their K/V (sparse slots) rather than reading a window in place. */
     boolean gathers() {
         return windowFrom < 0;
     }

@@ -24,6 +24,7 @@ public final class BatchRows {
     private final int singleRows; // flat: the rows [0, singleRows) are sequences of one token
     private final int[] from; // sequence r holds the rows [from[r], from[r] + count[r])
     private final int[] count;
+    private final int[] inRowOrder; // the sequences in the order their rows come
     private final int[] start;
     private final int[] slots;
     private final int[][] tokens;
@@ -39,12 +40,15 @@ public final class BatchRows {
         this.tokensPerRow = flat ? 1 : tokens[0].length;
         this.from = new int[b];
         this.count = new int[b];
+        this.inRowOrder = new int[b];
         // flat: the single tokens first, then the runs, each group in the sequences' order
         int n = 0;
         int single = 0;
+        int placed = 0;
         for (int pass = 0; pass < (flat ? 2 : 1); pass++) {
             for (int r = 0; r < b; r++) {
                 if (!flat || (tokens[r].length == 1) == (pass == 0)) {
+                    inRowOrder[placed++] = r;
                     from[r] = n;
                     count[r] = flat ? tokens[r].length : 1;
                     n += count[r];
@@ -85,21 +89,12 @@ public final class BatchRows {
 
     /** The batch's input from each sequence's hidden states {@code [1, T, D]} (one per sequence, in order). */
     public NDArray join(List<NDArray> hidden) {
-        NDArray[] rows = new NDArray[hidden.size()];
-        for (int r = 0; r < rows.length; r++) {
+        NDList rows = new NDList();
+        for (int r : inRowOrder) {
             NDArray h = hidden.get(r);
-            rows[order(r)] = flat ? h.reshape(h.getShape().get(1), 1, -1) : h;
+            rows.add(flat ? h.reshape(h.getShape().get(1), 1, -1) : h);
         }
-        return rows.length == 1 ? rows[0] : NDArrays.concat(new NDList(rows), 0);
-    }
-
-    /** The position of sequence {@code r} among the sequences in row order. */
-    private int order(int r) {
-        int k = 0;
-        for (int o = 0; o < from.length; o++) {
-            k += from[o] < from[r] ? 1 : 0;
-        }
-        return k;
+        return rows.size() == 1 ? rows.get(0) : NDArrays.concat(rows, 0);
     }
 
     /** Sequence {@code r}'s rows of the call's output {@code y} as {@code [1, T, D]}. */

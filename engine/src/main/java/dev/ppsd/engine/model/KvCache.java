@@ -117,10 +117,10 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * Two flat buffers of at least {@code n} numbers each, in the cache's type on its device, into which a layer that
-     * gathers its rows' K/V ({@link AttentionBatch}: sparse slots, or rows that share a slot) copies them; every layer
-     * and call reuses them, growing them when a call needs more. A fresh tensor per layer is fresh memory to the
-     * allocator, and on a CPU its first touch costs about 10 µs a 4 KiB page in the 2-core VM: a flat call of the 97M
-     * model (8 decode rows and a 13-token prompt, 6 layers) took 60–100 ms so, against 52 ms with the pages kept.
+     * gathers its rows' K/V ({@link AttentionBatch}: sparse slots) copies them; every layer and call reuses them,
+     * growing them when a call needs more. A fresh tensor per layer is fresh memory to the allocator, and on a CPU its
+     * first touch costs about 10 µs a 4 KiB page in the 2-core VM: a call of the 97M model that gathered 8 decode rows
+     * and a 13-token prompt's rows (6 layers) took 60–100 ms so, against 52 ms with the pages kept.
      */
     NDArray[] gatherBuffers(long n) {
         if (gathered == null || gathered[0].size() < n) {
@@ -237,14 +237,14 @@ public final class KvCache implements AutoCloseable {
         return Arrays.copyOfRange(values, from, to);
     }
 
-    /** Records that layers {@code [from, to)} hold each batch row's slot up to its start + {@code t}. */
+    /**
+     * Records that layers {@code [from, to)} hold each batch row's slot up to its start + {@code t} (rows that share a
+     * slot are a run of consecutive positions: its last row, written last, sets the slot's length).
+     */
     void wrote(int from, int to, AttentionBatch a, int t) {
         for (int layer = from; layer < to; layer++) {
             for (int b = 0; b < a.slots.length; b++) {
-                lengths[layer][a.slots[b]] = 0;
-            }
-            for (int b = 0; b < a.slots.length; b++) { // (rows that share a slot: it holds up to the run's end)
-                lengths[layer][a.slots[b]] = Math.max(lengths[layer][a.slots[b]], a.start[b] + t);
+                lengths[layer][a.slots[b]] = a.start[b] + t;
             }
         }
     }
