@@ -22,8 +22,10 @@ big=target/models/gpt2-small-random
 scripts/export-llama2c.py models/ppsd-mini "$out/mini" >&2
 scripts/export-llama2c.py "$big" "$out/big" >&2
 cpus=${CPUS:-$(seq -s ' ' 0 $(( $(nproc) - 1 )))}
-echo "| round | CPU | model | ppsd ar tok/s | llama2.c tok/s | ratio |"
-echo "| ---: | ---: | --- | ---: | ---: | ---: |"
+# ratio: our tokens/s over the whole requests (prefills included) against llama2.c's; decode ratio: ours from the time
+# per output token after the first (1000 / tpot_ms), as llama2.c times itself (its steps after the first)
+echo "| round | CPU | model | ppsd ar tok/s | ppsd ar decode tok/s | llama2.c tok/s | ratio | decode ratio |"
+echo "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
 for r in $(seq "$rounds"); do
   for cpu in $cpus; do
     for m in mini big; do
@@ -31,13 +33,13 @@ for r in $(seq "$rounds"); do
       taskset -c "$cpu" bin/ppsd bench --model "$model" --prompts data/prompts/bible.jsonl --limit 4 \
         --max-new-tokens 64 --ignore-eos --modes ar --batch-size 1 --repeat "$repeat" \
         --json "$out/ar-$m-$r-cpu$cpu.json" > "$out/ar-$m-$r-cpu$cpu.txt" 2>&1
-      ours=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['modes']['ar']['tokens_per_s'])" \
+      ours=$(python3 -c "import json,sys; a = json.load(open(sys.argv[1]))['modes']['ar']; print(a['tokens_per_s'], 1000 / a['tpot_ms'])" \
         "$out/ar-$m-$r-cpu$cpu.json")
       # 80 steps from BOS: positions like the bench's (prompts of ~12 tokens + 64 new)
       # the median of REPEAT runs, as the bench reports the median of its REPEAT rounds
       c=$(for i in $(seq "$repeat"); do taskset -c "$cpu" "$out/run" "$out/$m/model.bin" -z "$out/$m/tokenizer.bin" \
         -t 0 -n 80 2>&1 | sed -n 's/.*achieved tok\/s: \([0-9.]*\).*/\1/p'; done | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
-      python3 -c "import sys; o, c = float(sys.argv[4]), float(sys.argv[5]); print(f'| {sys.argv[1]} | {sys.argv[2]} | {sys.argv[3]} | {o:.1f} | {c:.1f} | {o / c:.2f} |')" \
+      python3 -c "import sys; o, d = map(float, sys.argv[4].split()); c = float(sys.argv[5]); print(f'| {sys.argv[1]} | {sys.argv[2]} | {sys.argv[3]} | {o:.1f} | {d:.1f} | {c:.1f} | {o / c:.2f} | {d / c:.2f} |')" \
         "$r" "$cpu" "$m" "$ours" "$c"
     done
   done

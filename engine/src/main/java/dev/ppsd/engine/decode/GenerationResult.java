@@ -5,7 +5,8 @@ import java.util.List;
 /**
  * The outcome of one request (of one of its {@code n} samples: {@code sampleIndex}): the text (cut before a stop
  * string), the generated token ids, the prompt ids as fed to the model, why it stopped (and, for {@code stop}, the
- * stop string or token id), timing and speculation metrics, and the log-probabilities asked for (else null). A
+ * stop string or token id), timing ({@code wallMs} from the sequence's start to its end, {@code firstTokenMs} to its
+ * first generated token, NaN without one) and speculation metrics, and the log-probabilities asked for (else null). A
  * request that could not run (bad prompt or settings) has a non-null {@code error} and empty outputs; the other
  * requests still run. {@code incomplete} is null without a guided constraint, else whether the text fails to
  * satisfy it (the budget or a stop string ended it first; {@code finish_reason} is then {@code length} or
@@ -20,6 +21,7 @@ public record GenerationResult(
         FinishReason finishReason,
         Object stopReason,
         double wallMs,
+        double firstTokenMs,
         String mode,
         SpecMetrics spec,
         List<TokenLogprob> logprobs,
@@ -29,7 +31,7 @@ public record GenerationResult(
 
     /** The result of a request that failed before decoding, with the message a user sees. */
     public static GenerationResult failed(String id, String mode, String error) {
-        return new GenerationResult(id, 0, null, new int[0], new int[0], null, null, 0, mode, SpecMetrics.NONE, null,
+        return new GenerationResult(id, 0, null, new int[0], new int[0], null, null, 0, Double.NaN, mode, SpecMetrics.NONE, null,
                 null, error, null);
     }
 
@@ -43,6 +45,14 @@ public record GenerationResult(
 
     public int newTokens() {
         return tokenIds.length;
+    }
+
+    /**
+     * Time per output token after the first (TPOT): {@code (wallMs - firstTokenMs) / (newTokens - 1)}, the decoding
+     * steps alone, as a plain C forward such as llama2.c times itself; NaN with fewer than two tokens.
+     */
+    public double tpotMs() {
+        return tokenIds.length < 2 ? Double.NaN : (wallMs - firstTokenMs) / (tokenIds.length - 1);
     }
 
     /** Generated tokens per second of this sequence's wall time (prefill included). */

@@ -23,6 +23,7 @@ public final class Sequence {
     private FinishReason finish;
     private String stopText;
     private long startNanos;
+    private long firstTokenNanos;
     private long endNanos;
     private SpecMetrics spec = SpecMetrics.NONE;
     private Object stopReason;
@@ -125,6 +126,11 @@ public final class Sequence {
         return ((endNanos == 0 ? System.nanoTime() : endNanos) - startNanos) / 1e6;
     }
 
+    /** Milliseconds from the start to the first generated token (the prompt's prefill included); NaN before it. */
+    public double firstTokenMs() {
+        return length == 0 ? Double.NaN : (firstTokenNanos - startNanos) / 1e6;
+    }
+
     public SpecMetrics spec() {
         return spec;
     }
@@ -191,6 +197,9 @@ public final class Sequence {
             tokens = Arrays.copyOf(tokens, tokens.length * 2);
         }
         tokens[length++] = token;
+        if (length == 1) {
+            firstTokenNanos = System.nanoTime();
+        }
         if (logprobs != null && target != null) {
             logprobs.add(TokenLogprob.of(logprobDistribution(target), token, params().get(Settings.LOGPROBS)));
             target = null;

@@ -102,6 +102,17 @@ class ContinuousBatchingTest {
                     SamplingParams.greedy(0)))).get(0);
             assertEquals(0, r.newTokens());
             assertTrue(r.wallMs() >= 0 && r.wallMs() < 1000, "wall_ms " + r.wallMs());
+            assertTrue(Double.isNaN(r.firstTokenMs()), "no first token: " + r.firstTokenMs());
+
+            // with tokens: the first comes after the start and before the end of the sequence's decoding
+            for (GenerationResult g : engine.generate(List.of(new GenerationRequest("a", "In the",
+                    SamplingParams.greedy(6).with(Settings.IGNORE_EOS, true)), new GenerationRequest("b",
+                    "And God said", SamplingParams.greedy(6).with(Settings.IGNORE_EOS, true))))) {
+                assertEquals(6, g.newTokens());
+                assertTrue(g.firstTokenMs() > 0 && g.firstTokenMs() < g.wallMs(), mode + " " + g.id() + ": first token "
+                        + g.firstTokenMs() + " ms of " + g.wallMs());
+                assertEquals((g.wallMs() - g.firstTokenMs()) / 5, g.tpotMs(), 1e-9);
+            }
         }
     }
 

@@ -150,7 +150,8 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
                 + "`bound` is S_k = k/(α + k(1−α)) (every accepted draft commits a token per cycle, every rejection "
                 + "costs k cycles), and `bound_cost` S_c replaces the ideal cycle by the measured slowest stage "
                 + "(stage 1 also runs the exit head) and the ar time per token; `efficiency` = speedup / S_c shows "
-                + "how much hand-offs and coordination lose. In plot 1 the red PPSD markers should sit under the red "
+                + "how much hand-offs and coordination lose. `ttft_ms` and `tpot_ms` are the mean time of a sequence to its "
+                + "first token (its prefill included) and per output token after it. In plot 1 the red PPSD markers should sit under the red "
                 + "bound curve and near or above ar's 1.0 at every α, while each fixed-γ EESD marker follows its "
                 + "dotted cost-model curve, which falls below 1.0 at low α. Plot 2 shows whether speculation still "
                 + "pays once batching fills the pipeline: on a compute-bound CPU a stage's cost grows with the "
@@ -221,14 +222,15 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
 
     private void table(StringBuilder s, Comparison c) {
         s.append("| mode | tokens_per_s | acceptance | speedup | bound | bound_cost | efficiency | outputs_match_ar |"
-                + " new_tokens | wall_ms |\n");
-        s.append("|---|---:|---:|---:|---:|---:|---:|:---:|---:|---:|\n");
+                + " new_tokens | wall_ms | ttft_ms | tpot_ms |\n");
+        s.append("|---|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|\n");
         for (Comparison.Row r : c.rows()) {
             s.append("| `").append(r.label()).append("` | ").append(f1(r.tokensPerSecond())).append(" | ")
                     .append(f3(r.acceptance())).append(" | ").append(f3(r.speedup())).append(" | ")
                     .append(f3(r.bound())).append(" | ").append(f3(r.boundCost())).append(" | ")
                     .append(f3(r.efficiency())).append(" | ").append(r.outputsMatchAr()).append(" | ")
-                    .append(r.newTokens()).append(" | ").append(f1(r.wallMs())).append(" |\n");
+                    .append(r.newTokens()).append(" | ").append(f1(r.wallMs())).append(" | ")
+                    .append(f3(r.run().ttftMs())).append(" | ").append(f3(r.run().tpotMs())).append(" |\n");
         }
         s.append('\n');
         for (Comparison.Row r : c.rows()) {

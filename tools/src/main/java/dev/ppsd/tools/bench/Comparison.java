@@ -18,7 +18,9 @@ import java.util.List;
  *   <li>{@code bound_cost}: ppsd only, S_c, the bound from the measured stage costs
  *       ({@link ModeRun#costBound});</li>
  *   <li>{@code efficiency}: ppsd only, speedup / S_c;</li>
- *   <li>{@code outputs_match_ar}: every prompt's token ids equal ar's (greedy decoding is lossless).</li>
+ *   <li>{@code outputs_match_ar}: every prompt's token ids equal ar's (greedy decoding is lossless);</li>
+ *   <li>{@code ttft_ms}, {@code tpot_ms}: mean time to the first token and per output token after it, per sequence
+ *       ({@link ModeRun#ttftMs}, {@link ModeRun#tpotMs}).</li>
  * </ul>
  */
 public record Comparison(int batchSize, List<Row> rows) {
@@ -67,6 +69,8 @@ public record Comparison(int batchSize, List<Row> rows) {
             o.addProperty("outputs_match_ar", r.outputsMatchAr());
             o.addProperty("new_tokens", r.newTokens());
             o.addProperty("wall_ms", r.wallMs());
+            num(o, "ttft_ms", r.run().ttftMs());
+            num(o, "tpot_ms", r.run().tpotMs());
             modes.add(r.label(), o);
         }
         return modes;

@@ -16,6 +16,22 @@ public record ModeRun(String mode, String label, int stages, double wallMs, long
         return newTokens * 1000.0 / wallMs;
     }
 
+    /** Mean time to first token (TTFT) of the sequences that generated one, ms; NaN when none did. */
+    public double ttftMs() {
+        return results.stream().mapToDouble(GenerationResult::firstTokenMs).filter(v -> !Double.isNaN(v)).average()
+                .orElse(Double.NaN);
+    }
+
+    /**
+     * Mean time per output token after the first (TPOT, {@link GenerationResult#tpotMs}) of the sequences with two or
+     * more, ms; NaN when none had. At batch 1, {@code 1000 / tpotMs} is the decoding steps' tokens/s without the
+     * prefills: what a plain C forward that times its steps after the first reports.
+     */
+    public double tpotMs() {
+        return results.stream().mapToDouble(GenerationResult::tpotMs).filter(v -> !Double.isNaN(v)).average()
+                .orElse(Double.NaN);
+    }
+
     /** Accepted / proposed drafts, NaN when the mode does not draft. */
     public double acceptance() {
         return proposed == 0 ? Double.NaN : (double) accepted / proposed;

@@ -282,12 +282,12 @@ final class BenchCommand implements Callable<Integer> {
         }
         ModeRun ar = runs.get(0);
         Comparison c = Comparison.of(base.get(Settings.BATCH_SIZE), ar, runs);
-        out.printf(Locale.ROOT, "%-10s %9s %7s %8s %7s %7s %6s %s%n", "mode", "tokens/s", "alpha", "speedup",
-                "S_k", "S_c", "eff", "outputs=ar");
+        out.printf(Locale.ROOT, "%-10s %9s %7s %8s %7s %7s %6s %8s %8s %s%n", "mode", "tokens/s", "alpha", "speedup",
+                "S_k", "S_c", "eff", "ttft_ms", "tpot_ms", "outputs=ar");
         for (Comparison.Row r : c.rows()) {
-            out.printf(Locale.ROOT, "%-10s %9.1f %7s %8.3f %7s %7s %6s %s%n", r.label(), r.tokensPerSecond(),
+            out.printf(Locale.ROOT, "%-10s %9.1f %7s %8.3f %7s %7s %6s %8s %8s %s%n", r.label(), r.tokensPerSecond(),
                     fmt(r.acceptance()), r.speedup(), fmt(r.bound()), fmt(r.boundCost()), fmt(r.efficiency()),
-                    r.outputsMatchAr());
+                    ms(r.run().ttftMs()), ms(r.run().tpotMs()), r.outputsMatchAr());
             if (Benchmark.isPipelineDrafting(r.mode()) && r.run().stageMsPerToken() != null) {
                 out.printf(Locale.ROOT, "           stage ms/token %s, coordinator %.1f ms%n",
                         Arrays.toString(Arrays.stream(r.run().stageMsPerToken()).map(x -> Math.round(x * 1000) / 1000.0)
@@ -326,5 +326,9 @@ final class BenchCommand implements Callable<Integer> {
 
     private static String fmt(double v) {
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
+    }
+
+    private static String ms(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.2f", v);
     }
 }

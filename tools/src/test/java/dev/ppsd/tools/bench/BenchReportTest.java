@@ -32,9 +32,10 @@ class BenchReportTest {
     /** One mode of each kind keeps the run short: every engine open costs more than the 8 tokens decoded. */
     private static final List<String> MODES = List.of("ar", "ar-pipe", "eesd:3", "ppsd");
     private static final List<String> FIELDS = List.of("tokens_per_s", "acceptance", "speedup", "bound",
-            "bound_cost", "efficiency", "outputs_match_ar");
+            "bound_cost", "efficiency", "outputs_match_ar", "ttft_ms", "tpot_ms");
     /** The fields every mode has; the others are null (left out of the JSON) where they do not apply. */
-    private static final List<String> ALWAYS = List.of("tokens_per_s", "speedup", "outputs_match_ar");
+    private static final List<String> ALWAYS = List.of("tokens_per_s", "speedup", "outputs_match_ar", "ttft_ms",
+            "tpot_ms");
 
     @TempDir
     Path dir;
