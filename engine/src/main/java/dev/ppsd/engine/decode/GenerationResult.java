@@ -31,8 +31,8 @@ public record GenerationResult(
 
     /** The result of a request that failed before decoding, with the message a user sees. */
     public static GenerationResult failed(String id, String mode, String error) {
-        return new GenerationResult(id, 0, null, new int[0], new int[0], null, null, 0, Double.NaN, mode, SpecMetrics.NONE, null,
-                null, error, null);
+        return new GenerationResult(id, 0, null, new int[0], new int[0], null, null, 0, Double.NaN, mode,
+                SpecMetrics.NONE, null, null, error, null);
     }
 
     public boolean ok() {
