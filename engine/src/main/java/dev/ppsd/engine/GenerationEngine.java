@@ -287,7 +287,7 @@ public final class GenerationEngine implements AutoCloseable {
         int[] gen = s.generated();
         String text = s.stopText() != null ? s.stopText() : tokenizer.decode(gen, gen.length);
         return new GenerationResult(s.request().id(), s.sampleIndex(), text, gen, s.promptIds(), s.finishReason(),
-                s.stopReason(), s.wallMs(), s.firstTokenMs(), scheduler.mode(), s.spec(), texts(s.logprobs()),
+                s.stopReason(), s.wallMs(), s.ttftMs(), scheduler.mode(), s.spec(), texts(s.logprobs()),
                 texts(s.promptLogprobs()), null, guided.incomplete(s.params(), text));
     }
 

@@ -5,7 +5,7 @@ import java.util.List;
 /**
  * The outcome of one request (of one of its {@code n} samples: {@code sampleIndex}): the text (cut before a stop
  * string), the generated token ids, the prompt ids as fed to the model, why it stopped (and, for {@code stop}, the
- * stop string or token id), timing ({@code wallMs} from the sequence's start to its end, {@code firstTokenMs} to its
+ * stop string or token id), timing ({@code wallMs} from the sequence's start to its end, {@code ttftMs} to its
  * first generated token, NaN without one) and speculation metrics, and the log-probabilities asked for (else null). A
  * request that could not run (bad prompt or settings) has a non-null {@code error} and empty outputs; the other
  * requests still run. {@code incomplete} is null without a guided constraint, else whether the text fails to
@@ -21,7 +21,7 @@ public record GenerationResult(
         FinishReason finishReason,
         Object stopReason,
         double wallMs,
-        double firstTokenMs,
+        double ttftMs,
         String mode,
         SpecMetrics spec,
         List<TokenLogprob> logprobs,
@@ -48,11 +48,11 @@ public record GenerationResult(
     }
 
     /**
-     * Time per output token after the first (TPOT): {@code (wallMs - firstTokenMs) / (newTokens - 1)}, the decoding
+     * Time per output token after the first (TPOT): {@code (wallMs - ttftMs) / (newTokens - 1)}, the decoding
      * steps alone, as a plain C forward such as llama2.c times itself; NaN with fewer than two tokens.
      */
     public double tpotMs() {
-        return tokenIds.length < 2 ? Double.NaN : (wallMs - firstTokenMs) / (tokenIds.length - 1);
+        return tokenIds.length < 2 ? Double.NaN : (wallMs - ttftMs) / (tokenIds.length - 1);
     }
 
     /** Generated tokens per second of this sequence's wall time (prefill included). */

@@ -127,7 +127,7 @@ public final class Sequence {
     }
 
     /** Milliseconds from the start to the first generated token (the prompt's prefill included); NaN before it. */
-    public double firstTokenMs() {
+    public double ttftMs() {
         return length == 0 ? Double.NaN : (firstTokenNanos - startNanos) / 1e6;
     }
 

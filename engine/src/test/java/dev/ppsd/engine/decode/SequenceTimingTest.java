@@ -17,7 +17,7 @@ class SequenceTimingTest {
     void theFirstTokenIsTimedAtTheFirstCommit() throws InterruptedException {
         Sequence s = new Sequence(new GenerationRequest("t", "p", SamplingParams.greedy(3)), new int[] {0}, 64);
         StopCriteria stop = new StopCriteria(Set.of(), null);
-        assertTrue(Double.isNaN(s.firstTokenMs()), "no token yet");
+        assertTrue(Double.isNaN(s.ttftMs()), "no token yet");
         s.markStarted();
         Thread.sleep(40);
         s.commit(5, stop);
@@ -25,7 +25,7 @@ class SequenceTimingTest {
         s.commit(6, stop);
         Thread.sleep(80);
         assertTrue(s.commit(7, stop), "the budget of 3 ends it");
-        double first = s.firstTokenMs();
+        double first = s.ttftMs();
         double wall = s.wallMs();
         assertTrue(first >= 40 && first < 120, "first token at " + first + " ms, slept 40 before it and 80 after");
         assertTrue(wall >= 200, "wall " + wall);
@@ -42,7 +42,7 @@ class SequenceTimingTest {
                 null, 12, 12, "ar", SpecMetrics.NONE, null, null, null, null);
         assertTrue(Double.isNaN(one.tpotMs()));
         GenerationResult failed = GenerationResult.failed("t", "ar", "bad");
-        assertTrue(Double.isNaN(failed.firstTokenMs()));
+        assertTrue(Double.isNaN(failed.ttftMs()));
         assertTrue(Double.isNaN(failed.tpotMs()));
     }
 }

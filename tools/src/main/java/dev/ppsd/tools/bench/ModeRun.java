@@ -18,7 +18,7 @@ public record ModeRun(String mode, String label, int stages, double wallMs, long
 
     /** Mean time to first token (TTFT) of the sequences that generated one, ms; NaN when none did. */
     public double ttftMs() {
-        return results.stream().mapToDouble(GenerationResult::firstTokenMs).filter(v -> !Double.isNaN(v)).average()
+        return results.stream().mapToDouble(GenerationResult::ttftMs).filter(v -> !Double.isNaN(v)).average()
                 .orElse(Double.NaN);
     }
 

@@ -40,10 +40,10 @@ final class ResultJson {
         o.addProperty("new_tokens", r.newTokens());
         o.addProperty("tokens_per_s", Math.round(r.tokensPerSecond() * 100) / 100.0);
         o.addProperty("wall_ms", Math.round(r.wallMs() * 100) / 100.0);
-        if (Double.isNaN(r.firstTokenMs())) {
-            o.add("first_token_ms", com.google.gson.JsonNull.INSTANCE);
+        if (Double.isNaN(r.ttftMs())) {
+            o.add("ttft_ms", com.google.gson.JsonNull.INSTANCE);
         } else {
-            o.addProperty("first_token_ms", Math.round(r.firstTokenMs() * 100) / 100.0);
+            o.addProperty("ttft_ms", Math.round(r.ttftMs() * 100) / 100.0);
         }
         SpecMetrics s = r.spec();
         o.addProperty("drafts_proposed", s.draftsProposed());

@@ -63,7 +63,7 @@ class GenerateCommandTest {
         assertEquals(1, results.size());
         JsonObject o = results.get(0);
         for (String f : List.of("id", "mode", "text", "token_ids", "prompt_token_ids", "finish_reason",
-                "prompt_tokens", "new_tokens", "tokens_per_s", "wall_ms", "first_token_ms", "drafts_proposed",
+                "prompt_tokens", "new_tokens", "tokens_per_s", "wall_ms", "ttft_ms", "drafts_proposed",
                 "drafts_accepted",
                 "acceptance", "cycles", "flushes", "stage_busy_ms", "stage_idle_ms")) {
             assertTrue(o.has(f), "missing field " + f + " in " + o);
@@ -87,7 +87,7 @@ class GenerateCommandTest {
         }
         assertTrue(o.get("tokens_per_s").getAsDouble() >= 0);
         assertTrue(o.get("wall_ms").getAsDouble() >= 0);
-        double first = o.get("first_token_ms").getAsDouble();
+        double first = o.get("ttft_ms").getAsDouble();
         assertTrue(first > 0 && first <= o.get("wall_ms").getAsDouble(), o.toString());
         // ar does not speculate
         assertEquals(0, o.get("drafts_proposed").getAsInt());
