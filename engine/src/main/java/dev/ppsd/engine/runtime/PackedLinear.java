@@ -44,8 +44,8 @@ public final class PackedLinear {
     private PackedLinear() {
     }
 
-    /** The modules, loaded on first use. */
-    private record Ops(PtSymbolBlock pack, PtSymbolBlock dense) {
+    /** The modules, loaded on first use: packing for {@link #PACKED_FOR_ROWS} and {@link #WIDE_PACKED_FOR_ROWS}. */
+    private record Ops(PtSymbolBlock pack, PtSymbolBlock packWide, PtSymbolBlock dense) {
     }
 
     /**
@@ -59,13 +59,24 @@ public final class PackedLinear {
     static final long MIN_FLOAT32_ELEMENTS = 1L << 17;
 
     /**
-     * The rows per call oneDNN is told to expect when it chooses a weight's packed layout. Decoding calls with 1–16
-     * rows; a layout chosen for 64 serves them best on this CPU: the 97M model's 84 float32 projections at one row
-     * take 18 ms a pass against 27 ms with the layout for one row (29 against 18 for 2 rows, 24 against 20 for 8; the
-     * same from 40 rows up), and bfloat16 gains 0–8%. Each row's output stays the same bit for bit whatever rows
-     * come with it.
+     * The rows per call oneDNN is told to expect when it chooses a weight's packed layout, for weights of fewer than
+     * {@link #WIDE_INPUTS} inputs. Decoding calls with 1–32 rows. For the bundled model's 256- and 704-input weights
+     * the layout for 64 stays: with the layout for 512 its engine ran slower at batch 8, its default, in every paired
+     * round (docs/benchmarks.md, "Wide weights packed for 512 rows"), though its weights alone, called in turn, ran
+     * faster. Each row's output stays the same bit for bit whatever rows come with it.
      */
     static final int PACKED_FOR_ROWS = 64;
+
+    /**
+     * The rows per call oneDNN is told to expect for weights of at least {@link #WIDE_INPUTS} inputs. On this CPU, the
+     * 97M model's projections (768 and 2048 inputs) take 9–24% less time a pass at 1, 2, 4 and 16 rows in the layout
+     * for 512 than in the layout for 64, the same at 8 and 64 rows, 6% less at 32 rows; bfloat16 7% less at 1 and 8
+     * rows; and its single-sequence {@code ar} runs 2–22% faster (6 paired rounds).
+     */
+    static final int WIDE_PACKED_FOR_ROWS = 512;
+
+    /** The inputs from which a weight is packed for {@link #WIDE_PACKED_FOR_ROWS} rows. */
+    static final long WIDE_INPUTS = 768;
 
     /**
      * Whether {@code w} is worth packing: a 2-D weight on an x86-64 CPU, bfloat16 (when the CPU has the AVX-512
@@ -122,7 +133,7 @@ public final class PackedLinear {
         if (isPacked(w) || !packable(w)) {
             return w;
         }
-        NDArray p = TorchScripts.run(ops().pack(), w);
+        NDArray p = TorchScripts.run(w.getShape().get(1) >= WIDE_INPUTS ? ops().packWide() : ops().pack(), w);
         p.attach(w.getManager());
         PACKED.add(p);
         w.close();
@@ -240,14 +251,17 @@ public final class PackedLinear {
         return copy;
     }
 
+    /** The module packing a weight in the layout oneDNN chooses for calls of {@code rows} rows. */
+    private static PtSymbolBlock packFor(int rows) {
+        return TorchScripts.load("pack_linear_" + rows, "w: Tensor", "ops.mkldnn._reorder_linear_weight(w, " + rows + ")");
+    }
+
     private static Ops ops() {
         if (ops == null && !unavailable) {
             synchronized (PackedLinear.class) {
                 if (ops == null && !unavailable) {
                     try {
-                        ops = new Ops(
-                                TorchScripts.load("pack_linear", "w: Tensor",
-                                        "ops.mkldnn._reorder_linear_weight(w, " + PACKED_FOR_ROWS + ")"),
+                        ops = new Ops(packFor(PACKED_FOR_ROWS), packFor(WIDE_PACKED_FOR_ROWS),
                                 TorchScripts.load("packed_dense", "w: Tensor", "w.to_dense()"));
                     } catch (RuntimeException e) { // a PyTorch built without oneDNN: linears stay plain
                         unavailable = true;
