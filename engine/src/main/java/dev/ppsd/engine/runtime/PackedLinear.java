@@ -61,16 +61,16 @@ public final class PackedLinear {
     /**
      * The rows per call oneDNN is told to expect when it chooses a weight's packed layout, for weights of fewer than
      * {@link #WIDE_INPUTS} inputs. Decoding calls with 1–32 rows. For the bundled model's 256- and 704-input weights
-     * the layout for 64 stays: with the layout for 512 its engine ran slower at batch 8, its default, in every paired
-     * round (docs/benchmarks.md, "Wide weights packed for 512 rows"), though its weights alone, called in turn, ran
-     * faster. Each row's output stays the same bit for bit whatever rows come with it.
+     * the layout for 64 stays: with the layout for 512 its bench's {@code ppsd} ran slower at batch 8, its default, in
+     * all 7 paired rounds (docs/benchmarks.md, "Wide weights packed for 512 rows"), though its weights alone, called in
+     * turn, ran faster. Each row's output stays the same bit for bit whatever rows come with it.
      */
     static final int PACKED_FOR_ROWS = 64;
 
     /**
      * The rows per call oneDNN is told to expect for weights of at least {@link #WIDE_INPUTS} inputs. On this CPU, the
      * 97M model's projections (768 and 2048 inputs) take 9–24% less time a pass at 1, 2, 4 and 16 rows in the layout
-     * for 512 than in the layout for 64, the same at 8 and 64 rows, 6% less at 32 rows; bfloat16 7% less at 1 and 8
+     * for 512 than in the layout for 64, within 3% at 8 and 64 rows, 6% less at 32 rows; bfloat16 7% less at 1 and 8
      * rows; and its single-sequence {@code ar} runs 2–22% faster (6 paired rounds).
      */
     static final int WIDE_PACKED_FOR_ROWS = 512;
@@ -253,7 +253,8 @@ public final class PackedLinear {
 
     /** The module packing a weight in the layout oneDNN chooses for calls of {@code rows} rows. */
     private static PtSymbolBlock packFor(int rows) {
-        return TorchScripts.load("pack_linear_" + rows, "w: Tensor", "ops.mkldnn._reorder_linear_weight(w, " + rows + ")");
+        return TorchScripts.load("pack_linear_" + rows, "w: Tensor",
+                "ops.mkldnn._reorder_linear_weight(w, " + rows + ")");
     }
 
     private static Ops ops() {
