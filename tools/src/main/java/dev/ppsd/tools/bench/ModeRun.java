@@ -18,8 +18,7 @@ public record ModeRun(String mode, String label, int stages, double wallMs, long
 
     /** Mean time to first token (TTFT) of the sequences that generated one, ms; NaN when none did. */
     public double ttftMs() {
-        return results.stream().mapToDouble(GenerationResult::ttftMs).filter(v -> !Double.isNaN(v)).average()
-                .orElse(Double.NaN);
+        return meanOf(GenerationResult::ttftMs);
     }
 
     /**
@@ -28,8 +27,12 @@ public record ModeRun(String mode, String label, int stages, double wallMs, long
      * prefills: what a plain C forward that times its steps after the first reports.
      */
     public double tpotMs() {
-        return results.stream().mapToDouble(GenerationResult::tpotMs).filter(v -> !Double.isNaN(v)).average()
-                .orElse(Double.NaN);
+        return meanOf(GenerationResult::tpotMs);
+    }
+
+    /** The mean of {@code metric} over the results where it is not NaN; NaN when it is NaN in all. */
+    private double meanOf(java.util.function.ToDoubleFunction<GenerationResult> metric) {
+        return results.stream().mapToDouble(metric).filter(v -> !Double.isNaN(v)).average().orElse(Double.NaN);
     }
 
     /** Accepted / proposed drafts, NaN when the mode does not draft. */
