@@ -72,6 +72,11 @@ class BenchReportTest {
 
         JsonObject bench = JsonParser.parseString(Files.readString(report.resolve("bench.json"))).getAsJsonObject();
         assertEquals(Set.of("alpha_sweep", "batch_sizes", "command", "machine", "timeline"), bench.keySet());
+        // this JVM's allocator, as its own environment says (surefire preloads nothing unless the caller did)
+        String preload = String.valueOf(System.getenv("LD_PRELOAD"));
+        String malloc = preload.contains("jemalloc") ? "jemalloc" : preload.contains("tcmalloc") ? "tcmalloc" : "system";
+        assertEquals(malloc, bench.getAsJsonObject("machine").get("malloc").getAsString());
+        assertTrue(md.contains("malloc " + malloc), "the machine's allocator");
         assertEquals(Set.of("0", "1"), bench.getAsJsonObject("alpha_sweep").keySet());
         assertEquals(Set.of("1", "2"), bench.getAsJsonObject("batch_sizes").keySet());
         for (JsonObject comparison : List.of(bench.getAsJsonObject("alpha_sweep").getAsJsonObject("0"),
@@ -91,9 +96,10 @@ class BenchReportTest {
         assertFalse(timeline.getAsJsonArray("cycles").isEmpty(), "traced cycles");
         assertEquals(2, timeline.getAsJsonArray("stage_layers").size());
 
-        // --json: the same comparisons, without the report's extra keys
+        // --json: the same comparisons and machine, without the report's command and timeline
         JsonObject plain = JsonParser.parseString(Files.readString(json)).getAsJsonObject();
-        assertEquals(Set.of("alpha_sweep", "batch_sizes"), plain.keySet());
+        assertEquals(Set.of("alpha_sweep", "batch_sizes", "machine"), plain.keySet());
+        assertEquals(malloc, plain.getAsJsonObject("machine").get("malloc").getAsString());
         assertEquals(bench.get("alpha_sweep"), plain.get("alpha_sweep"));
     }
 

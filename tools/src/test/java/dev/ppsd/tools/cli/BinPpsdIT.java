@@ -3,6 +3,8 @@ package dev.ppsd.tools.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.gson.JsonParser;
+
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -42,6 +44,7 @@ class BinPpsdIT {
         List<String> cmd = new ArrayList<>(List.of("bash", launcher.toString()));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().remove("LD_PRELOAD"); // the launcher's choice, not the caller's
         pb.environment().putAll(env);
         Path out = Files.createTempFile("ppsd-out", ".txt");
         Path err = Files.createTempFile("ppsd-err", ".txt");
@@ -141,5 +144,78 @@ class BinPpsdIT {
                 "-XX:TieredStopAtLevel=4"), "generate");
         assertTrue(c2.out().indexOf("-XX:TieredStopAtLevel=1 ") < c2.out().indexOf("-XX:TieredStopAtLevel=4"),
                 c2.out());
+    }
+
+    /**
+     * {@code PPSD_MALLOC} picks the C allocator: a library's path is preloaded before an {@code LD_PRELOAD} already
+     * set, {@code system} preloads nothing, a missing file is one line naming the variable and exit 2, and {@code auto}
+     * (the default) preloads the system's jemalloc and leaves a preload of the user's alone (a JAVA_HOME whose java
+     * prints its LD_PRELOAD).
+     */
+    @Test
+    void ppsdMallocPicksTheAllocator() throws Exception {
+        requireBuilt();
+        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
+        Files.writeString(java, "#!/usr/bin/env bash\necho \"LD_PRELOAD=[${LD_PRELOAD:-}]\"\n");
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        String home = tmp.resolve("jdk").toString();
+        Path lib = Files.createFile(tmp.resolve("libmymalloc.so"));
+        assertEquals("LD_PRELOAD=[" + lib + "]", launch(LAUNCHER, Map.of("JAVA_HOME", home, "PPSD_MALLOC",
+                lib.toString()), "generate").out().strip());
+        assertEquals("LD_PRELOAD=[" + lib + ":/x/libother.so]", launch(LAUNCHER, Map.of("JAVA_HOME", home,
+                "PPSD_MALLOC", lib.toString(), "LD_PRELOAD", "/x/libother.so"), "generate").out().strip());
+        assertEquals("LD_PRELOAD=[]", launch(LAUNCHER, Map.of("JAVA_HOME", home, "PPSD_MALLOC", "system"),
+                "generate").out().strip());
+        Result missing = launch(LAUNCHER, Map.of("JAVA_HOME", home, "PPSD_MALLOC", "/no/such/libjemalloc.so.2"),
+                "generate");
+        assertEquals(2, missing.code());
+        assertEquals("", missing.out());
+        assertEquals(1, missing.err().strip().lines().count(), missing.err());
+        assertTrue(missing.err().contains("PPSD_MALLOC") && missing.err().contains("/no/such/libjemalloc.so.2"),
+                missing.err());
+        assertEquals("LD_PRELOAD=[/x/libother.so]", launch(LAUNCHER, Map.of("JAVA_HOME", home, "LD_PRELOAD",
+                "/x/libother.so"), "generate").out().strip());
+        Path jemalloc = systemJemalloc();
+        String auto = launch(LAUNCHER, Map.of("JAVA_HOME", home), "generate").out().strip();
+        if (jemalloc != null) {
+            assertTrue(auto.startsWith("LD_PRELOAD=[") && auto.endsWith("/libjemalloc.so.2]"), auto);
+        } else {
+            assertEquals("LD_PRELOAD=[]", auto);
+        }
+    }
+
+    /**
+     * The real JVM runs with the allocator the launcher preloads: bench's {@code --json} names it ({@code machine.
+     * malloc}, read from the process's own mappings), jemalloc with {@code PPSD_MALLOC} at the system's library and
+     * the system's with {@code system}. Needs jemalloc installed (scripts/test-all.sh installs libjemalloc2).
+     */
+    @Test
+    void theJvmRunsWithThePreloadedAllocator() throws Exception {
+        requireBuilt();
+        Path jemalloc = systemJemalloc();
+        assertTrue(jemalloc != null, "no libjemalloc.so.2 on this machine: scripts/test-all.sh installs libjemalloc2");
+        Path prompts = Files.writeString(tmp.resolve("p.jsonl"), "{\"prompt\": \"In the beginning\"}\n");
+        for (String malloc : List.of(jemalloc.toString(), "system")) {
+            Path json = tmp.resolve("bench.json");
+            Result r = launch(LAUNCHER, Map.of("PPSD_MALLOC", malloc), "bench", "--model",
+                    ROOT.resolve("models/ppsd-mini").toString(), "--prompts", prompts.toString(), "--max-new-tokens",
+                    "2", "--modes", "ar", "--warmup", "0", "--json", json.toString());
+            assertEquals(0, r.code(), r.err());
+            String named = JsonParser.parseString(Files.readString(json)).getAsJsonObject()
+                    .getAsJsonObject("machine").get("malloc").getAsString();
+            assertEquals(malloc.equals("system") ? "system" : "jemalloc", named);
+        }
+    }
+
+    /** The system's jemalloc where Debian, Ubuntu, Fedora or a source build put it; null when there is none. */
+    private static Path systemJemalloc() {
+        for (String dir : List.of("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib",
+                "/usr/local/lib")) {
+            Path p = Path.of(dir, "libjemalloc.so.2");
+            if (Files.isRegularFile(p)) {
+                return p;
+            }
+        }
+        return null;
     }
 }
