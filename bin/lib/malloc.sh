@@ -4,8 +4,9 @@
 #   system          the system's (glibc's malloc)
 #   /path/lib.so    that library (e.g. tcmalloc's), preloaded before any LD_PRELOAD already set
 # Why: libtorch allocates every temporary 64-byte aligned, which glibc serves on its slow memalign path, and a
-# decoding step makes hundreds of them. With jemalloc the bundled model's single-sequence `ar` ran 10-24% faster and
-# the job 7-15% faster (docs/benchmarks.md "jemalloc"). On a cluster, the executors' environment is Spark's:
+# decoding step makes hundreds of them. With jemalloc the bundled model's single-sequence `ar` ran 1.10x as fast and
+# its job 1.11x at batch 32 (medians of paired rounds; the 97M model unchanged; docs/benchmarks.md "jemalloc").
+# On a cluster, the executors' environment is Spark's:
 # --conf spark.executorEnv.LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 
 # ppsd_preload_malloc NAME: exports LD_PRELOAD as PPSD_MALLOC says; a PPSD_MALLOC that is not auto, system or a file

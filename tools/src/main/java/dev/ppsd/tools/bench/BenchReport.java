@@ -263,7 +263,8 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
     /**
      * The C allocator this process runs with, by the libraries mapped into it (/proc/self/maps): {@code jemalloc},
      * {@code tcmalloc} or {@code mimalloc} when one is (bin/ppsd preloads jemalloc where the system has it), else
-     * {@code system}; null where there is no /proc (not Linux). It moves the bundled model's figures by 10-25%.
+     * {@code system}; null where there is no /proc (not Linux). jemalloc made the bundled model's {@code ar} 1.10x as
+     * fast (docs/benchmarks.md, "jemalloc").
      */
     static String malloc() {
         List<String> maps;

@@ -166,7 +166,7 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         if (json != null) {
-            results.add("machine", BenchReport.machineJson()); // the allocator alone moves the figures by 10-25%
+            results.add("machine", BenchReport.machineJson()); // which allocator ran moves the figures by ~10%
             Files.writeString(Path.of(json), new GsonBuilder().setPrettyPrinting().serializeNulls().serializeSpecialFloatingPointValues()
                     .create().toJson(results) + "\n");
             out.println("wrote " + json);
