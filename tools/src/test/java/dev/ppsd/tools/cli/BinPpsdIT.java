@@ -127,10 +127,7 @@ class BinPpsdIT {
     @Test
     void decodingCommandsRunC1Only() throws Exception {
         requireBuilt();
-        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
-        Files.writeString(java, "#!/usr/bin/env bash\necho \"$@\"\n");
-        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
-        Map<String, String> env = Map.of("JAVA_HOME", tmp.resolve("jdk").toString());
+        Map<String, String> env = Map.of("JAVA_HOME", fakeJavaHome("echo \"$@\""));
         for (String command : List.of("generate", "bench")) {
             Result r = launch(LAUNCHER, env, command, "--help");
             assertTrue(r.out().contains("-XX:TieredStopAtLevel=1 "), command + ": " + r.out());
@@ -140,7 +137,7 @@ class BinPpsdIT {
             assertTrue(r.out().contains("dev.ppsd.tools.cli.Main " + command) && !r.out().contains("TieredStopAtLevel"),
                     command + ": " + r.out());
         }
-        Result c2 = launch(LAUNCHER, Map.of("JAVA_HOME", tmp.resolve("jdk").toString(), "PPSD_JAVA_OPTS",
+        Result c2 = launch(LAUNCHER, Map.of("JAVA_HOME", env.get("JAVA_HOME"), "PPSD_JAVA_OPTS",
                 "-XX:TieredStopAtLevel=4"), "generate");
         assertTrue(c2.out().indexOf("-XX:TieredStopAtLevel=1 ") < c2.out().indexOf("-XX:TieredStopAtLevel=4"),
                 c2.out());
@@ -155,10 +152,7 @@ class BinPpsdIT {
     @Test
     void ppsdMallocPicksTheAllocator() throws Exception {
         requireBuilt();
-        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
-        Files.writeString(java, "#!/usr/bin/env bash\necho \"LD_PRELOAD=[${LD_PRELOAD:-}]\"\n");
-        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
-        String home = tmp.resolve("jdk").toString();
+        String home = fakeJavaHome("echo \"LD_PRELOAD=[${LD_PRELOAD:-}]\"");
         Path lib = Files.createFile(tmp.resolve("libmymalloc.so"));
         assertEquals("LD_PRELOAD=[" + lib + "]", launch(LAUNCHER, Map.of("JAVA_HOME", home, "PPSD_MALLOC",
                 lib.toString()), "generate").out().strip());
@@ -205,6 +199,14 @@ class BinPpsdIT {
                     .getAsJsonObject("machine").get("malloc").getAsString();
             assertEquals(malloc.equals("system") ? "system" : "jemalloc", named);
         }
+    }
+
+    /** A JAVA_HOME whose {@code bin/java} is the bash line {@code body}: the launcher's JVM as a script shows it. */
+    private String fakeJavaHome(String body) throws IOException {
+        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
+        Files.writeString(java, "#!/usr/bin/env bash\n" + body + "\n");
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        return tmp.resolve("jdk").toString();
     }
 
     /** The system's jemalloc where Debian, Ubuntu, Fedora or a source build put it; null when there is none. */
