@@ -10,8 +10,8 @@ export OPT_OUT_TRACKING=true
 need=()
 command -v jupyter-nbconvert >/dev/null || need+=(jupyter-nbconvert)   # the notebook tests: a real Jupyter
 command -v strace >/dev/null || need+=(strace)                         # the embedded job's no-network test
-{ /sbin/ldconfig -p || ldconfig -p; } 2>/dev/null | awk '$1 == "libjemalloc.so.2" {f = 1} END {exit !f}' \
-  || need+=(libjemalloc2)                                              # the launchers' allocator (bin/lib/malloc.sh)
+source bin/lib/malloc.sh
+[[ -n "$(ppsd_jemalloc)" ]] || need+=(libjemalloc2)                   # the launchers' allocator (bin/lib/malloc.sh)
 if ((${#need[@]})); then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo -n"
