@@ -156,12 +156,11 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
                 + "fixed-γ EESD marker follows its dotted cost-model curve, which falls below 1.0 at low α. Plot 2 "
                 + "shows whether speculation still pays once batching fills the pipeline: on a compute-bound CPU a "
                 + "stage's cost grows with the batch, so `ar-pipe` and `ar` catch up with `ppsd` as B grows. In plot "
-                + "3 each bar is one stage "
-                + "busy on its block, a thin grey line marks the start of each cycle, gaps in a row are bubbles (a "
-                + "flush restarts the pipeline at stage 1, so the later stages idle for k−1 cycles), and the "
-                + "coordinator row is the verify and bookkeeping time between cycles. `outputs_match_ar` must be "
-                + "true for every mode: greedy speculative decoding is lossless. Timings on a machine busy with "
-                + "other work are noisy; compare modes within one report.\n");
+                + "3 each bar is one stage busy on its block, a thin grey line marks the start of each cycle, gaps in "
+                + "a row are bubbles (a flush restarts the pipeline at stage 1, so the later stages idle for k−1 "
+                + "cycles), and the coordinator row is the verify and bookkeeping time between cycles. "
+                + "`outputs_match_ar` must be true for every mode: greedy speculative decoding is lossless. Timings "
+                + "on a machine busy with other work are noisy; compare modes within one report.\n");
         return s.toString();
     }
 
