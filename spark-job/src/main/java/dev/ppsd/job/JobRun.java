@@ -257,17 +257,19 @@ final class JobRun {
     /** Counts the input and fails on a null or duplicate id, naming a few; returns the row count. */
     private static long checkIds(JobInput input, String idCol) {
         try {
-            Dataset<Row> ids = input.rows().select(col(idCol).as("k"));
-            long rows = ids.count();
-            List<Row> bad = ids.groupBy("k").count().filter(col("count").gt(1).or(col("k").isNull()))
-                    .orderBy(col("count").desc()).limit(6).collectAsList();
-            for (Row r : bad) {
-                if (r.isNullAt(0)) {
-                    throw JobException.usage("input has " + r.getLong(1) + " rows with a null id (column '" + idCol
-                            + "'); every row needs a unique id");
-                }
+            // one pass over the input: the rows, the rows without an id and the ids given to more than one row; the
+            // examples of duplicates only when there are some
+            Dataset<Row> perId = input.rows().groupBy(col(idCol).as("k")).count();
+            Row totals = perId.agg(sum(col("count")), sum(when(col("k").isNull(), col("count"))),
+                    sum(when(col("k").isNotNull().and(col("count").gt(1)), 1).otherwise(0))).first();
+            long rows = totals.isNullAt(0) ? 0 : totals.getLong(0);
+            if (!totals.isNullAt(1)) {
+                throw JobException.usage("input has " + totals.getLong(1) + " rows with a null id (column '" + idCol
+                        + "'); every row needs a unique id");
             }
-            if (!bad.isEmpty()) {
+            if (!totals.isNullAt(2) && totals.getLong(2) > 0) {
+                List<Row> bad = perId.filter(col("k").isNotNull().and(col("count").gt(1)))
+                        .orderBy(col("count").desc()).limit(6).collectAsList();
                 List<String> ex = new ArrayList<>();
                 for (Row r : bad.subList(0, Math.min(5, bad.size()))) {
                     ex.add("'" + r.get(0) + "' (" + r.getLong(1) + " rows)");
