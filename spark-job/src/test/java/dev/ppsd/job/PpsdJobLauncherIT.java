@@ -16,8 +16,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@code bin/ppsd-job} starts its JVM with the C allocator {@code PPSD_MALLOC} names, as {@code bin/ppsd} does (both
  * source bin/lib/malloc.sh; tools' BinPpsdIT covers every case and a real JVM): jemalloc by default where the system
- * has it, a library's path when given, one line and exit 2 for a missing one. Its JAVA_HOME is a java that prints its
- * LD_PRELOAD. A failsafe test: the launcher wants what {@code mvn package} built.
+ * has it, a library's path when given, one line and exit 2 for a missing one. And with the class-data archive
+ * {@code PPSD_CDS} asks for (bin/lib/cds.sh): the build's by default, none with {@code off}, a new one with
+ * {@code record}. Their JAVA_HOME is a java that prints its LD_PRELOAD or its arguments, or the real one. A failsafe
+ * test: the launcher wants what {@code mvn package} built.
  */
 class PpsdJobLauncherIT {
     @TempDir
@@ -27,22 +29,36 @@ class PpsdJobLauncherIT {
     }
 
     private Result launch(Map<String, String> env) throws Exception {
+        return launch(env, "echo \"LD_PRELOAD=[${LD_PRELOAD:-}]\"");
+    }
+
+    private static Path repo() {
         Path repo = Path.of("").toAbsolutePath();
         while (!Files.isRegularFile(repo.resolve("bin/ppsd-job"))) {
             repo = repo.getParent();
             assertTrue(repo != null, "repository root (with bin/ppsd-job) not found");
         }
-        Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
-        Files.writeString(java, "#!/usr/bin/env bash\necho \"LD_PRELOAD=[${LD_PRELOAD:-}]\"\n");
-        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
-        ProcessBuilder pb = new ProcessBuilder("bash", repo.resolve("bin/ppsd-job").toString(), "--help");
+        return repo;
+    }
+
+    /** bin/ppsd-job --help with {@code env}, its java a script running {@code javaScript}; null: the real java. */
+    private Result launch(Map<String, String> env, String javaScript) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder("bash", repo().resolve("bin/ppsd-job").toString(), "--help");
         pb.environment().remove("LD_PRELOAD");
-        pb.environment().put("JAVA_HOME", tmp.resolve("jdk").toString());
+        pb.environment().remove("PPSD_CDS");
+        pb.environment().remove("PPSD_CDS_ARCHIVE");
+        pb.environment().remove("PPSD_JAVA_OPTS");
+        if (javaScript != null) {
+            Path java = Files.createDirectories(tmp.resolve("jdk/bin")).resolve("java");
+            Files.writeString(java, "#!/usr/bin/env bash\n" + javaScript + "\n");
+            Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+            pb.environment().put("JAVA_HOME", tmp.resolve("jdk").toString());
+        }
         pb.environment().putAll(env);
         Path out = tmp.resolve("out.txt");
         Path err = tmp.resolve("err.txt");
         Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "bin/ppsd-job did not finish in 60 s");
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "bin/ppsd-job did not finish in 120 s");
         return new Result(p.exitValue(), Files.readString(out).strip(), Files.readString(err).strip());
     }
 
@@ -62,5 +78,85 @@ class PpsdJobLauncherIT {
         String auto = launch(Map.of()).out();
         assertTrue(jemalloc ? auto.matches("LD_PRELOAD=\\[/.*/libjemalloc\\.so\\.2]") : auto.equals("LD_PRELOAD=[]"),
                 auto);
+    }
+
+    /** The class-data options the launcher gives its java, as a java that prints its arguments sees them. */
+    private String cdsOptions(Map<String, String> env) throws Exception {
+        Result r = launch(env, "printf '%s\\n' \"$@\"");
+        assertEquals(0, r.code(), r.err());
+        return String.join(" ", r.out().lines().filter(a -> a.contains("Archive") || a.startsWith("-Xlog:cds"))
+                .toList());
+    }
+
+    @Test
+    void theJobsJvmMapsTheClassDataArchivePpsdCdsAsksFor() throws Exception {
+        Path archive = Files.writeString(tmp.resolve("job.jsa"), "an archive");
+        assertEquals("-XX:SharedArchiveFile=" + archive + " -Xlog:cds*=off",
+                cdsOptions(Map.of("PPSD_CDS_ARCHIVE", archive.toString())));
+        assertEquals("", cdsOptions(Map.of("PPSD_CDS_ARCHIVE", archive.toString(), "PPSD_CDS", "off")));
+        assertEquals("", cdsOptions(Map.of("PPSD_CDS_ARCHIVE", tmp.resolve("none.jsa").toString())));
+        // the build's archive, where the launcher looks without PPSD_CDS_ARCHIVE
+        Path built = repo().resolve("spark-job/target/ppsd-job.jsa");
+        assertEquals(Files.isRegularFile(built) ? "-XX:SharedArchiveFile=" + built + " -Xlog:cds*=off" : "",
+                cdsOptions(Map.of()));
+
+        Result bad = launch(Map.of("PPSD_CDS", "on"), "echo ran");
+        assertEquals(2, bad.code());
+        assertEquals("", bad.out());
+        assertEquals("ppsd-job: PPSD_CDS must be auto, off or record, not: on", bad.err());
+
+        // record: the JVM writes the classes at its exit to a file of its own, which replaces the archive only when
+        // the run ends well; the run's exit code is the launcher's
+        String recorder = "for a in \"$@\"; do case $a in -XX:ArchiveClassesAtExit=*) echo new > \"${a#*=}\";; esac;"
+                + " done; echo recorded; exit ${CODE:-0}";
+        Path recorded = tmp.resolve("rec/job.jsa");
+        Result ok = launch(Map.of("PPSD_CDS", "record", "PPSD_CDS_ARCHIVE", recorded.toString()), recorder);
+        assertEquals(0, ok.code(), ok.err());
+        assertEquals("recorded", ok.out());
+        assertEquals("new", Files.readString(recorded).strip());
+        Files.writeString(recorded, "old");
+        Result failed = launch(Map.of("PPSD_CDS", "record", "PPSD_CDS_ARCHIVE", recorded.toString(), "CODE", "3"),
+                recorder);
+        assertEquals(3, failed.code());
+        assertEquals("old", Files.readString(recorded));
+        try (var files = Files.list(recorded.getParent())) {
+            assertEquals(List.of(recorded), files.toList()); // no temporary file left
+        }
+    }
+
+    /** Where the real JVM loaded {@code dev.ppsd.job.GenerateJob} from, by its class-loading log. */
+    private String generateJobSource(Map<String, String> env) throws Exception {
+        Path log = tmp.resolve("classes-" + System.nanoTime() + ".log");
+        Map<String, String> all = new java.util.HashMap<>(env);
+        all.put("PPSD_JAVA_OPTS", "-Xlog:class+load=info:file=" + log);
+        Result r = launch(all, null);
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("Usage: ppsd-job"), r.out()); // nothing of the JVM's before the usage
+        assertEquals("", r.err());
+        return Files.readAllLines(log).stream().filter(l -> l.contains(" dev.ppsd.job.GenerateJob "))
+                .map(l -> l.substring(l.indexOf("source: ") + "source: ".length())).findFirst().orElseThrow();
+    }
+
+    @Test
+    void aRealJvmRecordsTheArchiveAndLoadsTheJobFromIt() throws Exception {
+        Path archive = tmp.resolve("help.jsa");
+        Result rec = launch(Map.of("PPSD_CDS", "record", "PPSD_CDS_ARCHIVE", archive.toString()), null);
+        assertEquals(0, rec.code(), rec.err());
+        assertTrue(rec.out().startsWith("Usage: ppsd-job") && !rec.out().contains("cds"), rec.out());
+        assertEquals("", rec.err());
+        assertTrue(Files.size(archive) > 0);
+        assertEquals("shared objects file (top)", generateJobSource(Map.of("PPSD_CDS_ARCHIVE", archive.toString())));
+        assertTrue(generateJobSource(Map.of("PPSD_CDS_ARCHIVE", archive.toString(), "PPSD_CDS", "off"))
+                .endsWith(".jar"));
+        // an archive this JVM cannot use (not one at all, another JDK's, older jars): the jars, and not a word
+        Path junk = Files.writeString(tmp.resolve("junk.jsa"), "not an archive");
+        assertTrue(generateJobSource(Map.of("PPSD_CDS_ARCHIVE", junk.toString())).endsWith(".jar"));
+        // the build's own archive (mvn package records it unless -Dppsd.cds.skip; one older than the jars is stale)
+        Path built = repo().resolve("spark-job/target/ppsd-job.jsa");
+        Path jar = repo().resolve("spark-job/target/lib");
+        if (System.getenv("CI") != null || Files.isRegularFile(built)
+                && Files.getLastModifiedTime(built).compareTo(Files.getLastModifiedTime(jar)) > 0) {
+            assertEquals("shared objects file (top)", generateJobSource(Map.of()));
+        }
     }
 }

@@ -1,0 +1,48 @@
+# Sourced by bin/ppsd-job: class data sharing (CDS) for its JVM, by PPSD_CDS:
+#   auto (default)  the JVM maps the archive of the classes the job loads (Spark's, Hadoop's, DJL's, the job's)
+#                   that `mvn package` recorded, PPSD_CDS_ARCHIVE (default spark-job/target/ppsd-job.jsa), when
+#                   there is one; a JVM that cannot use it (another JDK, jars rebuilt since) loads every class from
+#                   the jars, as without it, and says nothing
+#   off             no archive
+#   record          runs the job and, when it ends with exit code 0, writes the archive of the classes it loaded
+#                   (what `mvn package` does on the bundled sample; do it again after changing the JDK)
+# Why: an embedded job loads some 20,000 classes from the jars and verifies them before it generates anything. From
+# the archive the 220-prompt job took 7.0-8.5 s instead of 9.4-11.8 (3 paired rounds), the generation the same
+# (docs/benchmarks.md "Class data sharing"); the archive (~150 MB) adds about that much to the resident memory.
+# Spark's executors on a cluster start their own JVMs: this is the launcher's only.
+
+# ppsd_exec_java NAME ARCHIVE JAVA ARGS...: runs JAVA ARGS... with the class-data options PPSD_CDS asks for (before
+# ARGS, so that a PPSD_JAVA_OPTS among them can override them) and exits with its exit code; NAME (the launcher's)
+# names a bad PPSD_CDS in its one line, exit 2. ARCHIVE: the default archive (PPSD_CDS_ARCHIVE overrides it).
+ppsd_exec_java() {
+  local name=$1 archive=${PPSD_CDS_ARCHIVE:-$2} java=$3
+  shift 3
+  # -Xlog:cds*=off: the JVM's warnings about an archive it cannot use, or classes it cannot archive, would go to
+  # stdout, into the job's summary
+  case "${PPSD_CDS:-auto}" in
+    auto)
+      if [[ -f "$archive" ]]; then
+        exec "$java" -XX:SharedArchiveFile="$archive" -Xlog:cds*=off "$@"
+      fi
+      exec "$java" "$@"
+      ;;
+    off)
+      exec "$java" "$@"
+      ;;
+    record)
+      local tmp="$archive.$$.tmp" code=0
+      mkdir -p "$(dirname "$archive")"
+      "$java" -XX:ArchiveClassesAtExit="$tmp" -Xlog:cds*=off "$@" || code=$?
+      if [[ $code -eq 0 && -s "$tmp" ]]; then
+        mv -f "$tmp" "$archive"
+      else
+        rm -f "$tmp"
+      fi
+      exit $code
+      ;;
+    *)
+      echo "$name: PPSD_CDS must be auto, off or record, not: $PPSD_CDS" >&2
+      exit 2
+      ;;
+  esac
+}
