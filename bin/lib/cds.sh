@@ -6,9 +6,9 @@
 #   off             no archive
 #   record          runs the job and, when it ends with exit code 0, writes the archive of the classes it loaded
 #                   (what `mvn package` does on the bundled sample; do it again after changing the JDK)
-# Why: an embedded job loads some 20,000 classes from the jars and verifies them before it generates anything. From
-# the archive the 220-prompt job took 7.0-8.5 s instead of 9.4-11.8 (3 paired rounds), the generation the same
-# (docs/benchmarks.md "Class data sharing"); the archive (~150 MB) adds about that much to the resident memory.
+# Why: an embedded job loads some 18,700 classes from the jars and verifies them before it generates anything. From
+# the archive the 220-prompt job took 6.1-8.6 s instead of 8.3-12.1 (12 paired rounds, median 0.69 of the time), the
+# generation level (docs/benchmarks.md "Class data sharing"); peak RSS 905-1061 MB with it, 727-1056 MB without.
 # Spark's executors on a cluster start their own JVMs: this is the launcher's only.
 
 # ppsd_exec_java NAME ARCHIVE JAVA ARGS...: runs JAVA ARGS... with the class-data options PPSD_CDS asks for (before
