@@ -99,10 +99,10 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
         s.append("Generated ").append(Instant.now().truncatedTo(ChronoUnit.SECONDS)).append(" by\n\n```\n")
                 .append(commandLine).append("\n```\n\n");
         s.append("| | |\n|---|---|\n");
-        row(s, "machine", machine());
-        row(s, "java", System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + " "
-                + System.getProperty("java.vm.version") + "), max heap "
-                + Runtime.getRuntime().maxMemory() / (1 << 20) + " MiB");
+        JsonObject m = machineJson();
+        row(s, "machine", machine(m));
+        row(s, "java", m.get("java").getAsString() + " (" + m.get("java_vm").getAsString() + "), max heap "
+                + m.get("max_heap_mib").getAsLong() + " MiB");
         row(s, "model", "`" + setup.model() + "`, N = " + setup.layers() + " layers");
         row(s, "drafter", "exit layer E = " + setup.exitLayer() + ", " + setup.exitHead() + " exit head, c = E/N = "
                 + f3(setup.draftCost()));
@@ -250,13 +250,14 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
         s.append("| ").append(k).append(" | ").append(v).append(" |\n");
     }
 
-    /** Cores, CPU model (from /proc/cpuinfo where there is one), OS and the C allocator ({@link #malloc}). */
-    static String machine() {
-        String cpu = cpuModel();
-        String malloc = malloc();
-        return Runtime.getRuntime().availableProcessors() + " cores" + (cpu == null ? "" : " (" + cpu + ")") + ", "
-                + System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
-                + System.getProperty("os.arch") + (malloc == null ? "" : ", malloc " + malloc);
+    /**
+     * The report's line for {@link #machineJson} {@code m}: cores, CPU model (from /proc/cpuinfo where there is
+     * one), OS and the C allocator ({@link #malloc}).
+     */
+    static String machine(JsonObject m) {
+        return m.get("cores").getAsInt() + " cores" + (m.has("cpu") ? " (" + m.get("cpu").getAsString() + ")" : "")
+                + ", " + m.get("os").getAsString()
+                + (m.has("malloc") ? ", malloc " + m.get("malloc").getAsString() : "");
     }
 
     /**
@@ -280,7 +281,10 @@ public record BenchReport(String commandLine, Setup setup, List<String> modes, C
         return "system";
     }
 
-    /** {@link #machine} as JSON, with the Java version and the heap: {@code machine} in {@code --json} and bench.json. */
+    /**
+     * The machine: cores, CPU model, OS, C allocator, Java version and heap; {@code machine} in {@code --json} and
+     * bench.json, and the report's first rows.
+     */
     public static JsonObject machineJson() {
         JsonObject m = new JsonObject();
         m.addProperty("cores", Runtime.getRuntime().availableProcessors());
