@@ -205,8 +205,8 @@ public final class GenerateJob {
 
         /**
          * Under spark-submit: the session spark-submit configured. Otherwise with --master: that master; without:
-         * local[*] in this JVM (the embedded mode), on the loopback address and without the web UI unless a --conf
-         * says otherwise. A session already running in this JVM (a notebook, a test) is reused and left running.
+         * local[*] in this JVM (the embedded mode), on the loopback address, without the web UI and with local files
+         * through {@link NioLocalFileSystem} unless a --conf says otherwise. A session already running in this JVM (a notebook, a test) is reused and left running.
          */
         static Session open(JobArgs a, boolean submitted, PrintStream err) {
             String master = a.master != null ? a.master : submitted ? null : "local[*]";
@@ -236,6 +236,7 @@ public final class GenerateJob {
                 b.config("spark.ui.enabled", "false");
                 b.config("spark.driver.host", LOOPBACK);
                 b.config("spark.driver.bindAddress", LOOPBACK);
+                b.config("spark.hadoop.fs.file.impl", NioLocalFileSystem.class.getName());
             }
             if (!submitted && !local) {
                 String jar = assemblyJar();

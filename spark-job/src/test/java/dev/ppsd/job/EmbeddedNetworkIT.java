@@ -1,20 +1,15 @@
 package dev.ppsd.job;
 
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import java.io.File;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -30,75 +25,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>in a network namespace with nothing but loopback ({@code unshare -n}): the job runs as usual.</li>
  * </ul>
  * Needs root (unshare) and strace: without them it is skipped saying so, except under CI ({@code CI=true}), where
- * it fails ({@code .ci/run} installs strace). A failsafe test: it runs after {@code package}.
+ * it fails ({@code .ci/run} installs strace). A failsafe test: it runs after {@code package} ({@link EmbeddedJobRuns}).
  */
 class EmbeddedNetworkIT {
-    static final long JOB_SECONDS = 300;
     /** An address of a connect(2) in strace's output: IPv4 or IPv6. */
     static final Pattern ADDRESS = Pattern.compile("inet_addr\\(\"([^\"]+)\"\\)|inet_pton\\(AF_INET6, \"([^\"]+)\"");
 
-    static Path repo;
-    static Path launcher;
-    static Path work;
+    static EmbeddedJobRuns runs;
 
     @BeforeAll
     static void launcherAndTools() throws Exception {
-        repo = Path.of("").toAbsolutePath();
-        while (!Files.isRegularFile(repo.resolve("bin/ppsd-job"))) {
-            repo = repo.getParent();
-            assertTrue(repo != null, "repository root (with bin/ppsd-job) not found");
-        }
-        launcher = repo.resolve("bin/ppsd-job");
-        Path target = repo.resolve("spark-job/target");
-        assertTrue(Files.isDirectory(target.resolve("lib")) && Files.isDirectory(target.resolve("spark-lib")),
-                "run `mvn package` first: no " + target.resolve("lib") + " / spark-lib");
-        String missing = !works("strace", "-V") ? "strace is not installed (apt-get install strace)"
-                : !works("unshare", "-n", "-u", "true") ? "unshare -n -u does not work here (needs root)" : null;
-        if (!"true".equals(System.getenv("CI"))) {
-            Assumptions.assumeTrue(missing == null, missing + ": the embedded job's network use is not checked");
-        }
-        assertTrue(missing == null, missing + ": .ci/run must install strace and run as root");
-        work = Files.createDirectories(repo.resolve("spark-job/target/it-embedded-network"));
-    }
-
-    private static boolean works(String... cmd) {
-        try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .start();
-            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
-    }
-
-    /** Runs {@code prefix... bin/ppsd-job --input sample.jsonl --output DIR --max-new-tokens 2}; returns its output. */
-    private static String runJob(String name, List<String> prefix) throws Exception {
-        Path out = work.resolve(name + "-out");
-        StandaloneCluster.delete(out);
-        List<String> cmd = new ArrayList<>(prefix);
-        cmd.addAll(List.of(launcher.toString(), "--input", repo.resolve("data/prompts/sample.jsonl").toString(),
-                "--output", out.toString(), "--max-new-tokens", "2"));
-        Path log = work.resolve(name + ".log");
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-        String cache = System.getProperty("DJL_CACHE_DIR");
-        if (cache != null && cache.endsWith(File.separator + "djl")) {
-            pb.environment().put("PPSD_CACHE", cache.substring(0, cache.length() - 4)); // the tests' DJL cache
-        }
-        Process p = pb.start();
-        if (!p.waitFor(JOB_SECONDS, TimeUnit.SECONDS)) {
-            p.descendants().forEach(ProcessHandle::destroyForcibly);
-            p.destroyForcibly();
-            throw new AssertionError(name + ": the job did not finish within " + JOB_SECONDS + " s:\n"
-                    + Files.readString(log));
-        }
-        String text = Files.readString(log);
-        assertEquals(0, p.exitValue(), name + ": exit code\n" + text);
-        assertTrue(text.contains("rows      12 ok, 0 failed"), name + ": 12 rows generated\n" + text);
-        assertTrue(text.contains("master    local[*] (embedded)"), name + ": embedded\n" + text);
-        return text;
+        runs = EmbeddedJobRuns.open("it-embedded-network", "the embedded job's network use", new String[][] {
+            {"strace is not installed (apt-get install strace)", "strace", "-V"},
+            {"unshare -n -u does not work here (needs root)", "unshare", "-n", "-u", "true"}});
     }
 
     static boolean loopback(String address) {
@@ -108,9 +47,9 @@ class EmbeddedNetworkIT {
 
     @Test
     void theEmbeddedJobConnectsToNothingButLoopback() throws Exception {
-        Path trace = work.resolve("connect.trace");
+        Path trace = runs.work.resolve("connect.trace");
         Files.deleteIfExists(trace);
-        runJob("strace", List.of("unshare", "-u", "sh", "-c",
+        runs.runJob("strace", List.of("unshare", "-u", "sh", "-c",
                 "hostname localhost && exec strace -f -qq -e trace=connect -o \"$0\" \"$@\"", trace.toString()));
         List<String> outside = new ArrayList<>();
         int inet = 0;
@@ -133,7 +72,7 @@ class EmbeddedNetworkIT {
     @Test
     void theEmbeddedJobRunsWithNothingButLoopback() throws Exception {
         // a network namespace of its own: only lo, brought up when ip(8) is there
-        runJob("netns", List.of("unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null; exec \"$0\" \"$@\""));
+        runs.runJob("netns", List.of("unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null; exec \"$0\" \"$@\""));
         System.out.println("[EmbeddedNetworkIT] unshare -n: the job ran on loopback alone");
     }
 }
