@@ -206,7 +206,8 @@ public final class GenerateJob {
         /**
          * Under spark-submit: the session spark-submit configured. Otherwise with --master: that master; without:
          * local[*] in this JVM (the embedded mode), on the loopback address, without the web UI and with local files
-         * through {@link NioLocalFileSystem} unless a --conf says otherwise. A session already running in this JVM (a notebook, a test) is reused and left running.
+         * through {@link NioLocalFileSystem} unless a --conf says otherwise. A session already running in this JVM (a
+         * notebook, a test) is reused and left running.
          */
         static Session open(JobArgs a, boolean submitted, PrintStream err) {
             String master = a.master != null ? a.master : submitted ? null : "local[*]";
