@@ -78,7 +78,13 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         } catch (JobException e) {
             throw e;
         } catch (Exception e) {
+            if (String.valueOf(e.getMessage()).contains("UNABLE_TO_INFER_SCHEMA")) {
+                throw noRows(a.input); // (Spark's "It must be specified manually" is not something a user can do here)
+            }
             throw JobException.usage("cannot read input " + a.input + " as " + f.wire + ": " + GenerateJob.firstLine(e));
+        }
+        if (rows.schema().isEmpty()) {
+            throw noRows(a.input); // an empty JSON or CSV file: no rows, so no columns
         }
         if (f == JobFormat.CSV) {
             checkCsvQuotes(spark.sparkContext().hadoopConfiguration(), rows.inputFiles());
@@ -86,6 +92,11 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         // CSV columns are all text: a per-row setting column (max_new_tokens, ...) is parsed per row by its setting,
         // so a bad cell fails its own row with the setting's message
         return new JobInput(rows, f, a.input);
+    }
+
+    /** The refusal of an input with no rows to read its columns from (a CSV header alone is a table of 0 rows). */
+    private static JobException noRows(String input) {
+        return JobException.usage("input " + input + " holds no rows (and so no columns); nothing to generate");
     }
 
     /**

@@ -161,6 +161,21 @@ class BadInputTest {
     }
 
     @Test
+    void anInputWithoutRowsOrColumnsIsNamed() throws IOException {
+        // empty files: Spark reads no columns from them (a CSV header alone is a table of 0 rows, generated as such)
+        for (String name : List.of("empty.jsonl", "empty.csv")) {
+            Path empty = Files.writeString(tmp.resolve(name), "");
+            refused("input " + empty + " holds no rows (and so no columns); nothing to generate", "--input",
+                    empty.toString(), "--output", out("o-" + name));
+        }
+        // a folder of empty files read as JSON: Spark cannot infer a schema
+        Path folder = Files.createDirectories(tmp.resolve("empty-parts"));
+        Files.writeString(folder.resolve("part-0.jsonl"), "");
+        refused("input " + folder + " holds no rows (and so no columns); nothing to generate", "--input",
+                folder.toString(), "--input-format", "jsonl", "--output", out("o-empty-parts"));
+    }
+
+    @Test
     void aCsvQuoteThatNeverClosesIsRefusedNamingTheFileAndLine() throws IOException {
         // Spark's reader would put everything from line 5 to the end into the prompt of id 3 (and drop ids 4 and 5)
         Path open = Files.writeString(tmp.resolve("open-quote.csv"), "id,prompt\n1,\"fine\"\n"
