@@ -84,6 +84,9 @@ public final class GenerateJob {
             new JobRun(session.spark, a, explicit, session.description, out, err).execute();
             return 0;
         } catch (JobException e) {
+            if (e.getCause() != null && !isRowFailure(e.getCause())) {
+                e.getCause().printStackTrace(err); // a task failed, not a bad row: where, for a bug report
+            }
             err.println(NAME + ": error: " + e.getMessage());
             return e.exitCode();
         } catch (Exception | Error e) {
@@ -150,12 +153,16 @@ public final class GenerateJob {
         return nl < 0 ? m : m.substring(0, nl).strip();
     }
 
+    /** Whether {@code e} is a bad row stopping the job under fail_on_error (its message says all there is). */
+    static boolean isRowFailure(Throwable e) {
+        return rowMessage(e) != null;
+    }
+
     /**
-     * Why generation failed, as one line: a bad row's message ({@code row id=7: prompt is null}) when
-     * fail_on_error stopped it; else the exception that failed the task (in local mode it is the root cause; from
-     * a cluster executor it arrives as text inside Spark's "Job aborted" message); else the first line.
+     * The message of the bad row in {@code e}'s causes ({@code row id=7: prompt is null}), whether it is there as an
+     * exception (local mode) or as text inside Spark's "Job aborted" message (from a cluster executor); else null.
      */
-    static String reason(Throwable e) {
+    private static String rowMessage(Throwable e) {
         String row = PpsdRowException.class.getName() + ": ";
         for (Throwable t = e; t != null; t = t.getCause()) {
             if (t instanceof PpsdRowException) {
@@ -165,6 +172,19 @@ public final class GenerateJob {
             if (m != null && m.contains(row)) {
                 return firstLine(new RuntimeException(m.substring(m.indexOf(row) + row.length())));
             }
+        }
+        return null;
+    }
+
+    /**
+     * Why generation failed, as one line: a bad row's message ({@code row id=7: prompt is null}) when
+     * fail_on_error stopped it; else the exception that failed the task (in local mode it is the root cause; from
+     * a cluster executor it arrives as text inside Spark's "Job aborted" message); else the first line.
+     */
+    static String reason(Throwable e) {
+        String row = rowMessage(e);
+        if (row != null) {
+            return row;
         }
         Throwable root = e;
         while (root.getCause() != null && root.getCause() != root) {

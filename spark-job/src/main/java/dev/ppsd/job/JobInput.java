@@ -1,5 +1,10 @@
 package dev.ppsd.job;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocatedFileStatus;
@@ -17,8 +22,10 @@ import org.apache.spark.sql.types.StructType;
 import dev.ppsd.udf.PpsdGenerator;
 
 import java.io.BufferedInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.TreeSet;
@@ -34,8 +41,11 @@ import java.util.regex.Pattern;
  * @param description the path or table name, for messages and the summary
  */
 record JobInput(Dataset<Row> rows, JobFormat format, String description) {
+    /** JSON as Spark's reader parses it by default (Jackson; single quotes and NaN / Infinity allowed). */
+    static final JsonFactory SPARK_JSON = JsonFactory.builder()
+            .enable(JsonReadFeature.ALLOW_SINGLE_QUOTES)
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
     private static final Pattern TABLE_NAME = Pattern.compile("[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*){0,2}");
-    /** Per-row override columns of PpsdGenerator and their types (a CSV reads them as strings). */
     /** Opens the input named by {@code a.input}; every problem is a {@link JobException} naming it. */
     static JobInput open(SparkSession spark, JobArgs a) {
         JobInput in = a.inputFormat == JobFormat.TABLE ? table(spark, a.input) : path(spark, a);
@@ -81,6 +91,9 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
             if (String.valueOf(e.getMessage()).contains("UNABLE_TO_INFER_SCHEMA")) {
                 throw noRows(a.input); // (Spark's "It must be specified manually" is not something a user can do here)
             }
+            if (f == JobFormat.JSONL) {
+                checkJsonLines(spark.sparkContext().hadoopConfiguration(), fs, p); // Spark names no line: find it
+            }
             throw JobException.usage("cannot read input " + a.input + " as " + f.wire + ": " + GenerateJob.firstLine(e));
         }
         if (rows.schema().isEmpty()) {
@@ -97,6 +110,111 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     /** The refusal of an input with no rows to read its columns from (a CSV header alone is a table of 0 rows). */
     private static JobException noRows(String input) {
         return JobException.usage("input " + input + " holds no rows (and so no columns); nothing to generate");
+    }
+
+    /**
+     * After Spark failed to read these rows: when they are JSON Lines, fails naming the file and line of the first
+     * one that is no JSON object or array (Spark's message names neither); else returns.
+     */
+    void checkJsonLines(Configuration conf) {
+        if (format == JobFormat.JSONL) {
+            Path p = new Path(description);
+            try {
+                checkJsonLines(conf, p.getFileSystem(conf), p);
+            } catch (IOException e) {
+                throw JobException.usage("cannot read input " + description + ": " + e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Fails naming the file and line of the first line of JSON Lines under {@code p} (a file, or the visible files of
+     * a folder) that is not blank and does not hold a JSON object or array as Spark's reader parses it (Jackson,
+     * single quotes and NaN allowed); returns when every line does. For a read Spark refused as malformed, whose
+     * message names neither.
+     */
+    static void checkJsonLines(Configuration conf, FileSystem fs, Path p) {
+        CompressionCodecFactory codecs = new CompressionCodecFactory(conf);
+        try {
+            List<Path> files = new ArrayList<>();
+            if (fs.getFileStatus(p).isFile()) {
+                files.add(p);
+            } else {
+                RemoteIterator<LocatedFileStatus> it = fs.listFiles(p, true);
+                while (it.hasNext()) {
+                    Path f = it.next().getPath();
+                    if (!HadoopFiles.isHidden(p, f)) {
+                        files.add(f);
+                    }
+                }
+                files.sort(null);
+            }
+            for (Path file : files) {
+                CompressionCodec codec = codecs.getCodec(file);
+                try (InputStream raw = fs.open(file); InputStream in = new BufferedInputStream(codec == null ? raw
+                        : codec.createInputStream(raw), 1 << 16)) {
+                    String problem = firstBadJsonLine(SPARK_JSON, in);
+                    if (problem != null) {
+                        throw JobException.usage("input " + shown(file) + ": " + problem);
+                    }
+                }
+            }
+        } catch (IOException e) {
+            throw JobException.usage("cannot read input " + shown(p) + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * {@code "line N is not ..."} for the first line of {@code jsonLines} (ended by \n, \r\n or \r, as Hadoop's line
+     * reader ends them) that is not blank and does not start with a whole JSON object or array; null when none.
+     */
+    static String firstBadJsonLine(JsonFactory json, InputStream jsonLines)
+            throws IOException {
+        ByteArrayOutputStream line = new ByteArrayOutputStream();
+        long number = 1;
+        int c = jsonLines.read();
+        while (c != -1) {
+            if (c == '\n' || c == '\r') {
+                String problem = badJson(json, line.toByteArray());
+                if (problem != null) {
+                    return "line " + number + " is not " + problem;
+                }
+                line.reset();
+                number++;
+                int next = jsonLines.read();
+                c = c == '\r' && next == '\n' ? jsonLines.read() : next;
+                continue;
+            }
+            line.write(c);
+            c = jsonLines.read();
+        }
+        String problem = badJson(json, line.toByteArray());
+        return problem == null ? null : "line " + number + " is not " + problem;
+    }
+
+    /** Why {@code line} is not a JSON object or array ({@code "valid JSON: ..."}), or null when it is or is blank. */
+    private static String badJson(JsonFactory json, byte[] line) {
+        try (JsonParser parser = json.createParser(line)) {
+            JsonToken first = parser.nextToken();
+            if (first == null) {
+                return null; // blank: Spark skips it
+            }
+            if (first != JsonToken.START_OBJECT
+                    && first != JsonToken.START_ARRAY) {
+                return "a JSON object or array (it holds " + switch (first) {
+                    case VALUE_STRING -> "a string";
+                    case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> "a number";
+                    case VALUE_TRUE, VALUE_FALSE -> "a boolean";
+                    default -> "null";
+                } + ")";
+            }
+            parser.skipChildren();
+            return null;
+        } catch (JsonProcessingException e) {
+            return "valid JSON: " + e.getOriginalMessage().lines().findFirst().orElse("");
+        } catch (IOException e) {
+            return "valid JSON: " + e.getMessage();
+        }
     }
 
     /**

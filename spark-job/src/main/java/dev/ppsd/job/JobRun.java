@@ -255,7 +255,7 @@ final class JobRun {
     }
 
     /** Counts the input and fails on a null or duplicate id, naming a few; returns the row count. */
-    private static long checkIds(JobInput input, String idCol) {
+    private long checkIds(JobInput input, String idCol) {
         try {
             // one pass over the input: the rows, the rows without an id and the ids given to more than one row; the
             // examples of duplicates only when there are some
@@ -281,6 +281,7 @@ final class JobRun {
         } catch (JobException e) {
             throw e;
         } catch (Exception e) {
+            input.checkJsonLines(spark.sparkContext().hadoopConfiguration()); // (a JSON null line passes inference)
             throw JobException.usage("cannot read input " + input.description() + ": " + GenerateJob.reason(e));
         }
     }

@@ -150,10 +150,14 @@ class BadInputTest {
         assertTrue(r.lastErrLine().startsWith("ppsd-job: error: cannot read input " + garbage + " as parquet: "),
                 r.lastErrLine());
 
+        // malformed JSON Lines: Spark names neither file nor line, the job does
         Path badJson = Files.writeString(tmp.resolve("bad.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n{not json\n");
-        r = JobTests.run("--input", badJson.toString(), "--output", out("o3"));
-        assertEquals(2, r.exitCode(), r.err());
-        assertTrue(r.lastErrLine().startsWith("ppsd-job: error: cannot read input " + badJson), r.lastErrLine());
+        refused("input " + badJson + ": line 2 is not valid JSON: Unexpected character ('n' (code 110)): was expecting"
+                + " double-quote to start field name", "--input", badJson.toString(), "--output", out("o3"));
+        // a null line passes Spark's schema inference and fails its first read of the rows
+        Path nullLine = Files.writeString(tmp.resolve("null-line.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\r\n\r\nnull\r\n");
+        refused("input " + nullLine + ": line 3 is not a JSON object or array (it holds null)", "--input",
+                nullLine.toString(), "--output", out("o3"));
 
         Path txt = Files.writeString(tmp.resolve("prompts.txt"), "hello\n");
         refused("cannot tell the format of input " + txt + " from its name; pass --input-format"
@@ -288,6 +292,7 @@ class BadInputTest {
         assertEquals(1, r.exitCode(), r.err());
         assertEquals("ppsd-job: error: generation failed: row id=6: prompt is null (committed part sets are kept: a"
                 + " re-run resumes)", r.lastErrLine());
+        assertFalse(r.err().contains("\tat "), "a bad row is its one line, no stack trace: " + r.err());
     }
 
     @Test

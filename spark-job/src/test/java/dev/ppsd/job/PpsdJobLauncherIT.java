@@ -202,6 +202,32 @@ class PpsdJobLauncherIT {
     }
 
     /**
+     * What the console shows when the input or a row is bad: the job's one line, not Spark's stack traces of the task
+     * that met it (its executor, task set and writer log them at ERROR; the embedded log configuration leaves them
+     * out). Malformed JSON: one line naming the file and line, exit 2. A bad row under --fail-on-error: the progress
+     * line and one line naming the row, exit 1.
+     */
+    @Test
+    void aBadInputOrABadRowIsOneLineOnTheConsole() throws Exception {
+        Path bad = Files.writeString(tmp.resolve("bad.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\n{not json\n");
+        Result r = launch(Map.of(), null, "--input", bad.toString(), "--output", tmp.resolve("o1").toString());
+        assertEquals(2, r.code(), r.err());
+        assertEquals("ppsd-job: error: input " + bad + ": line 2 is not valid JSON: Unexpected character ('n' (code"
+                + " 110)): was expecting double-quote to start field name", r.err());
+
+        Path nullPrompt = Files.writeString(tmp.resolve("null-prompt.jsonl"),
+                "{\"id\": 1, \"prompt\": \"a\"}\n{\"id\": 2, \"prompt\": null}\n");
+        r = launch(Map.of(), null, "--input", nullPrompt.toString(), "--output", tmp.resolve("o2").toString(),
+                "--max-new-tokens", "2", "--fail-on-error");
+        assertEquals(1, r.code(), r.err());
+        List<String> lines = r.err().lines().toList();
+        assertEquals(2, lines.size(), r.err());
+        assertTrue(lines.get(0).startsWith("ppsd-job: 2 input rows, 0 already in the output, 2 to generate"), r.err());
+        assertEquals("ppsd-job: error: generation failed: row id=2: prompt is null (committed part sets are kept: a"
+                + " re-run resumes)", lines.get(1));
+    }
+
+    /**
      * A job whose JVM starts Flight Recorder runs to the end with the build's archive present: JDK 17 crashes when a
      * class-file load hook meets an archived class of a multi-release jar (JDK-8343427), so the launcher leaves the
      * archive out then.

@@ -83,6 +83,10 @@ class ResumeTest {
         assertEquals(1, stopped.exitCode(), stopped.err());
         assertTrue(stopped.lastErrLine().startsWith("ppsd-job: error: generation failed: IllegalStateException: test"
                 + " hook: input partition "), stopped.lastErrLine());
+        // a failed task that is no bad row: its stack trace comes first, from the job (Spark's copies are off when
+        // embedded)
+        assertTrue(stopped.err().contains("Caused by: java.lang.IllegalStateException: test hook: input partition ")
+                && stopped.err().contains("\tat dev.ppsd.job.TestHooks"), stopped.err());
         assertEquals(6, JobTests.read(out, "parquet").size(), "two part sets of 3 rows committed");
         assertEquals("failed", summary(out).get("status").getAsString());
 
