@@ -60,26 +60,18 @@ final class ArrowFiles {
     private ArrowFiles() {
     }
 
-    /** The Arrow files of {@code paths}: files as given, folders listed recursively (hidden names skipped), sorted. */
+    /**
+     * The Arrow files of {@code paths} (files, folders or globs): files as given or matched, the {@code .arrow} files
+     * of folders ({@link JobInput#visibleFiles}), in name order per path.
+     */
     static List<String> list(Configuration conf, List<String> paths) throws IOException {
         List<String> out = new ArrayList<>();
         for (String p : paths) {
             Path path = new Path(p);
             FileSystem fs = path.getFileSystem(conf);
-            if (fs.getFileStatus(path).isFile()) {
-                out.add(fs.makeQualified(path).toString());
-                continue;
+            for (Path f : JobInput.visibleFiles(fs, path, f -> JobFormat.ofFileName(f.getName()) == JobFormat.ARROW)) {
+                out.add(fs.makeQualified(f).toString());
             }
-            List<String> found = new ArrayList<>();
-            var it = fs.listFiles(path, true);
-            while (it.hasNext()) {
-                Path f = it.next().getPath();
-                if (!HadoopFiles.isHidden(path, f) && JobFormat.ofFileName(f.getName()) == JobFormat.ARROW) {
-                    found.add(f.toString());
-                }
-            }
-            found.sort(null);
-            out.addAll(found);
         }
         return out;
     }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.json.JsonReadFeature;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.LocatedFileStatus;
 import org.apache.hadoop.fs.Path;
@@ -29,6 +30,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.TreeSet;
+import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
 
@@ -67,9 +69,11 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         Path p = new Path(a.input);
         FileSystem fs;
         boolean exists;
+        boolean glob = isGlob(a.input);
         try {
             fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
-            exists = fs.exists(p);
+            FileStatus[] matches = glob ? fs.globStatus(p) : null;
+            exists = glob ? matches != null && matches.length > 0 : fs.exists(p);
         } catch (Exception e) {
             throw JobException.usage("cannot read input " + a.input + ": " + GenerateJob.firstLine(e));
         }
@@ -77,7 +81,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
             if (a.inputFormat == null && TABLE_NAME.matcher(a.input).matches() && spark.catalog().tableExists(a.input)) {
                 return table(spark, a.input);
             }
-            throw JobException.usage("input " + a.input + " does not exist");
+            throw JobException.usage("input " + a.input + (glob ? " matches no file or folder" : " does not exist"));
         }
         JobFormat f = a.inputFormat != null ? a.inputFormat : detect(fs, p, a.input);
         String qualified = fs.makeQualified(p).toString();
@@ -136,20 +140,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     static void checkJsonLines(Configuration conf, FileSystem fs, Path p) {
         CompressionCodecFactory codecs = new CompressionCodecFactory(conf);
         try {
-            List<Path> files = new ArrayList<>();
-            if (fs.getFileStatus(p).isFile()) {
-                files.add(p);
-            } else {
-                RemoteIterator<LocatedFileStatus> it = fs.listFiles(p, true);
-                while (it.hasNext()) {
-                    Path f = it.next().getPath();
-                    if (!HadoopFiles.isHidden(p, f)) {
-                        files.add(f);
-                    }
-                }
-                files.sort(null);
-            }
-            for (Path file : files) {
+            for (Path file : visibleFiles(fs, p)) {
                 CompressionCodec codec = codecs.getCodec(file);
                 try (InputStream raw = fs.open(file); InputStream in = new BufferedInputStream(codec == null ? raw
                         : codec.createInputStream(raw), 1 << 16)) {
@@ -302,7 +293,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     /** The format of a file by its extension, of a folder by the extensions of the files in it. */
     private static JobFormat detect(FileSystem fs, Path p, String input) {
         try {
-            if (fs.getFileStatus(p).isFile()) {
+            if (!isGlob(input) && fs.getFileStatus(p).isFile()) {
                 JobFormat f = JobFormat.ofFileName(p.getName());
                 if (f == null) {
                     throw JobException.usage("cannot tell the format of input " + input + " from its name; pass"
@@ -311,24 +302,19 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
                 return f;
             }
             TreeSet<String> found = new TreeSet<>();
-            boolean any = false;
-            RemoteIterator<LocatedFileStatus> it = fs.listFiles(p, true);
-            while (it.hasNext()) {
-                Path f = it.next().getPath();
-                if (HadoopFiles.isHidden(p, f)) {
-                    continue;
-                }
-                any = true;
+            List<Path> files = visibleFiles(fs, p);
+            for (Path f : files) {
                 JobFormat jf = JobFormat.ofFileName(f.getName());
                 if (jf != null) {
                     found.add(jf.wire);
                 }
             }
-            if (!any) {
-                throw JobException.usage("input folder " + input + " holds no files");
+            String what = isGlob(input) ? "input " + input : "input folder " + input;
+            if (files.isEmpty()) {
+                throw JobException.usage(what + " holds no files");
             }
             if (found.size() != 1) {
-                throw JobException.usage("cannot tell the format of input folder " + input + (found.isEmpty()
+                throw JobException.usage("cannot tell the format of " + what + (found.isEmpty()
                         ? " (no .parquet, .jsonl, .json, .csv or .arrow files)" : " (it mixes " + String.join(", ", found)
                         + ")") + "; pass --input-format parquet|jsonl|csv|arrow");
             }
@@ -336,6 +322,41 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         } catch (IOException e) {
             throw JobException.usage("cannot read input " + input + ": " + e.getMessage());
         }
+    }
+
+    /** Whether a path is a Hadoop glob pattern ({@code *}, {@code ?}, {@code [...]}, {@code {a,b}}), as Spark reads it. */
+    static boolean isGlob(String path) {
+        return path.chars().anyMatch(c -> c == '*' || c == '?' || c == '[' || c == '{');
+    }
+
+    /**
+     * The files Spark reads for {@code p} (a file, a folder, or a glob of either), in name order: every match that is
+     * a file, and the files under every match that is a folder but those hidden from readers (a name starting with
+     * {@code _} or {@code .} on the way down).
+     */
+    static List<Path> visibleFiles(FileSystem fs, Path p) throws IOException {
+        return visibleFiles(fs, p, f -> true);
+    }
+
+    /** {@link #visibleFiles(FileSystem, Path)}, of the files in folders only those {@code inFolders} accepts. */
+    static List<Path> visibleFiles(FileSystem fs, Path p, Predicate<Path> inFolders) throws IOException {
+        List<Path> files = new ArrayList<>();
+        FileStatus[] matches = fs.globStatus(p);
+        for (FileStatus m : matches == null ? new FileStatus[0] : matches) {
+            if (m.isFile()) {
+                files.add(m.getPath());
+                continue;
+            }
+            RemoteIterator<LocatedFileStatus> it = fs.listFiles(m.getPath(), true);
+            while (it.hasNext()) {
+                Path f = it.next().getPath();
+                if (!HadoopFiles.isHidden(m.getPath(), f) && inFolders.test(f)) {
+                    files.add(f);
+                }
+            }
+        }
+        files.sort(null);
+        return files;
     }
 
     /**

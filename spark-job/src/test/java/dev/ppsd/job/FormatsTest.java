@@ -15,6 +15,7 @@ import java.util.Set;
 import java.util.TreeSet;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -102,6 +103,40 @@ class FormatsTest {
                 assertTrue(r.out().contains("5 ok, 1 failed, 0 skipped"), what + "\n" + r.out());
             }
         }
+    }
+
+    @Test
+    void aGlobIsReadAsSparkReadsIt() throws IOException {
+        // a glob of folders (hidden files left out, as Spark leaves them) and of files; the format from what it matches
+        List<Object[]> rows = JobTests.rows(6);
+        Path days = tmp.resolve("glob-days");
+        JobTests.jsonl(Files.createDirectories(days.resolve("day-1")).resolve("part-0.jsonl"), rows.subList(0, 2));
+        JobTests.jsonl(Files.createDirectories(days.resolve("day-2")).resolve("part-0.jsonl"), rows.subList(2, 4));
+        JobTests.jsonl(Files.createDirectories(days.resolve("other")).resolve("part-0.jsonl"), rows.subList(4, 6));
+        Files.writeString(days.resolve("day-2/_skipped.jsonl"), "{not json\n");
+        Path out = tmp.resolve("out-glob");
+        JobTests.Result r = JobTests.run("--input", days + "/day-*", "--output", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(java.util.Set.of("1", "2", "3", "4"), JobTests.read(out, "parquet").keySet());
+
+        r = JobTests.run("--input", days + "/{day-1,other}/*.jsonl", "--output", tmp.resolve("out-glob2").toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(java.util.Set.of("1", "2", "5", "6"), JobTests.read(tmp.resolve("out-glob2"), "parquet").keySet());
+
+        // Arrow files, which the job reads itself: a glob of them as given
+        Path arrows = Files.createDirectories(tmp.resolve("glob-arrows"));
+        JobTests.arrow(arrows.resolve("a-1.arrow"), rows.subList(0, 3));
+        JobTests.arrow(arrows.resolve("a-2.arrow"), rows.subList(3, 5));
+        JobTests.arrow(arrows.resolve("b-1.arrow"), rows.subList(5, 6));
+        r = JobTests.run("--input", arrows + "/a-*", "--output", tmp.resolve("out-glob-arrow").toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(java.util.Set.of("1", "2", "3", "4", "5"),
+                JobTests.read(tmp.resolve("out-glob-arrow"), "parquet").keySet());
+
+        r = JobTests.run("--input", days + "/week-*", "--output", tmp.resolve("out-glob3").toString());
+        assertEquals(2, r.exitCode());
+        assertEquals("ppsd-job: error: input " + days + "/week-* matches no file or folder", r.lastErrLine());
+        assertFalse(Files.exists(tmp.resolve("out-glob3")));
     }
 
     @Test
