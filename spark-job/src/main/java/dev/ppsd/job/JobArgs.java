@@ -40,8 +40,8 @@ final class JobArgs {
     static final String JOB_PREFIX = JobSettings.JOB_CONF_PREFIX;
 
     @Option(names = "--input", paramLabel = "PATH", description = "prompts: a file or folder of Parquet, JSON Lines,"
-            + " CSV (with a header) or Arrow IPC files, or a glob of them ('day-*/'), a Hadoop URI (hdfs://, s3a://...),"
-            + " or a table name")
+            + " CSV (with a header) or Arrow IPC files, or a glob of them ('day-*/'), a Hadoop URI (hdfs://,"
+            + " s3a://...), or a table name")
     String input;
     @Option(names = "--input-format", paramLabel = "F", description = "parquet | jsonl | csv | arrow | table"
             + " (default: from the file extension; a name that is no path but a table of the catalog is a table)")

@@ -132,9 +132,9 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     }
 
     /**
-     * Fails naming the file and line of the first line of JSON Lines under {@code p} (a file, or the visible files of
-     * a folder) that is not blank and does not hold a JSON object or array as Spark's reader parses it (Jackson,
-     * single quotes and NaN allowed); returns when every line does. For a read Spark refused as malformed, whose
+     * Fails naming the file and line of the first line of JSON Lines under {@code p} (a file, folder or glob:
+     * {@link #visibleFiles}) that is not blank and does not hold a JSON object or array as Spark's reader parses it
+     * (Jackson, single quotes and NaN allowed); returns when every line does. For a read Spark refused as malformed, whose
      * message names neither.
      */
     static void checkJsonLines(Configuration conf, FileSystem fs, Path p) {
@@ -159,8 +159,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
      * {@code "line N is not ..."} for the first line of {@code jsonLines} (ended by \n, \r\n or \r, as Hadoop's line
      * reader ends them) that is not blank and does not start with a whole JSON object or array; null when none.
      */
-    static String firstBadJsonLine(JsonFactory json, InputStream jsonLines)
-            throws IOException {
+    static String firstBadJsonLine(JsonFactory json, InputStream jsonLines) throws IOException {
         ByteArrayOutputStream line = new ByteArrayOutputStream();
         long number = 1;
         int c = jsonLines.read();
@@ -190,8 +189,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
             if (first == null) {
                 return null; // blank: Spark skips it
             }
-            if (first != JsonToken.START_OBJECT
-                    && first != JsonToken.START_ARRAY) {
+            if (first != JsonToken.START_OBJECT && first != JsonToken.START_ARRAY) {
                 return "a JSON object or array (it holds " + switch (first) {
                     case VALUE_STRING -> "a string";
                     case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> "a number";
@@ -290,7 +288,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         return "file".equals(p.toUri().getScheme()) ? p.toUri().getPath() : p.toString();
     }
 
-    /** The format of a file by its extension, of a folder by the extensions of the files in it. */
+    /** The format of a file by its extension, of a folder or glob by the extensions of its files. */
     private static JobFormat detect(FileSystem fs, Path p, String input) {
         try {
             if (!isGlob(input) && fs.getFileStatus(p).isFile()) {
@@ -324,7 +322,7 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
         }
     }
 
-    /** Whether a path is a Hadoop glob pattern ({@code *}, {@code ?}, {@code [...]}, {@code {a,b}}), as Spark reads it. */
+    /** Whether a path is a Hadoop glob ({@code *}, {@code ?}, {@code [...]}, {@code {a,b}}), as Spark reads it. */
     static boolean isGlob(String path) {
         return path.chars().anyMatch(c -> c == '*' || c == '?' || c == '[' || c == '{');
     }

@@ -155,7 +155,8 @@ class BadInputTest {
         refused("input " + badJson + ": line 2 is not valid JSON: Unexpected character ('n' (code 110)): was expecting"
                 + " double-quote to start field name", "--input", badJson.toString(), "--output", out("o3"));
         // a null line passes Spark's schema inference and fails its first read of the rows
-        Path nullLine = Files.writeString(tmp.resolve("null-line.jsonl"), "{\"id\": 1, \"prompt\": \"a\"}\r\n\r\nnull\r\n");
+        Path nullLine = Files.writeString(tmp.resolve("null-line.jsonl"),
+                "{\"id\": 1, \"prompt\": \"a\"}\r\n\r\nnull\r\n");
         refused("input " + nullLine + ": line 3 is not a JSON object or array (it holds null)", "--input",
                 nullLine.toString(), "--output", out("o3"));
 

@@ -81,7 +81,8 @@ class JsonLinesCheckTest {
         assertNull(firstBad(utf8("{\"a\": 1}\n\n   \n{\"a\": 2}\r\n{\"a\": 3}\r{\"a\": 4}")));
         assertEquals("line 6 is not valid JSON: Unexpected character ('n' (code 110)): was expecting double-quote to"
                 + " start field name", firstBad(utf8("{\"a\": 1}\n\n   \n{\"a\": 2}\r\n{\"a\": 3}\r{not json}\n")));
-        assertEquals("line 3 is not a JSON object or array (it holds a number)", firstBad(utf8("{}\r\n{}\r\n123\r\n{oops\n")));
+        assertEquals("line 3 is not a JSON object or array (it holds a number)",
+                firstBad(utf8("{}\r\n{}\r\n123\r\n{oops\n")));
         assertEquals("line 2 is not valid JSON: Unexpected end-of-input: expected close marker for Object (start"
                 + " marker at [Source: (byte[])\"{\"a\": 1\"; line: 1, column: 1])",
                 firstBad(utf8("{\"a\": 1}\n{\"a\": 1")));
@@ -98,7 +99,8 @@ class JsonLinesCheckTest {
         FileSystem fs = FileSystem.getLocal(conf);
         JobException e = assertThrows(JobException.class, () -> JobInput.checkJsonLines(conf, fs,
                 new org.apache.hadoop.fs.Path(folder.toUri())));
-        assertTrue(e.getMessage().startsWith("input " + folder.resolve("part-1.jsonl") + ": line 2 is not valid JSON: "),
+        String part1 = "input " + folder.resolve("part-1.jsonl");
+        assertTrue(e.getMessage().startsWith(part1 + ": line 2 is not valid JSON: "),
                 e.getMessage());
         Files.writeString(folder.resolve("part-1.jsonl"), "{\"a\": 1}\n");
         Files.delete(folder.resolve("part-2.jsonl"));

@@ -51,7 +51,8 @@ class NioLocalFileSystemTest {
             modes.add(".file" + i + ".crc " + mode(root.resolve(".file" + i + ".crc")));
             org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(root.resolve("dir" + i + "/sub").toUri());
             assertTrue(fs.mkdirs(dir, p));
-            modes.add("dir" + i + " " + mode(root.resolve("dir" + i)) + " sub " + mode(root.resolve("dir" + i + "/sub")));
+            modes.add("dir" + i + " " + mode(root.resolve("dir" + i)) + " sub "
+                    + mode(root.resolve("dir" + i + "/sub")));
             i++;
         }
         org.apache.hadoop.fs.Path file = new org.apache.hadoop.fs.Path(root.resolve("file0").toUri());
