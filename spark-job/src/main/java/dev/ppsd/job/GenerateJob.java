@@ -42,18 +42,53 @@ public final class GenerateJob {
     static final String NAME = "ppsd-job";
     /** The address embedded (local-mode) runs bind, advertise and name their host by. */
     static final String LOOPBACK = "127.0.0.1";
+    /** How long a signal's shutdown waits for the run to give up before it says that it stopped. */
+    private static final int STOP_WAIT_SECONDS = 5;
+    /** Set when a signal ends the JVM while the job runs: its failures from then on go unreported. */
+    private static volatile boolean stopping;
+    /** What a run that a signal ended says (its last line, and its summary's error). */
+    static final String STOPPED = "stopped by a signal before the end (committed part sets are kept: a re-run resumes)";
 
     private GenerateJob() {
     }
 
     /** Runs the job and exits with its exit code. */
     public static void main(String[] args) {
-        if (System.getProperty("spark.master") == null && System.getProperty("log4j2.configurationFile") == null
-                && System.getProperty("log4j.configurationFile") == null) {
+        boolean embeddedLogs = System.getProperty("spark.master") == null
+                && System.getProperty("log4j2.configurationFile") == null
+                && System.getProperty("log4j.configurationFile") == null;
+        if (embeddedLogs) {
             // embedded: Spark's INFO chatter off before anything touches log4j (spark-submit brings its own config)
             System.setProperty("log4j2.configurationFile", "dev/ppsd/job/log4j2-embedded.properties");
         }
-        System.exit(run(args));
+        // a run that a signal ends (SIGTERM from a scheduler, Ctrl-C) says so as its last line, and that what it
+        // committed stays; what the run reports as Spark shuts down under it is not its own failure, nor (embedded)
+        // what Spark logs as it goes
+        java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (ended.getCount() > 0) {
+                stopping = true;
+                if (embeddedLogs) {
+                    org.apache.logging.log4j.core.config.Configurator.setAllLevels(
+                            org.apache.logging.log4j.LogManager.ROOT_LOGGER_NAME, org.apache.logging.log4j.Level.OFF);
+                }
+                try {
+                    ended.await(STOP_WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                System.err.println(NAME + ": " + STOPPED);
+                System.err.flush();
+            }
+        }, "ppsd-job-stopped"));
+        int code = run(args);
+        ended.countDown();
+        System.exit(code); // (while the JVM shuts down on a signal, this waits for it: the exit code is the signal's)
+    }
+
+    /** Whether a signal is ending this JVM while the job runs ({@link #main}). */
+    static boolean stopping() {
+        return stopping;
     }
 
     /** Runs the job on this JVM's stdout / stderr and returns the exit code: 0 done, 2 bad input, 1 failed. */
@@ -84,12 +119,18 @@ public final class GenerateJob {
             new JobRun(session.spark, a, explicit, session.description, out, err).execute();
             return 0;
         } catch (JobException e) {
+            if (stopping) {
+                return e.exitCode();
+            }
             if (e.getCause() != null && !isRowFailure(e.getCause())) {
                 e.getCause().printStackTrace(err); // a task failed, not a bad row: where, for a bug report
             }
             err.println(NAME + ": error: " + e.getMessage());
             return e.exitCode();
         } catch (Exception | Error e) {
+            if (stopping) {
+                return JobException.FAILED;
+            }
             e.printStackTrace(err);
             err.println(NAME + ": error: " + reason(e));
             return JobException.FAILED;

@@ -200,8 +200,10 @@ final class JobRun {
                 try {
                     generate(gen, output, base, pending.schema(), sets, perPartition, progress);
                 } catch (JobException e) {
-                    writeSummary(output, s, "failed", e.getMessage(), inputRows, pendingRows, doneRows,
-                            progress.counts(), progress.speculation(), g0, sets.size());
+                    boolean stopped = GenerateJob.stopping();
+                    writeSummary(output, s, stopped ? "stopped" : "failed", stopped ? GenerateJob.STOPPED
+                            : e.getMessage(), inputRows, pendingRows, doneRows, progress.counts(),
+                            progress.speculation(), g0, sets.size());
                     throw e;
                 }
                 Map<String, Object> summary = writeSummary(output, s, "ok", null, inputRows, pendingRows, doneRows,
@@ -457,9 +459,12 @@ final class JobRun {
                 promptTokens = r.isNullAt(2) ? 0 : r.getLong(2);
                 newTokens = r.isNullAt(3) ? 0 : r.getLong(3);
             } catch (Exception e) {
-                // the rows are committed; only the count failed: fall back to the accumulators
-                err.println(GenerateJob.NAME + ": warning: cannot count the committed rows (" + GenerateJob.reason(e)
-                        + "); the summary counts from the accumulators");
+                // the rows are committed; only the count failed: fall back to the accumulators (when a signal stops
+                // the run, Spark is gone: that is no news)
+                if (!GenerateJob.stopping()) {
+                    err.println(GenerateJob.NAME + ": warning: cannot count the committed rows (" + GenerateJob.reason(
+                            e) + "); the summary counts from the accumulators");
+                }
                 countedFrom = "accumulators";
                 ok = counts[0] - counts[1];
                 failed = counts[1];

@@ -11,6 +11,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -225,6 +226,49 @@ class PpsdJobLauncherIT {
         assertTrue(lines.get(0).startsWith("ppsd-job: 2 input rows, 0 already in the output, 2 to generate"), r.err());
         assertEquals("ppsd-job: error: generation failed: row id=2: prompt is null (committed part sets are kept: a"
                 + " re-run resumes)", lines.get(1));
+    }
+
+    /**
+     * A job that a signal stops (a scheduler's SIGTERM) says so as its last line and exits 143; what it committed
+     * stays, and the next run generates only the rest.
+     */
+    @Test
+    void aJobStoppedByASignalSaysSoAndTheNextRunResumes() throws Exception {
+        Path sample = repo().resolve("data/prompts/sample.jsonl");
+        Path out = tmp.resolve("stopped");
+        List<String> command = List.of("bash", repo().resolve("bin/ppsd-job").toString(), "--input", sample.toString(),
+                "--output", out.toString(), "--max-new-tokens", "2", "--partitions", "4", "--partitions-per-commit", "1",
+                "--conf", TestHooks.ROW_DELAY_MS + "=1500");
+        ProcessBuilder pb = new ProcessBuilder(command).redirectOutput(tmp.resolve("stopped.out").toFile())
+                .redirectError(tmp.resolve("stopped.err").toFile());
+        Process p = pb.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (!Files.readString(tmp.resolve("stopped.err")).contains("committed (") && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+        }
+        // the launcher execs java: the process is the job's JVM; SIGTERM is what a scheduler sends
+        assertTrue(p.toHandle().destroy(), "SIGTERM to the job's JVM");
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the job did not stop");
+        List<String> err = Files.readString(tmp.resolve("stopped.err")).strip().lines().toList();
+        assertEquals(143, p.exitValue(), String.join("\n", err));
+        assertEquals("ppsd-job: stopped by a signal before the end (committed part sets are kept: a re-run resumes)",
+                err.get(err.size() - 1), String.join("\n", err));
+        assertTrue(err.stream().allMatch(l -> l.startsWith("ppsd-job: ") && !l.contains("warning")
+                && !l.contains("error")), "nothing but progress and that line:\n" + String.join("\n", err));
+        long committed = err.stream().filter(l -> l.matches("ppsd-job: part set \\d+ committed \\(\\d+ rows.*"))
+                .mapToLong(l -> Long.parseLong(l.replaceAll(".*committed \\((\\d+) rows.*", "$1"))).sum();
+        assertTrue(committed > 0 && committed < 12, String.join("\n", err));
+        String summary = Files.readString(out.resolve("_SUMMARY.json"));
+        assertTrue(summary.contains("\"status\": \"stopped\""), summary);
+
+        Result r = launch(Map.of(), null, "--input", sample.toString(), "--output", out.toString(), "--max-new-tokens",
+                "2", "--partitions", "4", "--partitions-per-commit", "1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("12 input rows, " + committed + " already in the output, " + (12 - committed)
+                + " to generate"), r.err());
+        assertTrue(r.out().contains("rows      " + (12 - committed) + " ok, 0 failed, " + committed + " skipped"),
+                r.out());
+        assertFalse(r.err().contains("stopped by a signal"), r.err());
     }
 
     /**
