@@ -134,8 +134,8 @@ record JobInput(Dataset<Row> rows, JobFormat format, String description) {
     /**
      * Fails naming the file and line of the first line of JSON Lines under {@code p} (a file, folder or glob:
      * {@link #visibleFiles}) that is not blank and does not hold a JSON object or array as Spark's reader parses it
-     * (Jackson, single quotes and NaN allowed); returns when every line does. For a read Spark refused as malformed, whose
-     * message names neither.
+     * (Jackson, single quotes and NaN allowed); returns when every line does. For a read Spark refused as malformed,
+     * whose message names neither.
      */
     static void checkJsonLines(Configuration conf, FileSystem fs, Path p) {
         CompressionCodecFactory codecs = new CompressionCodecFactory(conf);

@@ -237,8 +237,8 @@ class PpsdJobLauncherIT {
         Path sample = repo().resolve("data/prompts/sample.jsonl");
         Path out = tmp.resolve("stopped");
         List<String> command = List.of("bash", repo().resolve("bin/ppsd-job").toString(), "--input", sample.toString(),
-                "--output", out.toString(), "--max-new-tokens", "2", "--partitions", "4", "--partitions-per-commit", "1",
-                "--conf", TestHooks.ROW_DELAY_MS + "=1500");
+                "--output", out.toString(), "--max-new-tokens", "2", "--partitions", "4", "--partitions-per-commit",
+                "1", "--conf", TestHooks.ROW_DELAY_MS + "=1500");
         ProcessBuilder pb = new ProcessBuilder(command).redirectOutput(tmp.resolve("stopped.out").toFile())
                 .redirectError(tmp.resolve("stopped.err").toFile());
         Process p = pb.start();
