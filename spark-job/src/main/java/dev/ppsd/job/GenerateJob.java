@@ -14,6 +14,7 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -46,6 +47,8 @@ public final class GenerateJob {
     private static final int STOP_WAIT_SECONDS = 5;
     /** Set when a signal ends the JVM while the job runs: its failures from then on go unreported. */
     private static volatile boolean stopping;
+    /** The signal (TERM, INT, HUP) that started the JVM's shutdown, or null. */
+    private static volatile String signalled;
     /** What a run that a signal ended says (its last line, and its summary's error). */
     static final String STOPPED = "stopped by a signal before the end (committed part sets are kept: a re-run resumes)";
 
@@ -63,10 +66,22 @@ public final class GenerateJob {
         }
         // a run that a signal ends (SIGTERM from a scheduler, Ctrl-C) says so as its last line, and that what it
         // committed stays; what the run reports as Spark shuts down under it is not its own failure, nor (embedded)
-        // what Spark logs as it goes
+        // what Spark logs as it goes. (An exit from elsewhere, e.g. Spark's on an uncaught error, reports as before.)
+        for (String name : List.of("TERM", "INT", "HUP")) {
+            try {
+                sun.misc.Signal signal = new sun.misc.Signal(name);
+                sun.misc.SignalHandler[] before = new sun.misc.SignalHandler[1];
+                before[0] = sun.misc.Signal.handle(signal, sig -> {
+                    signalled = name; // then the JVM's own handling: its shutdown
+                    before[0].handle(sig);
+                });
+            } catch (IllegalArgumentException e) {
+                // a signal this JVM does not handle (ignored when it started, or -Xrs): nothing to note
+            }
+        }
         java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            if (ended.getCount() > 0) {
+            if (ended.getCount() > 0 && signalled != null) {
                 stopping = true;
                 if (embeddedLogs) {
                     org.apache.logging.log4j.core.config.Configurator.setAllLevels(
