@@ -6,8 +6,13 @@ import dev.ppsd.engine.settings.Settings;
 import dev.ppsd.udf.PpsdGenerator;
 import dev.ppsd.udf.PpsdRowException;
 import dev.ppsd.udf.JobSettings;
+import org.apache.logging.log4j.Level;
+import org.apache.logging.log4j.LogManager;
+import org.apache.logging.log4j.core.config.Configurator;
 import org.apache.spark.sql.SparkSession;
 import scala.Option;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 import java.io.File;
 import java.io.PrintStream;
@@ -16,6 +21,8 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The batch generation job: reads a prompt table, generates every row with the PPSD engine through the udf's
@@ -45,9 +52,7 @@ public final class GenerateJob {
     static final String LOOPBACK = "127.0.0.1";
     /** How long a signal's shutdown waits for the run to give up before it says that it stopped. */
     private static final int STOP_WAIT_SECONDS = 5;
-    /** Set when a signal ends the JVM while the job runs: its failures from then on go unreported. */
-    private static volatile boolean stopping;
-    /** The signal (TERM, INT, HUP) that started the JVM's shutdown, or null. */
+    /** The signal (TERM, INT, HUP) that started the JVM's shutdown while the job ran, or null. */
     private static volatile String signalled;
     /** What a run that a signal ended says (its last line, and its summary's error). */
     static final String STOPPED = "stopped by a signal before the end (committed part sets are kept: a re-run resumes)";
@@ -64,14 +69,24 @@ public final class GenerateJob {
             // embedded: Spark's INFO chatter off before anything touches log4j (spark-submit brings its own config)
             System.setProperty("log4j2.configurationFile", "dev/ppsd/job/log4j2-embedded.properties");
         }
-        // a run that a signal ends (SIGTERM from a scheduler, Ctrl-C) says so as its last line, and that what it
-        // committed stays; what the run reports as Spark shuts down under it is not its own failure, nor (embedded)
-        // what Spark logs as it goes. (An exit from elsewhere, e.g. Spark's on an uncaught error, reports as before.)
+        CountDownLatch ended = sayWhenASignalStopsTheRun(embeddedLogs);
+        int code = run(args);
+        ended.countDown();
+        System.exit(code); // (while the JVM shuts down on a signal, this waits for it: the exit code is the signal's)
+    }
+
+    /**
+     * Makes a run that a signal ends (SIGTERM from a scheduler, Ctrl-C) say so as its last line, and that what it
+     * committed stays; what the run reports as Spark shuts down under it is not its own failure ({@link #stopping}),
+     * nor, with the embedded log configuration, what Spark logs as it goes. An exit from elsewhere (Spark's on an
+     * uncaught error) reports as before. Returns the latch to count down when the run has ended.
+     */
+    private static CountDownLatch sayWhenASignalStopsTheRun(boolean embeddedLogs) {
         for (String name : List.of("TERM", "INT", "HUP")) {
             try {
-                sun.misc.Signal signal = new sun.misc.Signal(name);
-                sun.misc.SignalHandler[] before = new sun.misc.SignalHandler[1];
-                before[0] = sun.misc.Signal.handle(signal, sig -> {
+                Signal signal = new Signal(name);
+                SignalHandler[] before = new SignalHandler[1];
+                before[0] = Signal.handle(signal, sig -> {
                     signalled = name; // then the JVM's own handling: its shutdown
                     before[0].handle(sig);
                 });
@@ -79,16 +94,14 @@ public final class GenerateJob {
                 // a signal this JVM does not handle (ignored when it started, or -Xrs): nothing to note
             }
         }
-        java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+        CountDownLatch ended = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            if (ended.getCount() > 0 && signalled != null) {
-                stopping = true;
+            if (ended.getCount() > 0 && stopping()) {
                 if (embeddedLogs) {
-                    org.apache.logging.log4j.core.config.Configurator.setAllLevels(
-                            org.apache.logging.log4j.LogManager.ROOT_LOGGER_NAME, org.apache.logging.log4j.Level.OFF);
+                    Configurator.setAllLevels(LogManager.ROOT_LOGGER_NAME, Level.OFF);
                 }
                 try {
-                    ended.await(STOP_WAIT_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+                    ended.await(STOP_WAIT_SECONDS, TimeUnit.SECONDS);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -96,14 +109,12 @@ public final class GenerateJob {
                 System.err.flush();
             }
         }, "ppsd-job-stopped"));
-        int code = run(args);
-        ended.countDown();
-        System.exit(code); // (while the JVM shuts down on a signal, this waits for it: the exit code is the signal's)
+        return ended;
     }
 
-    /** Whether a signal is ending this JVM while the job runs ({@link #main}). */
+    /** Whether a signal is ending this JVM while the job runs ({@link #main}): its failures go unreported. */
     static boolean stopping() {
-        return stopping;
+        return signalled != null;
     }
 
     /** Runs the job on this JVM's stdout / stderr and returns the exit code: 0 done, 2 bad input, 1 failed. */
@@ -134,7 +145,7 @@ public final class GenerateJob {
             new JobRun(session.spark, a, explicit, session.description, out, err).execute();
             return 0;
         } catch (JobException e) {
-            if (stopping) {
+            if (stopping()) {
                 return e.exitCode();
             }
             if (e.getCause() != null && !isRowFailure(e.getCause())) {
@@ -143,7 +154,7 @@ public final class GenerateJob {
             err.println(NAME + ": error: " + e.getMessage());
             return e.exitCode();
         } catch (Exception | Error e) {
-            if (stopping) {
+            if (stopping()) {
                 return JobException.FAILED;
             }
             e.printStackTrace(err);
