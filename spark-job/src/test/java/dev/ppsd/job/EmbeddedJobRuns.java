@@ -37,11 +37,7 @@ final class EmbeddedJobRuns {
      * under CI ({@code CI=true}), where it fails ({@code .ci/run} installs them and runs as root).
      */
     static EmbeddedJobRuns open(String folder, String what, String[][] tools) throws IOException {
-        Path repo = Path.of("").toAbsolutePath();
-        while (!Files.isRegularFile(repo.resolve("bin/ppsd-job"))) {
-            repo = repo.getParent();
-            assertTrue(repo != null, "repository root (with bin/ppsd-job) not found");
-        }
+        Path repo = repo();
         Path target = repo.resolve("spark-job/target");
         assertTrue(Files.isDirectory(target.resolve("lib")) && Files.isDirectory(target.resolve("spark-lib")),
                 "run `mvn package` first: no " + target.resolve("lib") + " / spark-lib");
@@ -58,10 +54,20 @@ final class EmbeddedJobRuns {
         return new EmbeddedJobRuns(repo, Files.createDirectories(target.resolve(folder)));
     }
 
+    /** The repository root: the folder above the working folder that holds {@code bin/ppsd-job}. */
+    static Path repo() {
+        Path repo = Path.of("").toAbsolutePath();
+        while (!Files.isRegularFile(repo.resolve("bin/ppsd-job"))) {
+            repo = repo.getParent();
+            assertTrue(repo != null, "repository root (with bin/ppsd-job) not found");
+        }
+        return repo;
+    }
+
     private static boolean works(List<String> cmd) {
         try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                    .start();
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
         } catch (IOException e) {
             return false;

@@ -34,12 +34,7 @@ class PpsdJobLauncherIT {
     }
 
     private static Path repo() {
-        Path repo = Path.of("").toAbsolutePath();
-        while (!Files.isRegularFile(repo.resolve("bin/ppsd-job"))) {
-            repo = repo.getParent();
-            assertTrue(repo != null, "repository root (with bin/ppsd-job) not found");
-        }
-        return repo;
+        return EmbeddedJobRuns.repo();
     }
 
     /**
@@ -47,6 +42,18 @@ class PpsdJobLauncherIT {
      * null: the real java.
      */
     private Result launch(Map<String, String> env, String javaScript, String... args) throws Exception {
+        Path out = tmp.resolve("out.txt");
+        Path err = tmp.resolve("err.txt");
+        Process p = launcher(env, javaScript, args).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "bin/ppsd-job did not finish in 120 s");
+        return new Result(p.exitValue(), Files.readString(out).strip(), Files.readString(err).strip());
+    }
+
+    /**
+     * The process of {@link #launch}, not started: the launcher's and the JVM's option variables of this environment
+     * left out, {@code env} put in.
+     */
+    private ProcessBuilder launcher(Map<String, String> env, String javaScript, String... args) throws Exception {
         List<String> command = new java.util.ArrayList<>(List.of("bash", repo().resolve("bin/ppsd-job").toString()));
         command.addAll(args.length == 0 ? List.of("--help") : List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command);
@@ -61,11 +68,7 @@ class PpsdJobLauncherIT {
             pb.environment().put("JAVA_HOME", tmp.resolve("jdk").toString());
         }
         pb.environment().putAll(env);
-        Path out = tmp.resolve("out.txt");
-        Path err = tmp.resolve("err.txt");
-        Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "bin/ppsd-job did not finish in 120 s");
-        return new Result(p.exitValue(), Files.readString(out).strip(), Files.readString(err).strip());
+        return pb;
     }
 
     @Test
@@ -236,12 +239,10 @@ class PpsdJobLauncherIT {
     void aJobStoppedByASignalSaysSoAndTheNextRunResumes() throws Exception {
         Path sample = repo().resolve("data/prompts/sample.jsonl");
         Path out = tmp.resolve("stopped");
-        List<String> command = List.of("bash", repo().resolve("bin/ppsd-job").toString(), "--input", sample.toString(),
-                "--output", out.toString(), "--max-new-tokens", "2", "--partitions", "4", "--partitions-per-commit",
-                "1", "--conf", TestHooks.ROW_DELAY_MS + "=1500");
-        ProcessBuilder pb = new ProcessBuilder(command).redirectOutput(tmp.resolve("stopped.out").toFile())
-                .redirectError(tmp.resolve("stopped.err").toFile());
-        Process p = pb.start();
+        Process p = launcher(Map.of(), null, "--input", sample.toString(), "--output", out.toString(),
+                "--max-new-tokens", "2", "--partitions", "4", "--partitions-per-commit", "1", "--conf",
+                TestHooks.ROW_DELAY_MS + "=1500").redirectOutput(tmp.resolve("stopped.out").toFile())
+                .redirectError(tmp.resolve("stopped.err").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
         while (!Files.readString(tmp.resolve("stopped.err")).contains("committed (") && System.nanoTime() < deadline) {
             Thread.sleep(100);
